@@ -1,0 +1,48 @@
+"""The shared sidebar: device, model pickers, and loading your own HF-format checkpoint."""
+from __future__ import annotations
+
+import streamlit as st
+
+from xviz.app import state
+from xviz.errors import XvizError
+
+KIND_LABELS = {"text": "Text model", "image": "Image model", "mae": "MAE model", "swin": "Swin model"}
+
+
+def render() -> None:
+    with st.sidebar:
+        st.markdown("### xviz")
+        state.device_select()
+        for kind, label in KIND_LABELS.items():
+            choices = state.model_choices(kind)
+            if not choices:
+                continue
+            if st.session_state.get(f"model_{kind}") not in choices:
+                st.session_state[f"model_{kind}"] = state.model_name(kind)
+            st.selectbox(label, choices, key=f"model_{kind}")
+        with st.expander("Add a model"):
+            st.caption("A local folder with config.json + model.safetensors, or hf:<hub id> (needs internet).")
+            st.text_input("Folder or hf:<id>", key="custom_model_path")
+            st.button("Load", key="custom_model_load", on_click=_add_custom)
+            msg = st.session_state.pop("custom_model_msg", None)
+            if msg:
+                (st.success if msg[0] == "ok" else st.error)(msg[1])
+
+
+def _add_custom() -> None:
+    """Button callback (runs before the widgets, so it may set the model picker's value)."""
+    path = st.session_state.get("custom_model_path", "").strip()
+    if not path:
+        st.session_state["custom_model_msg"] = ("error", "Type a folder path or hf:<hub id> first.")
+        return
+    try:
+        model = state.load_model_cached(path, str(state.device()))
+    except XvizError as err:
+        st.session_state["custom_model_msg"] = ("error", str(err))
+        return
+    kind = getattr(model, "kind", "text")
+    lst = st.session_state.setdefault(f"custom_models_{kind}", [])
+    if path not in lst:
+        lst.append(path)
+    st.session_state[f"model_{kind}"] = path
+    st.session_state["custom_model_msg"] = ("ok", f"Loaded {path} as a {kind} model.")

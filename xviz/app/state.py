@@ -1,0 +1,64 @@
+"""Session state and caching in one place: cached models (shared, read-only), device and model choice."""
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+import xviz
+from xviz.device import DEVICE_CHOICES, available_devices, device_label, pick_device
+from xviz.errors import XvizError
+from xviz.models.loading import REGISTRY, available_models
+
+DEFAULTS = {"text": "minilm-l6", "image": "dinov2-s14", "mae": "mae-small", "swin": "swin-tiny"}
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading model…")
+def load_model_cached(name: str, device: str) -> torch.nn.Module:
+    """One shared, eval-mode model per (name, device). Never mutated: recording is context-scoped."""
+    return xviz.load_model(name, device=device)
+
+
+def device() -> torch.device:
+    return pick_device(st.session_state.get("device_choice", "auto"))
+
+
+def model_choices(kind: str) -> list[str]:
+    names = available_models(kind)
+    custom = st.session_state.get(f"custom_models_{kind}", [])
+    return names + [c for c in custom if c not in names]
+
+
+def model_name(kind: str) -> str:
+    choices = model_choices(kind)
+    name = st.session_state.get(f"model_{kind}")
+    if name in choices:
+        return name
+    return DEFAULTS.get(kind) if DEFAULTS.get(kind) in choices else (choices[0] if choices else "")
+
+
+def get_model(kind: str):
+    """The chosen model of a kind on the chosen device; shows the error and stops the page if it cannot load."""
+    name = model_name(kind)
+    if not name:
+        st.error(f"No {kind} model is available.")
+        st.stop()
+    try:
+        return load_model_cached(name, str(device()))
+    except XvizError as err:
+        st.error(str(err))
+        st.stop()
+
+
+def model_note(name: str) -> str | None:
+    entry = REGISTRY.get(name)
+    if entry is None:
+        return None
+    return entry.description + ("" if entry.trained else " — UNTRAINED (random weights): structure only.")
+
+
+def device_select() -> None:
+    avail = available_devices()
+    options = ["auto"] + [d for d in DEVICE_CHOICES[1:] if d in avail]
+    st.selectbox("Device", options, key="device_choice",
+                 help="auto picks CUDA, then Apple MPS, then the CPU.")
+    st.caption(device_label(device()))

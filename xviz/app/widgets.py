@@ -1,0 +1,74 @@
+"""Shared widgets: figures with PNG/SVG/HTML downloads, recording export, error display."""
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Callable, Iterator
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from xviz.errors import XvizError
+from xviz.hooks import Recording
+from xviz.plots.export import figure_html, figure_image
+
+PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:60] or "figure"
+
+
+def figure(fig: go.Figure, key: str, caption: str | None = None, downloads: bool = True,
+           on_select: str = "ignore") -> object:
+    """Show a plotly figure with a caption and PNG/SVG/HTML downloads (made only when clicked)."""
+    state = st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, on_select=on_select,
+                            width="stretch")
+    if caption:
+        st.caption(caption)
+    if downloads:
+        stem = _slug(key)
+        cols = st.columns([1, 1, 1, 6])
+        cols[0].download_button("PNG", data=lambda: figure_image(fig, "png"), file_name=f"{stem}.png",
+                                mime="image/png", key=f"{key}_png", on_click="ignore")
+        cols[1].download_button("SVG", data=lambda: figure_image(fig, "svg"), file_name=f"{stem}.svg",
+                                mime="image/svg+xml", key=f"{key}_svg", on_click="ignore")
+        cols[2].download_button("HTML", data=lambda: figure_html(fig), file_name=f"{stem}.html",
+                                mime="text/html", key=f"{key}_html", on_click="ignore")
+    return state
+
+
+def recording_downloads(rec: Recording, stem: str, key: str) -> None:
+    """The recording as .npz (tensors) and .json (model, input, seed, dtype, device, shapes)."""
+    c1, c2, _ = st.columns([1, 1, 5])
+    c1.download_button("Recording (.npz)", data=rec.to_npz_bytes, file_name=f"{stem}.npz",
+                       mime="application/octet-stream", key=f"{key}_npz", on_click="ignore")
+    c2.download_button("Run config (.json)", data=rec.meta_json, file_name=f"{stem}.json",
+                       mime="application/json", key=f"{key}_json", on_click="ignore")
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Show an XvizError's message (never a traceback) and stop this page run; the session stays usable."""
+    try:
+        yield
+    except XvizError as err:
+        st.error(str(err))
+        st.stop()
+
+
+def literal(text: str) -> str:
+    """Escape user text for st.markdown so markup is shown, never rendered."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
+
+
+def show_meta(meta: dict) -> None:
+    with st.expander("Run details"):
+        st.code(json.dumps(meta, indent=2, default=str), language="json")
+
+
+def cached_run(fn: Callable, *args):
+    """Call fn(*args) with user errors shown (helper for pages)."""
+    with user_errors():
+        return fn(*args)

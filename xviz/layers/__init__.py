@@ -1,0 +1,1 @@
+"""Reusable layers and pure functions with explicit kwargs (no streamlit, no model registry)."""

@@ -1,0 +1,157 @@
+"""Model registry and loaders: registry names, local HF-format folders, `hf:<hub id>`. Never unpickles.
+
+Each model file registers (a) offline registry names and (b) a loader per HF `model_type`, so this module
+does not import the models (no cycles) and adding an architecture touches one file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from xviz.errors import ModelLoadError
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    name: str
+    kind: str            # "text" | "image" | "mae" | "swin"
+    description: str
+    factory: Callable[[], nn.Module]
+    trained: bool = True
+
+
+REGISTRY: dict[str, RegistryEntry] = {}
+ARCHITECTURES: dict[str, Callable[[Path], nn.Module]] = {}   # HF model_type -> loader(folder)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+
+
+def register(name: str, kind: str, description: str, trained: bool = True):
+    def deco(factory: Callable[[], nn.Module]):
+        REGISTRY[name] = RegistryEntry(name, kind, description, factory, trained)
+        return factory
+    return deco
+
+
+def register_architecture(*model_types: str):
+    def deco(loader: Callable[[Path], nn.Module]):
+        for t in model_types:
+            ARCHITECTURES[t] = loader
+        return loader
+    return deco
+
+
+def available_models(kind: str | None = None) -> list[str]:
+    return [n for n, e in REGISTRY.items() if kind is None or e.kind == kind]
+
+
+def load_model(name: str, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> nn.Module:
+    """Registry name, local HF-format directory, or "hf:<hub id>" → an eval-mode xviz model."""
+    if not isinstance(name, str) or not name.strip():
+        raise ModelLoadError("No model name given.")
+    name = name.strip()
+    if name in REGISTRY:
+        model = REGISTRY[name].factory()
+    elif name.startswith("hf:"):
+        model = load_hf_dir(download_from_hub(name[3:]))
+    elif os.path.isdir(name):
+        model = load_hf_dir(Path(name))
+    else:
+        known = ", ".join(sorted(REGISTRY)) or "none"
+        raise ModelLoadError(f"Unknown model {name!r}. Use a registry name ({known}), a local folder with "
+                             "config.json + model.safetensors, or hf:<hub id>.")
+    model.name = name
+    return model.to(device=device or "cpu", dtype=dtype).eval()
+
+
+def read_config(folder: Path) -> dict:
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise ModelLoadError(f"{folder} has no config.json: not a Hugging Face-format model folder.")
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelLoadError(f"{path} is not valid JSON ({err}).") from None
+    if not isinstance(cfg, dict):
+        raise ModelLoadError(f"{path} does not hold a JSON object.")
+    return cfg
+
+
+def load_hf_dir(folder: Path) -> nn.Module:
+    cfg = read_config(folder)
+    mtype = cfg.get("model_type")
+    if mtype not in ARCHITECTURES:
+        raise ModelLoadError(f"Architecture {mtype!r} in {folder} is not supported; supported: "
+                             f"{', '.join(sorted(ARCHITECTURES))}.")
+    return ARCHITECTURES[mtype](Path(folder))
+
+
+def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
+    """model.safetensors (preferred) or pytorch_model.bin via torch.load(weights_only=True): code never runs."""
+    folder = Path(folder)
+    st = sorted(folder.glob("*.safetensors"))
+    if st:
+        from safetensors.torch import load_file
+        sd: dict[str, torch.Tensor] = {}
+        for f in st:
+            try:
+                sd.update(load_file(str(f)))
+            except Exception as err:  # corrupt / truncated file
+                raise ModelLoadError(f"Could not read {f.name}: {err}") from None
+        return sd
+    binf = folder / "pytorch_model.bin"
+    if binf.is_file():
+        try:
+            sd = torch.load(binf, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise ModelLoadError(f"Refused to load {binf.name}: it is not a plain tensor checkpoint "
+                                 f"(weights_only loading failed: {type(err).__name__}).") from None
+        if not isinstance(sd, dict):
+            raise ModelLoadError(f"{binf.name} does not hold a state dict.")
+        return sd
+    raise ModelLoadError(f"{folder} has no model.safetensors or pytorch_model.bin.")
+
+
+def strip_prefix(sd: dict[str, torch.Tensor], prefixes: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    out = {}
+    for k, v in sd.items():
+        for p in prefixes:
+            if k.startswith(p):
+                k = k[len(p):]
+                break
+        out[k] = v
+    return out
+
+
+def load_converted(model: nn.Module, sd: dict[str, torch.Tensor], source: str) -> nn.Module:
+    """load_state_dict with a user-readable error on missing / mismatched weights."""
+    try:
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+    except RuntimeError as err:
+        raise ModelLoadError(f"Weights in {source} do not fit the architecture: {str(err)[:400]}") from None
+    if missing:
+        raise ModelLoadError(f"Weights in {source} lack {len(missing)} tensors, e.g. {missing[:3]}: "
+                             "wrong architecture or incomplete checkpoint.")
+    return model
+
+
+def download_from_hub(hub_id: str) -> Path:
+    if not _HUB_ID.match(hub_id) or ".." in hub_id:
+        raise ModelLoadError(f"{hub_id!r} is not a valid Hugging Face hub id (owner/name).")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise ModelLoadError("Loading hf:<id> needs the huggingface_hub package (pip install huggingface_hub).") from None
+    try:
+        path = snapshot_download(hub_id, allow_patterns=["*.json", "*.safetensors", "vocab.txt", "*.model"])
+    except Exception as err:
+        raise ModelLoadError(f"Could not download {hub_id!r} from the Hugging Face hub ({type(err).__name__}). "
+                             "Offline? Use a registry model, or a local folder with config.json + "
+                             "model.safetensors.") from None
+    return Path(path)

@@ -1,0 +1,1 @@
+"""Figure builders: tensors/arrays in, plotly figures out. No streamlit here."""
