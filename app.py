@@ -7,7 +7,8 @@ st.set_page_config(page_title="xviz — see inside Transformers", page_icon="�
 
 PAGES = [
     st.Page("views/home.py", title="Home", icon="🏠", default=True),
-    # st.Page("views/attention.py", title="Attention", icon="🔍", url_path="attention"),
+    st.Page("views/attention.py", title="Attention", icon="🔍", url_path="attention"),
+    st.Page("views/positional.py", title="Positional encoding", icon="📐", url_path="positional"),
     # Each page issue adds its line here.
 ]
 

@@ -1,2 +1,3 @@
 """The one gate every user input passes: validation and normalisation with clear messages (DESIGN §5)."""
 from xviz.inputs.text import clean_text, decode_text_upload  # noqa: F401
+from xviz.inputs.image import load_image  # noqa: F401

@@ -94,10 +94,15 @@ class TextEncoder(nn.Module):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         x = self.hook_embed(self.embed(input_ids, token_type_ids))  # (B, N, C)
-        key_mask = attention_mask.bool()[:, None, None, :]  # (B, N) -> (B, 1, 1, Nk): True = may attend
+        if attention_mask.dim() == 3:  # a full (B, Nq, Nk) bool mask: causal, prefix-LM, document, sparse …
+            key_mask = attention_mask.bool()[:, None]  # (B, Nq, Nk) -> (B, 1, Nq, Nk)
+            real = attention_mask.bool().diagonal(dim1=-2, dim2=-1)  # (B, N): a token that may see itself
+        else:
+            key_mask = attention_mask.bool()[:, None, None, :]  # (B, N) -> (B, 1, 1, Nk): True = may attend
+            real = attention_mask
         for block in self.blocks:
             x = block(x, key_mask)
-        w = attention_mask.to(x.dtype)[..., None]  # (B, N, 1)
+        w = real.to(x.dtype)[..., None]  # (B, N, 1)
         pooled = (x * w).sum(1) / w.sum(1).clamp(min=1)
         return EncoderOutput(x, pooled)
 

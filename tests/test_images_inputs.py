@@ -1,0 +1,143 @@
+"""Bad-image corpus through xviz.inputs.load_image (DESIGN §5): each gives a clear message or a correct RGB image."""
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from xviz.errors import InputError
+from xviz.inputs import load_image
+from xviz.inputs.image import fit_image, image_notes
+from xviz.samples import load_sample, sample_bytes, sample_names
+
+
+def _save(im: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def _png_header_only(w: int, h: int) -> bytes:
+    """A PNG whose IHDR declares w × h (8-bit gray) with a tiny IDAT: a decompression-bomb header."""
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def _rgb(w=64, h=48, color=(200, 30, 40)):
+    return Image.new("RGB", (w, h), color)
+
+
+def bad_corpus() -> dict[str, tuple[bytes, str]]:
+    """name -> (file bytes, substring the message must contain)."""
+    png = _save(_rgb(), "PNG")
+    jpg = _save(Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)), "JPEG")
+    return {
+        "zero-byte": (b"", "empty"),
+        "truncated-png": (png[: len(png) // 2], "truncated"),
+        "truncated-jpeg": (jpg[: len(jpg) // 3], "truncated"),
+        "text-file": (b"hello, this is not an image\n" * 10, "not an image"),
+        "random-bytes": (np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes(), "not an image"),
+        "svg": (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>', "not an image"),
+        "pdf": (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\n", "not an image"),
+        "bomb-60MP": (_png_header_only(10_000, 6_000), "megapixels"),
+        "bomb-20000x20000": (_png_header_only(20_000, 20_000), "400 megapixels"),
+        "too-wide": (_png_header_only(20_000, 20), "per side"),
+        "1x1": (_save(_rgb(1, 1), "PNG"), "at least"),
+        "3x500": (_save(_rgb(3, 500), "PNG"), "at least"),
+        "png-bad-crc-header": (png[:16] + b"\xff\xff\xff\xff" + png[20:40], "image"),
+        "gif-truncated": (_save(Image.new("P", (32, 32)), "GIF")[:30], "image"),
+        "bmp-header-only": (_save(_rgb(), "BMP")[:54], "truncated"),
+    }
+
+
+@pytest.mark.parametrize("kind", list(bad_corpus()))
+def test_bad_images_give_messages(kind):
+    data, must = bad_corpus()[kind]
+    with pytest.raises(InputError) as err:
+        load_image(data, "photo.png")
+    msg = str(err.value)
+    assert must in msg, msg
+    assert len(msg) < 300 and msg.endswith((".", ")")), msg
+
+
+def test_not_bytes_and_oversized(monkeypatch):
+    with pytest.raises(InputError, match="bytes"):
+        load_image("not bytes")  # type: ignore[arg-type]
+    import xviz.inputs.image as mod
+    monkeypatch.setattr(mod, "MAX_BYTES", 100)
+    with pytest.raises(InputError, match="limited"):
+        load_image(_save(_rgb(), "PNG"))
+
+
+def _px(im, xy):
+    return tuple(im.getpixel(xy))
+
+
+def test_sixteen_bit_scaled():
+    arr = np.array([[0, 32896, 65535, 65535]] * 20, dtype=np.uint16).repeat(5, 1)  # (20, 20)
+    im = load_image(_save(Image.fromarray(arr), "PNG"))
+    assert im.mode == "RGB" and _px(im, (0, 0)) == (0, 0, 0)
+    assert _px(im, (7, 0)) == (128, 128, 128) and _px(im, (19, 0)) == (255, 255, 255)
+    assert any("16-bit" in n for n in image_notes(im))
+
+
+def test_cmyk_palette_rgba_gray_bitonal_float():
+    cmyk = load_image(_save(Image.new("CMYK", (32, 32), (0, 0, 0, 0)), "JPEG", quality=100))
+    assert all(abs(c - 255) <= 2 for c in _px(cmyk, (5, 5)))
+    pal = Image.new("P", (32, 32), 1)
+    pal.putpalette([0, 0, 0, 10, 200, 30] + [0] * 762)
+    pal.info["transparency"] = 0
+    pal.paste(0, (0, 0, 16, 32))  # left half transparent
+    im = load_image(_save(pal, "PNG"))
+    assert _px(im, (2, 2)) == (255, 255, 255) and _px(im, (30, 2)) == (10, 200, 30)
+    rgba = Image.new("RGBA", (32, 32), (0, 0, 0, 128))
+    im = load_image(_save(rgba, "PNG"))  # black at 50 % over white
+    assert all(abs(c - 127) <= 1 for c in _px(im, (3, 3)))
+    assert any("white" in n for n in image_notes(im))
+    assert _px(load_image(_save(Image.new("L", (20, 20), 77), "PNG")), (1, 1)) == (77, 77, 77)
+    assert _px(load_image(_save(Image.new("LA", (20, 20), (90, 255)), "PNG")), (1, 1)) == (90, 90, 90)
+    assert _px(load_image(_save(Image.new("1", (20, 20), 1), "BMP")), (1, 1)) == (255, 255, 255)
+    f = Image.fromarray(np.linspace(-1, 1, 400, dtype=np.float32).reshape(20, 20), "F")
+    im = load_image(_save(f, "TIFF"))
+    assert _px(im, (0, 0)) == (0, 0, 0) and _px(im, (19, 19)) == (255, 255, 255)
+
+
+def test_animated_gif_first_frame():
+    frames = [Image.new("RGB", (32, 32), c) for c in [(255, 0, 0), (0, 0, 255), (0, 255, 0)]]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    im = load_image(buf.getvalue(), "anim.gif")
+    r, g, b = _px(im, (10, 10))
+    assert r > 200 and g < 50 and b < 50
+    assert any("3 frames" in n for n in image_notes(im))
+
+
+def test_exif_rotation_applied():
+    im = Image.new("RGB", (60, 40), (0, 0, 255))
+    im.paste((255, 0, 0), (0, 0, 10, 10))  # red top-left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to view"
+    out = load_image(_save(im, "JPEG", exif=exif.tobytes(), quality=95))
+    assert out.size == (40, 60)
+    r, g, b = _px(out, (35, 4))  # top-left red ends up top-right
+    assert r > 200 and b < 60
+    assert any("EXIF" in n for n in image_notes(out))
+
+
+def test_fit_and_samples():
+    big = load_image(_save(_rgb(3000, 1500), "PNG"))
+    small = fit_image(big, 1024)
+    assert small.size == (1024, 512) and any("Downscaled" in n for n in image_notes(small))
+    assert len(sample_names()) >= 4
+    total = 0
+    for n in sample_names():
+        im = load_sample(n)
+        total += len(sample_bytes(n))
+        assert im.mode == "RGB" and max(im.size) <= 512 and min(im.size) >= 200
+    assert total < 600_000
+    with pytest.raises(InputError, match="Unknown sample"):
+        load_sample("nope")

@@ -1,0 +1,28 @@
+"""Positional encoding: sinusoidal, learned, 2-D sin-cos, RoPE, ALiBi — and what attention sees of order."""
+import streamlit as st
+
+from xviz.app import positional_view as V
+from xviz.app.widgets import user_errors
+
+st.title("Positional encoding")
+st.caption("Attention is blind to order: without positions, permuting the tokens permutes the output. Each scheme "
+           "below injects position differently — as a vector added to the input, a rotation of q and k, or a "
+           "bias on the scores.")
+
+SECTIONS = {
+    "Sinusoidal": V.sinusoidal_section,
+    "Learned tables": V.learned_section,
+    "2-D sin-cos": V.sincos2d_section,
+    "RoPE & ALiBi": V.relative_section,
+    "Beyond the trained length": V.beyond_section,
+    "Side by side": V.compare_section,
+}
+names = list(SECTIONS)
+if "pe_view" not in st.session_state:  # a shared link opens the same section
+    wanted = st.query_params.get("view", names[0])
+    st.session_state["pe_view"] = wanted if wanted in names else names[0]
+view = st.radio("Section", names, key="pe_view", horizontal=True)
+st.query_params["view"] = view
+
+with user_errors():
+    SECTIONS[view]()

@@ -1,0 +1,1 @@
+"""Pure-torch analyses of recordings and small experiments (no streamlit)."""

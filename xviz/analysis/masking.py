@@ -1,0 +1,129 @@
+"""Masks on real inputs: the padding mask a batch gets, packed documents, LM / MLM inputs and labels, and what each
+mask does to the attention of a real text model (masked entries exactly 0, rows still summing to 1). Pure torch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from xviz.errors import InputError
+from xviz.hooks import record
+from xviz.layers import masks as M
+
+SPECIAL = ("[CLS]", "[SEP]", "[PAD]")
+BASIC_KINDS = ["full", "padding", "causal", "prefix-LM", "document", "document + causal"]
+SPARSE_KINDS = {"sliding window": "sliding_window", "strided": "strided", "longformer": "longformer",
+                "bigbird": "bigbird"}
+
+
+def mask_kinds() -> list[str]:
+    """The basic kinds plus the sparse patterns that xviz.layers.sparse_masks provides (when it exists)."""
+    return BASIC_KINDS + [k for k, fn in SPARSE_KINDS.items() if hasattr(M, fn)]
+
+
+@dataclass
+class Packed:
+    """One row of several sentences packed back to back, each as [CLS] … [SEP]."""
+    input_ids: torch.Tensor       # (1, N)
+    token_type_ids: torch.Tensor  # (1, N)
+    tokens: list[str]
+    doc_ids: torch.Tensor         # (N,)
+    truncated: bool
+
+
+def pack(model, sentences: list[str]) -> Packed:
+    """Tokenise each sentence, drop its padding, and concatenate (truncated to the model's positions)."""
+    batch = model.prepare(sentences)
+    ids, toks, docs = [], [], []
+    for b, row in enumerate(batch.tokens):
+        L = int(batch["attention_mask"][b].sum())
+        ids += batch["input_ids"][b, :L].tolist()
+        toks += row[:L]
+        docs += [b] * L
+    limit = model.cfg.max_positions
+    truncated = len(ids) > limit or batch.truncated
+    ids, toks, docs = ids[:limit], toks[:limit], docs[:limit]
+    t = torch.tensor([ids], device=model.device)
+    return Packed(t, torch.zeros_like(t), toks, torch.tensor(docs), truncated)
+
+
+def build_mask(kind: str, n: int, doc_ids: torch.Tensor | None = None, real: torch.Tensor | None = None,
+               prefix: int = 4, window: int = 4, seed: int = 0) -> torch.Tensor:
+    """(n, n) bool, True = may attend. `real` (n,) marks non-[PAD] tokens (for "padding");
+    `doc_ids` (n,) the document of each token (for "document")."""
+    if kind == "full":
+        return torch.ones(n, n, dtype=torch.bool)
+    if kind == "padding":
+        return M.padding((real if real is not None else torch.ones(n, dtype=torch.bool))[None].long())[0]
+    if kind == "causal":
+        return M.causal(n)
+    if kind == "prefix-LM":
+        return M.prefix_lm(n, min(max(prefix, 0), n))
+    if kind in ("document", "document + causal"):
+        d = doc_ids if doc_ids is not None else torch.zeros(n, dtype=torch.long)
+        return M.document(d, is_causal=kind.endswith("causal"))
+    if kind in SPARSE_KINDS and hasattr(M, SPARSE_KINDS[kind]):
+        return _sparse(kind, n, window, seed)
+    raise InputError(f"Unknown mask {kind!r}; choose one of {', '.join(mask_kinds())}.")
+
+
+def _sparse(kind: str, n: int, window: int, seed: int) -> torch.Tensor:
+    if kind == "sliding window":
+        return M.sliding_window(n, window)
+    if kind == "strided":
+        return M.strided(n, max(1, window))
+    if kind == "longformer":
+        return M.longformer(n, window, global_idx=(0,))
+    block = max(1, min(window, n // 4 or 1))                            # small blocks: short sentences
+    return M.bigbird(n, block=block, num_random=1, generator=torch.Generator().manual_seed(seed))
+
+
+def lm_labels(ids: torch.Tensor, kind: str, prefix: int = 0, doc_ids: torch.Tensor | None = None,
+              ignore_index: int = -100) -> torch.Tensor:
+    """Next-token targets of an LM on the same row: label[i] = ids[i+1] (shifted), ignore_index where nothing is
+    predicted — the last position; inside the prefix (prefix-LM: targets i+1 < prefix); across a document
+    boundary (packing: the last token of a document must not predict the next document's first). (N,)"""
+    ids = torch.as_tensor(ids)
+    labels = torch.full_like(ids, ignore_index)
+    labels[:-1] = ids[1:]
+    if kind == "prefix-LM":
+        labels[: max(prefix - 1, 0)] = ignore_index
+    if kind.startswith("document") and doc_ids is not None:
+        d = torch.as_tensor(doc_ids)
+        labels[:-1][d[1:] != d[:-1]] = ignore_index
+    return labels
+
+
+@dataclass
+class MaskedAttention:
+    probs: torch.Tensor        # (L, H, N, N) attention probabilities of the real model under the mask
+    mask: torch.Tensor         # (N, N) the mask it received
+    max_masked: float          # largest probability on a masked entry (exactly 0)
+    max_row_error: float       # max |Σ_j p_ij − 1| over every row of every layer and head
+
+
+def attention_under_mask(model, input_ids: torch.Tensor, mask: torch.Tensor,
+                         token_type_ids: torch.Tensor | None = None) -> MaskedAttention:
+    """Run the text model on one row with a full (N, N) bool mask (passed as a (1, N, N) attention_mask) and
+    record every layer's probabilities."""
+    n = input_ids.shape[-1]
+    if mask.shape != (n, n):
+        raise InputError(f"The mask is {tuple(mask.shape)} but the input has {n} tokens.")
+    if not mask.any(-1).all():
+        raise InputError("Every query must be allowed at least one key (a row of the mask is all False).")
+    am = mask[None].to(model.device)                                   # (1, N, N)
+    with torch.no_grad(), record(model, names="blocks.*.attn.hook_probs") as rec:
+        model(input_ids=input_ids.to(model.device), attention_mask=am, token_type_ids=token_type_ids)
+    probs = rec.stack("probs")[:, 0].float()                           # (L, 1, H, N, N) → (L, H, N, N)
+    max_masked = float(probs.masked_select(~mask.cpu()[None, None].expand_as(probs)).abs().max()) \
+        if (~mask).any() else 0.0
+    row_err = float((probs.double().sum(-1) - 1).abs().max())
+    return MaskedAttention(probs, mask.cpu(), max_masked, row_err)
+
+
+def mae_patch_mask(image_size: int, patch: int, ratio: float, seed: int):
+    """MAE random masking of one image's patch grid: (is_masked (h, w) bool, number kept)."""
+    from xviz.layers.patches import random_masking
+    g = image_size // patch
+    _, is_masked, _ = random_masking(1, g * g, ratio, generator=torch.Generator().manual_seed(seed))
+    return is_masked[0].reshape(g, g), int((~is_masked).sum())       # (N,) → (h, w)

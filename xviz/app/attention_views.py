@@ -1,0 +1,178 @@
+"""Attention page views (text): overview grid, one head in detail, neuron view, lines, statistics, export.
+Selections (layer, head, query) are shared by A and B so compare mode stays synchronised."""
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from xviz.analysis.attention_stats import (head_entropy, head_output_norms, mean_token_distance, neuron_view,
+                                           share_on)
+from xviz.analysis.text_run import TextRun
+from xviz.app import widgets
+from xviz.plots.attention import (difference_figure, head_norms_figure, layer_head_figure, neuron_view_figure,
+                                  overview_grid, token_lines)
+from xviz.plots.heatmap import heatmap
+from xviz.plots.style import SIGNED_SCALE
+
+CAPTIONS = {
+    "overview": "Every head of every layer at a glance (rows: layers, columns: heads; each thumbnail scaled to its "
+                "own maximum). Look for diagonal (previous/next-token), vertical-stripe ([CLS]/[SEP] sink) and "
+                "broad heads.",
+    "probs": "softmax(QKᵀ/√d) for one head: row i is how query token i distributes its attention over the keys "
+             "(rows sum to 1; padded keys get exactly 0).",
+    "scores": "The logits before the softmax: q·k/√d (+ mask). Softmax is shift-invariant per row, so only "
+              "differences within a row matter.",
+    "qkv": "The per-head query, key and value vectors (token × head dimension) that produced this map.",
+    "z": "Per-head output z = softmax(QKᵀ/√d)·V before the output projection, and its norm per token: a head "
+         "with a sharp map but tiny ‖z‖ contributes little to the residual stream.",
+    "neuron": "Neuron view: for one query, q ⊙ k per dimension shows which dimensions make a key score high; "
+              "their sum (scaled) is the logit, and its softmax the probability.",
+    "lines": "Each line joins a query (left) to a key (right); thicker and darker = more attention. Hover a left "
+             "token for its top keys.",
+    "stats": "Per-head statistics over real tokens: entropy (low = focused), mean distance |i − j| in tokens, and "
+             "the share of attention on [CLS]/[SEP] — a common 'no-op' sink.",
+    "diff": "A − B on a symmetric scale: red where A attends more, blue where B does.",
+}
+
+
+def _selectors(run: TextRun, suffix: str = "") -> tuple[int, int]:
+    c1, c2 = st.columns(2)
+    layer = c1.selectbox("Layer", range(run.num_layers), key=f"attn_layer{suffix}", bind="query-params")
+    head = c2.selectbox("Head", range(run.num_heads), key=f"attn_head{suffix}", bind="query-params")
+    return layer, head
+
+
+def render_views(run_a: TextRun, run_b: TextRun | None, compare: str, stem: str) -> None:
+    layer, head = _selectors(run_a)
+    if compare == "Two layers/heads":
+        st.caption("Second view (B):")
+        layer_b, head_b = _selectors(run_a, "_b")
+        runs = [("A", run_a, layer, head), ("B", run_a, layer_b, head_b)]
+    elif run_b is not None:
+        runs = [("A", run_a, layer, head), ("B", run_b, layer, head)]
+    else:
+        runs = [("", run_a, layer, head)]
+    tabs = st.tabs(TABS, key="attn_tab", on_change="rerun", bind="query-params")
+    # Only the open tab runs (on_change="rerun"): a 512-token run stays fast.
+    opened = next((i for i, t in enumerate(tabs) if getattr(t, "open", False)), 0)
+    with tabs[opened]:
+        _TAB_RENDERERS[opened](runs, run_a, compare, stem)
+
+
+def _tab_overview(runs, run_a, compare, stem) -> None:
+    _columns(runs, _overview)
+
+
+def _tab_head(runs, run_a, compare, stem) -> None:
+    _columns(runs, _head)
+    _difference(runs)
+
+
+def _tab_qkv(runs, run_a, compare, stem) -> None:
+    _columns(runs, _qkv)
+
+
+def _tab_neuron(runs, run_a, compare, stem) -> None:
+    tokens = run_a.tokens[0]
+    qi = st.selectbox("Query token", range(len(tokens)), key="attn_query", format_func=lambda i: f"{i}: {tokens[i]}")
+    _columns(runs, lambda tag, r, lyr, hd: _neuron(tag, r, lyr, hd, qi))
+
+
+def _tab_lines(runs, run_a, compare, stem) -> None:
+    thr = st.slider("Hide weights below", 0.0, 0.5, 0.05, 0.01, key="attn_threshold")
+    _columns(runs, lambda tag, r, lyr, hd: _lines(tag, r, lyr, hd, thr))
+
+
+def _tab_stats(runs, run_a, compare, stem) -> None:
+    _columns(runs, _stats)
+
+
+def _tab_export(runs, run_a, compare, stem) -> None:
+    for tag, run, _, _ in runs[: 1 if compare == "Two layers/heads" else 2]:
+        st.markdown(f"**Recording {tag}** — {len(run.rec)} tensors, {run.rec.nbytes() / 2**20:.1f} MiB")
+        widgets.recording_downloads(run.rec, f"xviz-{stem}-{tag or 'A'}", key=f"attn_export{tag}")
+
+
+TABS = ["Overview", "Head", "Q / K / V", "Neuron view", "Lines", "Statistics", "Export"]
+_TAB_RENDERERS = [_tab_overview, _tab_head, _tab_qkv, _tab_neuron, _tab_lines, _tab_stats, _tab_export]
+
+
+def _columns(runs, fn) -> None:
+    cols = st.columns(len(runs))
+    for col, (tag, run, layer, head) in zip(cols, runs):
+        with col:
+            fn(tag, run, layer, head)
+
+
+def _label(tag: str, layer: int, head: int) -> str:
+    return f"{tag + ': ' if tag else ''}layer {layer}, head {head}"
+
+
+def _overview(tag, run: TextRun, layer, head) -> None:
+    probs = run.rec.stack("probs")[:, 0]  # (L, B, H, N, N) → (L, H, N, N)
+    widgets.figure(overview_grid(probs, title=f"{tag + ': ' if tag else ''}all layers × heads"),
+                   key=f"attn_overview{tag}", caption=CAPTIONS["overview"])
+
+
+def _head(tag, run: TextRun, layer, head) -> None:
+    toks = run.tokens[0]
+    p = run.rec["probs", layer][0, head]
+    widgets.figure(heatmap(p, toks, toks, title=f"Probabilities — {_label(tag, layer, head)}", value_name="p"),
+                   key=f"attn_probs{tag}", caption=CAPTIONS["probs"])
+    s = run.rec["scores", layer][0, head]
+    widgets.figure(heatmap(s, toks, toks, title=f"Scores before softmax — {_label(tag, layer, head)}",
+                           colorscale=SIGNED_SCALE, zmid=0.0, value_name="score"),
+                   key=f"attn_scores{tag}", caption=CAPTIONS["scores"])
+
+
+def _qkv(tag, run: TextRun, layer, head) -> None:
+    toks = run.tokens[0]
+    for name in ("q", "k", "v"):
+        m = run.rec[name, layer][0, head]  # (N, D)
+        widgets.figure(heatmap(m, [str(d) for d in range(m.shape[1])], toks, title=f"{name.upper()} — "
+                               f"{_label(tag, layer, head)}", colorscale=SIGNED_SCALE, zmid=0.0, height=360,
+                               x_title="head dimension", y_title="token"), key=f"attn_{name}{tag}")
+    st.caption(CAPTIONS["qkv"])
+    norms = head_output_norms(run.rec["z", layer][0])  # (H, N)
+    widgets.figure(head_norms_figure(norms, toks, title=f"‖z‖ per head and token — layer {layer}"),
+                   key=f"attn_znorm{tag}", caption=CAPTIONS["z"])
+
+
+def _neuron(tag, run: TextRun, layer, head, qi) -> None:
+    toks = run.tokens[0]
+    qi = min(qi, len(toks) - 1)
+    q, k = run.rec["q", layer][0, head], run.rec["k", layer][0, head]
+    prod, dots = neuron_view(q, k, qi)
+    fig = neuron_view_figure(prod, dots, run.rec["probs", layer][0, head, qi], toks, toks[qi],
+                             title=_label(tag, layer, head))
+    widgets.figure(fig, key=f"attn_neuron{tag}", caption=CAPTIONS["neuron"])
+
+
+def _lines(tag, run: TextRun, layer, head, threshold) -> None:
+    toks = run.tokens[0]
+    fig = token_lines(run.rec["probs", layer][0, head], toks, threshold=threshold, title=_label(tag, layer, head))
+    widgets.figure(fig, key=f"attn_lines{tag}", caption=CAPTIONS["lines"])
+
+
+def _stats(tag, run: TextRun, layer, head) -> None:
+    probs = run.rec.stack("probs")[:, 0]  # (L, H, N, N)
+    special = torch.tensor(run.special[0])
+    valid = torch.tensor([t != "[PAD]" for t in run.tokens[0]])
+    for key, mat, fmt in (("entropy (nats)", head_entropy(probs, valid), ".2f"),
+                          ("mean distance (tokens)", mean_token_distance(probs, valid), ".1f"),
+                          ("share on [CLS]/[SEP]", share_on(probs, special, valid), ".2f")):
+        widgets.figure(layer_head_figure(mat, f"{tag + ': ' if tag else ''}{key}", fmt),
+                       key=f"attn_stat_{key.split()[0]}{tag}")
+    st.caption(CAPTIONS["stats"])
+
+
+def _difference(runs) -> None:
+    if len(runs) != 2:
+        return
+    (_, ra, la, ha), (_, rb, lb, hb) = runs
+    pa, pb = ra.rec["probs", la][0, ha], rb.rec["probs", lb][0, hb]
+    if pa.shape != pb.shape:
+        st.info(f"A − B needs the same number of tokens (A has {pa.shape[-1]}, B has {pb.shape[-1]}).")
+        return
+    fig = difference_figure(pa, pb, ra.tokens[0], ra.tokens[0], "A − B (probabilities)")
+    widgets.figure(fig, key="attn_diff", caption=CAPTIONS["diff"])

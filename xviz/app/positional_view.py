@@ -1,0 +1,161 @@
+"""Render helpers of the Positional-encoding page (one function per section: widgets → xviz → figure)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from xviz.analysis import positional as A
+from xviz.app import state
+from xviz.app.widgets import figure
+from xviz.errors import XvizError
+from xviz.layers import pos_embed as P
+from xviz.plots import positional as F
+from xviz.plots import positional_rel as R
+
+
+def sinusoidal_section() -> None:
+    c1, c2, c3 = st.columns(3)
+    n = c1.slider("Positions", 4, 512, 50, key="pe_n")
+    dim = c2.slider("Dimension", 8, 512, 128, step=8, key="pe_dim")
+    sim_kind = c3.radio("Similarity", ["dot", "cosine"], horizontal=True, key="pe_sim")
+    figure(F.pe_heatmap(P.sinusoidal(n, dim), P.wavelengths(dim), f"Sinusoidal encoding, {n} × {dim}"), "pe_heat",
+           caption="PE[p, 2i] = sin(p·ωᵢ), PE[p, 2i+1] = cos(p·ωᵢ), ωᵢ = 10000^(−2i/d) (Vaswani et al. 2017, "
+                   "§3.5); the wavelengths 2π/ωᵢ grow geometrically from 2π to 10000·2π.")
+    sim = A.similarity(P.sinusoidal(n, dim), sim_kind)
+    a, b = st.columns(2)
+    with a:
+        figure(F.similarity_figure(sim, f"{sim_kind} similarity of positions"), "pe_sim_mat")
+    with b:
+        formula = A.sinusoidal_dot_formula(A.offset_curve(sim).offsets, dim) if sim_kind == "dot" else None
+        figure(F.offset_figure({"sinusoidal": A.offset_curve(sim)}, formula), "pe_offset",
+               caption="The band (min–max over p) has zero width: the similarity depends only on the offset k.")
+    k = st.slider("Shift k for PE(p+k) = M_k·PE(p)", 1, 100, 5, key="pe_k")
+    check = A.transform_check(n, dim, k)
+    st.metric(f"max |M_{k}·PE(p) − PE(p+{k})| over {n} positions", f"{check.max_error:.2e}")
+    figure(F.transform_figure(check), "pe_mk", caption="M_k is block-diagonal: one 2×2 rotation by ωᵢ·k per "
+           "sin/cos pair, the same for every p — a linear map, so attention can learn relative offsets.")
+
+
+def learned_section() -> None:
+    text = state.get_model("text")
+    lt = A.find_position_table(text)
+    if lt is None:
+        st.info(f"{state.model_name('text')} has no learned position table.")
+    else:
+        st.subheader(f"{state.model_name('text')}: `{lt.name}` {tuple(lt.table.shape)}")
+        figure(F.table_figure(lt.table, "Learned position embeddings"), "pe_learned_table")
+        n = st.slider("Positions compared", 8, lt.table.shape[0], min(128, lt.table.shape[0]), key="pe_ln")
+        sim = A.similarity(lt.table[:n], "cosine")
+        a, b = st.columns(2)
+        with a:
+            figure(F.similarity_figure(sim, "cosine similarity of learned positions"), "pe_learned_sim")
+        with b:
+            figure(F.offset_figure({"learned": A.offset_curve(sim, 64)}), "pe_learned_offset",
+                   caption="Unlike the sinusoidal table, the band is wide: learned similarity is not a function "
+                           "of the offset alone.")
+    vision_section()
+
+
+def vision_section() -> None:
+    st.subheader("Patch-grid table of the image model")
+    name = state.model_name("image")
+    if not name:
+        st.info("No image model is available: the patch-grid similarity (ViT paper, Fig. 7) appears here once one is.")
+        return
+    try:
+        model = state.load_model_cached(name, str(state.device()))
+    except XvizError as err:
+        st.warning(f"The image model could not be loaded: {err}")
+        return
+    lt = A.find_position_table(model)
+    if lt is None or lt.grid is None:
+        st.info(f"{name} has no learned patch-grid position table (`pos_embed`).")
+        return
+    h, w = lt.grid
+    st.caption(f"{name}: `{lt.name}`, {h} × {w} patch grid (+{lt.prefix} prefix row(s) set aside).")
+    sim4 = A.grid_similarity(lt.table, lt.grid)
+    stride = st.slider("Show every k-th patch as a tile", 1, max(1, h // 2), max(1, h // 10), key="pe_stride")
+    figure(F.mosaic_figure(A.grid_mosaic(sim4, stride), "Cosine similarity of each patch position to all others"),
+           "pe_mosaic", caption="As in the ViT paper: tile (r, c) shows how similar the position embedding of "
+                                "patch (r, c) is to every other patch's; nearby patches are alike, rows and columns too.")
+    c1, c2 = st.columns(2)
+    r = c1.slider("Patch row", 0, h - 1, h // 2, key="pe_pr")
+    c = c2.slider("Patch column", 0, w - 1, w // 4, key="pe_pc")
+    figure(F.grid_maps_figure({f"patch ({r}, {c})": sim4[r, c]}, "Similarity of one patch position"), "pe_patch")
+
+
+def sincos2d_section() -> None:
+    c1, c2, c3, c4 = st.columns(4)
+    gh = c1.slider("Grid rows", 2, 32, 14, key="pe_gh")
+    gw = c2.slider("Grid columns", 2, 32, 14, key="pe_gw")
+    dim = c3.slider("Dimension", 8, 256, 64, step=4, key="pe_d2")
+    cls = c4.checkbox("CLS token (row of zeros)", True, key="pe_cls")
+    pe = P.sincos_2d(gh, gw, dim, cls_token=cls)
+    st.caption(f"Table shape {tuple(pe.shape)}; row 0 {'is the CLS row of zeros' if cls else 'is patch (0, 0)'}.")
+    figure(F.similarity_figure(pe, "2-D sin-cos table (tokens × channels)", value_name="value",
+                               x_title="channel", y_title="token"), "pe_2d_table")
+    body = pe[1:] if cls else pe
+    q = dim // 4
+    maps = {f"ch {ch}": body[:, ch].reshape(gh, gw) for ch in (1, q + 1, 2 * q + 1, 3 * q + 1)}  # (h·w,) → (h, w)
+    figure(F.grid_maps_figure(maps, "Channels over the grid"), "pe_2d_maps",
+           caption="MAE layout: channels [0, D/2) encode the COLUMN (sin | cos), [D/2, D) the ROW; tokens are "
+                   "row-major. The first maps vary along x, the last along y.")
+    r = st.slider("Patch row", 0, gh - 1, gh // 2, key="pe_2r")
+    c = st.slider("Patch column", 0, gw - 1, gw // 2, key="pe_2c")
+    sim = A.similarity(body, "cosine")[r * gw + c].reshape(gh, gw)  # (h·w,) → (h, w)
+    figure(F.grid_maps_figure({f"patch ({r}, {c})": sim}, "Cosine similarity to one patch"), "pe_2d_sim")
+
+
+def relative_section() -> None:
+    st.subheader("RoPE (Su et al. 2021)")
+    c1, c2, c3, c4 = st.columns(4)
+    n = c1.slider("Positions", 4, 128, 32, key="pe_rn")
+    dim = c2.slider("Head dim", 4, 128, 32, step=2, key="pe_rd")
+    seed = c3.number_input("Seed", 0, 10_000, 0, key="pe_rs")
+    inter = c4.radio("Pairs", ["interleaved", "halves"], key="pe_ri") == "interleaved"
+    demo = A.rope_demo(n, dim, seed=int(seed), interleaved=inter)
+    st.metric("max spread along one diagonal (same offset, different positions)", f"{demo.offset_spread:.1e}")
+    figure(R.rope_figure(demo), "pe_rope", caption="q and k are rotated pair-wise by θᵢ·position; "
+           "⟨R_m q, R_n k⟩ = ⟨q, R_(n−m) k⟩, so the score depends only on the offset n − m.")
+    st.subheader("ALiBi (Press et al. 2022)")
+    c1, c2 = st.columns(2)
+    heads = c1.slider("Heads", 1, 16, 8, key="pe_ah")
+    n_a = c2.slider("Sequence length", 4, 64, 16, key="pe_an")
+    slopes, bias = A.alibi(heads, n_a)
+    st.caption("Slopes: " + ", ".join(f"{float(s):.4g}" for s in slopes))
+    figure(R.alibi_figure(slopes, bias), "pe_alibi")
+
+
+def beyond_section() -> None:
+    c1, c2, c3 = st.columns(3)
+    trained = c1.slider("Trained length", 16, 1024, 512, key="pe_bt")
+    total = c2.slider("Positions shown", 32, 4096, 2048, key="pe_bn")
+    dim = c3.slider("Dimension", 8, 512, 64, step=8, key="pe_bd")
+    frac = A.unseen_angle_fraction(total, trained, dim)
+    lt = A.find_position_table(state.get_model("text"))
+    norms = lt.table.norm(dim=1) if lt is not None else None
+    figure(R.beyond_figure(frac, trained, norms, f"{state.model_name('text')} table"), "pe_beyond")
+    st.markdown(
+        f"- **Sinusoidal / RoPE** are defined at every position, but past {trained} the slow pairs reach angles "
+        f"never seen in training ({float(frac[-1]):.0%} of pairs at position {total - 1}).\n"
+        f"- **Learned** tables end: {state.model_name('text')} has "
+        f"{lt.table.shape[0] if lt is not None else '—'} rows, so xviz truncates longer inputs (and says so).\n"
+        "- **ALiBi** has no table: the bias −m·|i − j| just continues (trained short, tested long in the paper).")
+
+
+def compare_section() -> None:
+    c1, c2, c3, c4 = st.columns(4)
+    ka = c1.selectbox("Kind A", A.KINDS, index=0, key="pe_ka")
+    kb = c2.selectbox("Kind B", A.KINDS, index=3, key="pe_kb")
+    n = c3.slider("Positions", 4, 256, 64, key="pe_cn")
+    dim = c4.slider("Dimension", 8, 384, 64, step=8, key="pe_cd")
+    table = None
+    if "learned (text model)" in (ka, kb):
+        lt = A.find_position_table(state.get_model("text"))
+        table = lt.table if lt is not None else None
+    cols = st.columns(2)
+    for col, kind, key in ((cols[0], ka, "pe_cmp_a"), (cols[1], kb, "pe_cmp_b")):
+        with col:
+            mat = A.position_matrix(kind, n, dim, table)
+            figure(F.similarity_figure(mat, kind), key)
+            st.caption(f"{kind}: spread along diagonals {float(A.offset_curve(mat).std.max()):.3g} "
+                       "(0 = depends on the offset only)")

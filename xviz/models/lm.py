@@ -1,0 +1,87 @@
+"""A small causal language model: token embedding + sinusoidal positions + L Blocks (pre- or post-LN) + head.
+
+The setting of Xiong et al. 2020 ("On Layer Normalization in the Transformer Architecture"): Xavier-initialised
+weights, ReLU FFN, an untied output head, and for pre-LN the final LayerNorm (`norm_f`). Hook names follow the
+project: `blocks.{i}.norm1|norm2.hook_in|hook_out`, `blocks.{i}.hook_resid_*`, `norm_f.hook_in|hook_out`.
+
+Weights are made on the meta device and initialised from a `torch.Generator`, so building a model never reads
+or advances the process-global RNG (sessions of one server stay independent and runs are reproducible).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from xviz.layers.block import Block, HookedLayerNorm
+from xviz.layers.pos_embed import sinusoidal
+
+
+@dataclass(frozen=True)
+class LMConfig:
+    vocab: int = 64
+    d_model: int = 64
+    num_layers: int = 6
+    heads: int = 4
+    ffn: int = 128
+    norm_position: Literal["pre", "post"] = "pre"
+    act: str = "relu"  # the paper's FFN: max(0, xW¹ + b¹)W² + b²
+
+
+class TinyLM(nn.Module):
+    """Causal LM: logits = head(norm_f(blocks(embed(ids)·√d + PE))). norm_f exists only for pre-LN."""
+
+    kind = "text"
+
+    def __init__(self, cfg: LMConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab, cfg.d_model)
+        self.blocks = nn.ModuleList(
+            Block(cfg.d_model, cfg.heads, mlp_hidden=cfg.ffn, norm_position=cfg.norm_position, act=cfg.act)
+            for _ in range(cfg.num_layers))
+        self.norm_f = HookedLayerNorm(cfg.d_model) if cfg.norm_position == "pre" else nn.Identity()
+        self.head = nn.Linear(cfg.d_model, cfg.vocab, bias=False)  # untied from the embedding
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, N) int64 → logits (B, N, vocab)."""
+        N, d = ids.shape[1], self.cfg.d_model
+        pe = sinusoidal(N, d).to(self.head.weight.device)                   # (N, C)
+        x = self.embed(ids) * math.sqrt(d) + pe                              # (B, N, C), fairseq scaling
+        mask = torch.ones(N, N, dtype=torch.bool, device=ids.device).tril()  # causal, True = may attend
+        for blk in self.blocks:
+            x = blk(x, mask)
+        return self.head(self.norm_f(x))
+
+
+def init_weights(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Xavier-uniform Linear weights, zero biases, LayerNorm γ=1 β=0, embeddings N(0, d^-½) (Vaswani/fairseq)."""
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight, generator=generator)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=m.embedding_dim ** -0.5, generator=generator)
+    return model
+
+
+def build_lm(cfg: LMConfig, seed: int = 0, device: torch.device | str = "cpu") -> TinyLM:
+    """A fresh TinyLM, initialised on the CPU from `seed` (same weights on every device), then moved."""
+    with torch.device("meta"):
+        model = TinyLM(cfg)
+    model.to_empty(device="cpu")
+    init_weights(model, torch.Generator().manual_seed(seed))
+    return model.to(device)
+
+
+def lm_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
+    """Mean next-token cross-entropy. logits (B, N, V), targets (B, N) (ignore_index = not scored)."""
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=ignore_index)  # (B·N, V)

@@ -1,0 +1,12 @@
+"""One visual language across pages: colour scales, fonts, sizes."""
+PROB_SCALE = "Viridis"      # probabilities / non-negative magnitudes
+SIGNED_SCALE = "RdBu_r"     # signed values and A − B differences (centred at 0)
+SEQ_SCALE = "Blues"         # statistics per layer × head
+MASK_SCALE = [[0, "#f3f3f3"], [1, "#1f5fa8"]]  # boolean masks: True = may attend (dark)
+FONT = dict(family="Inter, Helvetica, Arial, sans-serif", size=12)
+MAX_LABELLED = 96           # above this many tokens, heatmaps become server-rendered images without labels
+
+
+def base_layout(title: str | None = None, height: int = 420) -> dict:
+    return dict(title=dict(text=title or "", x=0.01, font=dict(size=14)), height=height, font=FONT,
+                margin=dict(l=10, r=10, t=40 if title else 10, b=10), template="plotly_white")
