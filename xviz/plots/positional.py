@@ -103,7 +103,9 @@ def table_figure(table: torch.Tensor, title: str, trained: int | None = None) ->
 def mosaic_figure(mosaic: torch.Tensor, title: str) -> go.Figure:
     """The ViT-paper mosaic (one tile per patch position) as one server-rendered image."""
     arr = _np(mosaic)
-    fig = go.Figure(go.Image(source=png_data_uri(colorize(arr, SIGNED_SCALE, -1.0, 1.0)), hoverinfo="skip"))
+    rgb = colorize(arr, SIGNED_SCALE, -1.0, 1.0)
+    rgb[np.isnan(arr)] = (70, 70, 70)                                  # dark gaps between the tiles
+    fig = go.Figure(go.Image(source=png_data_uri(rgb), hoverinfo="skip"))
     fig.update_layout(**base_layout(title, 640))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
@@ -119,6 +121,8 @@ def grid_maps_figure(maps: dict[str, torch.Tensor], title: str, zmax: float | No
                                  zmin=-zmax if zmax else None, zmax=zmax, showscale=i == len(names),
                                  colorbar=dict(thickness=12),
                                  hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"), row=1, col=i)
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
-    fig.update_layout(**base_layout(title, 300))
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i if i > 1 else ''}", constrain="domain",
+                         row=1, col=i)
+        fig.update_xaxes(constrain="domain", row=1, col=i)
+    fig.update_layout(**base_layout(title, 420 if len(names) == 1 else 300))
     return fig

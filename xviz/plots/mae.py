@@ -1,0 +1,110 @@
+"""MAE figures: the image panels (original, masked, reconstruction, pasted, per-patch error), a two-setting
+comparison, and the training / fine-tuning curves. Images are server-rendered (px.imshow binary_string)."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from xviz.plots.heatmap import colorize
+from xviz.plots.style import base_layout
+
+PANELS = ("original", "masked", "recon", "pasted", "error")
+TITLES = {"original": "original", "masked": "what the encoder sees", "recon": "reconstruction (all patches)",
+          "pasted": "reconstruction + visible", "error": "per-patch error (MSE)"}
+DISPLAY = 256  # panels are upscaled (nearest) to this many px: a 64-px model input stays crisp on screen
+
+
+def _upscale(img: np.ndarray, side: int = DISPLAY) -> np.ndarray:
+    """Nearest-neighbour upscale of (H, W[, C]) by an integer factor so the longer side is ≤ side."""
+    f = max(1, side // max(img.shape[:2]))
+    return img.repeat(f, axis=0).repeat(f, axis=1)
+
+
+def error_image(rec) -> np.ndarray:
+    """(h, w) per-patch MSE → (H, W, 3) uint8 (Viridis); visible patches light grey (they are pasted, not predicted)."""
+    err = rec.patch_error.astype(np.float32).copy()
+    err[~rec.is_masked] = np.nan
+    rgb = colorize(err, "Viridis", zmin=0.0, zmax=max(float(np.nanmax(err)) if rec.is_masked.any() else 1.0, 1e-6))
+    p = rec.original.shape[0] // rec.patch_error.shape[0]
+    return rgb.repeat(p, axis=0).repeat(p, axis=1)
+
+
+def _panel(rec, name: str) -> np.ndarray:
+    if name == "error":
+        return _upscale(error_image(rec))
+    return _upscale((np.clip(getattr(rec, name), 0, 1) * 255).astype(np.uint8))
+
+
+def _image_trace(img: np.ndarray) -> go.Image:
+    import plotly.express as px
+    return px.imshow(img, binary_string=True).data[0]
+
+
+def reconstruction_figure(rec, panels=PANELS, title: str | None = None) -> go.Figure:
+    """One row of panels for one Reconstruction."""
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[TITLES[p] for p in panels],
+                        horizontal_spacing=0.01)
+    for i, name in enumerate(panels, start=1):
+        fig.add_trace(_image_trace(_panel(rec, name)), row=1, col=i)
+    _axes_off(fig)
+    fig.update_layout(**base_layout(title or _summary(rec), height=330))
+    return fig
+
+
+def compare_figure(rec_a, rec_b, label_a: str, label_b: str,
+                   panels=("masked", "pasted", "error")) -> go.Figure:
+    """Two settings (ratios or strategies) on the same image, one row each."""
+    fig = make_subplots(rows=2, cols=len(panels), horizontal_spacing=0.01, vertical_spacing=0.08,
+                        subplot_titles=[f"{label_a}: {TITLES[p]}" for p in panels]
+                        + [f"{label_b}: {TITLES[p]}" for p in panels])
+    for r, rec in enumerate((rec_a, rec_b), start=1):
+        for c, name in enumerate(panels, start=1):
+            fig.add_trace(_image_trace(_panel(rec, name)), row=r, col=c)
+    _axes_off(fig)
+    fig.update_layout(**base_layout(f"A: {_summary(rec_a)}  ·  B: {_summary(rec_b)}", height=600))
+    return fig
+
+
+def _summary(rec) -> str:
+    kept = int((~rec.is_masked).sum())
+    return (f"{rec.strategy}, ratio {rec.ratio:.2f} ({kept}/{rec.is_masked.size} visible) — PSNR hidden "
+            f"{rec.psnr_masked:.1f} dB (mean fill {rec.psnr_mean_fill:.1f}, nearest fill {rec.psnr_nearest_fill:.1f})")
+
+
+def _axes_off(fig: go.Figure) -> None:
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor=None)
+
+
+def loss_curve_figure(losses: list[float], title: str = "fine-tuning loss (hidden patches)") -> go.Figure:
+    fig = go.Figure(go.Scatter(x=list(range(1, len(losses) + 1)), y=losses, mode="lines+markers"))
+    fig.update_layout(**base_layout(title, height=280), xaxis_title="step", yaxis_title="loss")
+    return fig
+
+
+def read_curve(csv_path: Path) -> dict[str, list[float]]:
+    with open(csv_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return {k: [float(r[k]) for r in rows] for k in (rows[0].keys() if rows else [])}
+
+
+def training_curve_figure(curve: dict[str, list[float]]) -> go.Figure:
+    """Training loss and held-out PSNR (model vs the two baselines) against the step."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["training loss (hidden patches)",
+                                                        "held-out PSNR on hidden pixels, ratio 0.75 (dB)"])
+    fig.add_trace(go.Scatter(x=curve["step"], y=curve["loss"], name="loss"), row=1, col=1)
+    for key, name in (("psnr_model", "MAE"), ("psnr_nearest_fill", "nearest visible patch"),
+                      ("psnr_mean_fill", "mean colour")):
+        fig.add_trace(go.Scatter(x=curve["step"], y=curve[key], name=name), row=1, col=2)
+    fig.update_xaxes(title_text="step")
+    fig.update_layout(**base_layout("mae-small training", height=360))
+    return fig
+
+
+def save_training_curve(csv_path: Path, png_path: Path) -> None:
+    from xviz.plots.export import figure_image
+    Path(png_path).write_bytes(figure_image(training_curve_figure(read_curve(csv_path)), "png", scale=1.5))
