@@ -6,10 +6,14 @@ from xviz.app import sidebar
 st.set_page_config(page_title="xviz — see inside Transformers", page_icon="🔭", layout="wide")
 
 PAGES = [
-    st.Page("views/home.py", title="Home", icon="🏠", default=True),
-    st.Page("views/attention.py", title="Attention", icon="🔍", url_path="attention"),
-    st.Page("views/positional.py", title="Positional encoding", icon="📐", url_path="positional"),
-    # Each page issue adds its line here.
+    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
+    st.Page("views/positional.py", title="Positional encoding", icon=":material/linear_scale:", url_path="positional"),
+    st.Page("views/masking.py", title="Masking", icon=":material/grid_on:", url_path="masking"),
+    st.Page("views/swin.py", title="Swin windows", icon=":material/window:", url_path="swin"),
+    st.Page("views/mae.py", title="MAE", icon=":material/blur_on:", url_path="mae"),
+    st.Page("views/variants.py", title="Attention variants", icon=":material/scatter_plot:", url_path="variants"),
+    st.Page("views/layernorm.py", title="LayerNorm", icon=":material/balance:", url_path="layernorm"),
 ]
 
 sidebar.render()  # before st.navigation: its widgets then survive reruns in AppTest too

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from xviz.analysis.mae import image_to_tensor, quality  # noqa: E402
 from xviz.analysis.mae_train import cosine_lr, make_batch, train_step  # noqa: E402
-from xviz.models.mae import MAE, MAEConfig, save_mae_file  # noqa: E402
+from xviz.models.mae import MAE, MAEConfig, load_mae_file, save_mae_file  # noqa: E402
 
 TRAIN_SAMPLES = ["astronaut", "camera", "retina"]
 TRAIN_SKIMAGE = ["brick.png", "grass.png", "gravel.png", "cell.png", "coins.png", "hubble_deep_field.jpg",
@@ -91,9 +91,21 @@ def parse_args(argv=None):
     ap.add_argument("--ratio-max", type=float, default=0.9)
     ap.add_argument("--norm-pix-loss", action="store_true")
     ap.add_argument("--longest", type=int, default=256, help="training images are first fit into this size")
+    ap.add_argument("--gray-weight", type=float, default=1.0,
+                    help="sampling weight of grayscale training images relative to colour ones")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="continue from an xviz MAE file (its config wins over the size/width flags)")
     ap.add_argument("--save-every", type=int, default=250)
     ap.add_argument("--eval-every", type=int, default=250)
     return ap.parse_args(argv)
+
+
+def make_optimizer(model, lr: float) -> torch.optim.Optimizer:
+    """AdamW, β2 = 0.95, weight decay 0.05 on matrices only (MAE recipe, §A.1)."""
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "token" not in n]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "token" in n]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
+                             lr=lr, betas=(0.9, 0.95))
 
 
 def pick_strategy(g: torch.Generator) -> str:
@@ -105,14 +117,18 @@ def main(argv=None) -> None:
     a = parse_args(argv)
     torch.set_num_threads(a.threads)
     device = torch.device(a.device)
-    cfg = build_config(a)
     g_init, g_data = torch.Generator().manual_seed(a.seed), torch.Generator().manual_seed(a.seed + 1)
-    model = MAE(cfg).init_weights(g_init).to(device).train()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "token" not in n]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "token" in n]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=a.lr, betas=(0.9, 0.95))
+    if a.init is not None:
+        model = load_mae_file(a.init)
+        cfg = model.cfg
+    else:
+        cfg = build_config(a)
+        model = MAE(cfg).init_weights(g_init)
+    model = model.to(device).train()
+    opt = make_optimizer(model, a.lr)
     images, views = training_images(a.longest), [v.to(device) for v in held_out_views(cfg)]
+    gray = torch.tensor([bool((im[0] == im[1]).all() and (im[1] == im[2]).all()) for im in images])
+    weights = None if a.gray_weight == 1.0 else torch.where(gray, a.gray_weight, 1.0)
     csv_path = a.out.with_suffix(".csv")
     meta = {"command": "python scripts/train_mae.py " + " ".join(sys.argv[1:] if argv is None else argv),
             "train_images": json.dumps(TRAIN_SAMPLES + TRAIN_SKIMAGE), "held_out": json.dumps(HELD_OUT),
@@ -128,7 +144,7 @@ def main(argv=None) -> None:
             lr = cosine_lr(step - 1, a.steps, a.lr, a.warmup, floor=a.lr * 0.01)
             for group in opt.param_groups:
                 group["lr"] = lr
-            batch = make_batch(images, a.batch, cfg.image_size, cfg, g_data).to(device)
+            batch = make_batch(images, a.batch, cfg.image_size, cfg, g_data, weights=weights).to(device)
             ratio = a.ratio_min + (a.ratio_max - a.ratio_min) * float(torch.rand(1, generator=g_data))
             recent.append(train_step(model, opt, batch, ratio, g_data, pick_strategy(g_data)))
             if step % a.eval_every == 0 or step == last:

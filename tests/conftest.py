@@ -96,7 +96,17 @@ def shot(page, name: str) -> str:
     """Save a full-page screenshot under tests/artifacts/ and return its path."""
     os.makedirs(ARTIFACTS, exist_ok=True)
     path = os.path.join(ARTIFACTS, f"{name}.png")
+    # Streamlit scrolls an inner container, so full_page alone captures only the window: grow the window to
+    # the content's height for the shot, then restore it.
+    size = page.viewport_size
+    height = page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+                           " return m ? m.scrollHeight : document.body.scrollHeight; }")
+    if size and height and height > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 6000)})
+        page.wait_for_timeout(500)
     page.screenshot(path=path, full_page=True)
+    if size:
+        page.set_viewport_size(size)
     return path
 
 

@@ -8,7 +8,7 @@ pytestmark = pytest.mark.browser
 
 
 def _type_text(page, text: str) -> None:
-    box = page.get_by_label("Text", exact=True)
+    box = page.get_by_role("textbox", name="Text", exact=True)
     box.fill(text)
     box.press("Control+Enter")  # commits a Streamlit text area
     wait_idle(page)

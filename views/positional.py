@@ -17,12 +17,7 @@ SECTIONS = {
     "Beyond the trained length": V.beyond_section,
     "Side by side": V.compare_section,
 }
-names = list(SECTIONS)
-if "pe_view" not in st.session_state:  # a shared link opens the same section
-    wanted = st.query_params.get("view", names[0])
-    st.session_state["pe_view"] = wanted if wanted in names else names[0]
-view = st.radio("Section", names, key="pe_view", horizontal=True)
-st.query_params["view"] = view
+view = st.radio("Section", list(SECTIONS), key="pe_view", horizontal=True, bind="query-params")
 
 with user_errors():
     SECTIONS[view]()

@@ -59,16 +59,12 @@ def zipf_tokens(batch: int, seq_len: int, vocab: int, zipf: float, generator: to
 
 def _param_grads(model: TinyLM, loss: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-layer ‖∂ℒ/∂W¹‖_F, ‖∂ℒ/∂W²‖_F and ‖∂ℒ/∂θ_layer‖_F; the graph is kept for the recorder's pass."""
-    blocks = list(model.blocks)
-    params = [list(b.parameters()) for b in blocks]
-    flat = [p for ps in params for p in ps]
-    grads = iter(torch.autograd.grad(loss, flat, retain_graph=True))
-    per_layer = [[next(grads) for _ in ps] for ps in params]
-    idx = [{id(p): j for j, p in enumerate(ps)} for ps in params]
-    w1 = [g[idx[i][id(b.mlp.fc1.weight)]].norm() for i, (b, g) in enumerate(zip(blocks, per_layer))]
-    w2 = [g[idx[i][id(b.mlp.fc2.weight)]].norm() for i, (b, g) in enumerate(zip(blocks, per_layer))]
-    total = [torch.sqrt(sum(x.pow(2).sum() for x in g)) for g in per_layer]
-    return {"w1": torch.stack(w1), "w2": torch.stack(w2), "params": torch.stack(total)}
+    params = [dict(b.named_parameters()) for b in model.blocks]
+    grads = iter(torch.autograd.grad(loss, [p for ps in params for p in ps.values()], retain_graph=True))
+    per_layer = [{name: next(grads) for name in ps} for ps in params]  # one {name: grad} per layer
+    return {"w1": torch.stack([g["mlp.fc1.weight"].norm() for g in per_layer]),
+            "w2": torch.stack([g["mlp.fc2.weight"].norm() for g in per_layer]),
+            "params": torch.stack([torch.sqrt(sum(x.pow(2).sum() for x in g.values())) for g in per_layer])}
 
 
 def seed_grad_norms(model: TinyLM, ids: torch.Tensor) -> tuple[dict[str, torch.Tensor], float]:
@@ -86,7 +82,7 @@ def seed_grad_norms(model: TinyLM, ids: torch.Tensor) -> tuple[dict[str, torch.T
         for side in ("in", "out"):
             out[f"{ln}_{side}"] = torch.stack(
                 [rec[f"blocks.{i}.{ln}.hook_{side}_grad"].double().norm() for i in range(L)])
-    return {k: v.detach().double().cpu() for k, v in out.items()}, float(loss)
+    return {k: v.detach().double().cpu() for k, v in out.items()}, float(loss.detach())
 
 
 def layer_grad_norms(num_layers: int = 6, norm_position: str = "pre", *, d_model: int = 128, ffn: int = 256,
@@ -115,7 +111,8 @@ def layer_grad_norms(num_layers: int = 6, norm_position: str = "pre", *, d_model
     return GradNorms(norm_position, num_layers, mean, std, sum(losses) / len(losses), config)
 
 
-def ratio_vs_depth(results: dict[int, tuple[GradNorms, GradNorms]], metric: str = "w1") -> dict[str, list[float]]:
+def ratio_vs_depth(results: dict[int, tuple[GradNorms, GradNorms]],
+                   metric: str = "w1") -> dict[str, list[float]]:
     """{L: (pre, post)} → depths, last-layer norms of pre and post, post/pre, and pre·√L (flat if pre ∝ 1/√L)."""
     depths = sorted(results)
     pre = [results[L][0].last(metric) for L in depths]

@@ -79,9 +79,13 @@ def augment(img01: torch.Tensor, size: tuple[int, int], g: torch.Generator, heav
 
 
 def make_batch(images: list[torch.Tensor], batch_size: int, size: tuple[int, int], cfg, g: torch.Generator,
-               heavy: bool = True) -> torch.Tensor:
-    """(B, C, h, w) normalised batch of augmented views of randomly chosen images."""
-    idx = torch.randint(0, len(images), (batch_size,), generator=g).tolist()
+               heavy: bool = True, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, C, h, w) normalised batch of augmented views of randomly chosen images (uniformly, or with the
+    given per-image sampling weights)."""
+    if weights is None:
+        idx = torch.randint(0, len(images), (batch_size,), generator=g).tolist()
+    else:
+        idx = torch.multinomial(weights, batch_size, replacement=True, generator=g).tolist()
     views = torch.stack([augment(images[i], size, g, heavy) for i in idx])  # (B, C, h, w)
     return normalize(views, cfg)
 

@@ -16,9 +16,11 @@ SPARSE_KINDS = {"sliding window": "sliding_window", "strided": "strided", "longf
                 "bigbird": "bigbird"}
 
 
-def mask_kinds() -> list[str]:
-    """The basic kinds plus the sparse patterns that xviz.layers.sparse_masks provides (when it exists)."""
-    return BASIC_KINDS + [k for k, fn in SPARSE_KINDS.items() if hasattr(M, fn)]
+def mask_kinds(padding: bool = True) -> list[str]:
+    """The basic kinds plus the sparse patterns that xviz.layers.sparse_masks provides (when it exists).
+    padding=False leaves out "padding" (meaningless on one packed row without [PAD])."""
+    basic = BASIC_KINDS if padding else [k for k in BASIC_KINDS if k != "padding"]
+    return basic + [k for k, fn in SPARSE_KINDS.items() if hasattr(M, fn)]
 
 
 @dataclass
@@ -74,7 +76,7 @@ def _sparse(kind: str, n: int, window: int, seed: int) -> torch.Tensor:
         return M.strided(n, max(1, window))
     if kind == "longformer":
         return M.longformer(n, window, global_idx=(0,))
-    block = max(1, min(window, n // 4 or 1))                            # small blocks: short sentences
+    block = max(1, min(window, n // 8))                                 # small blocks: short sentences
     return M.bigbird(n, block=block, num_random=1, generator=torch.Generator().manual_seed(seed))
 
 
@@ -127,3 +129,53 @@ def mae_patch_mask(image_size: int, patch: int, ratio: float, seed: int):
     g = image_size // patch
     _, is_masked, _ = random_masking(1, g * g, ratio, generator=torch.Generator().manual_seed(seed))
     return is_masked[0].reshape(g, g), int((~is_masked).sum())       # (N,) → (h, w)
+
+
+# ---- inputs and labels, as tables of tokens -------------------------------------------------------------------
+
+def _tok(tokenizer, i: int) -> str:
+    return tokenizer.id_to_token(int(i)) or f"<{int(i)}>"
+
+
+def mlm_example(model, text: str, seed: int, prob: float = 0.15) -> tuple[list[dict], M.MLMMasks]:
+    """BERT's MLM corruption of one sentence, and a row per token: token, model input, label, what happened."""
+    batch = model.prepare(text)
+    ids, tokens = batch["input_ids"][0].cpu(), batch.tokens[0]
+    special = torch.tensor([t in SPECIAL for t in tokens])
+    tok = model.tokenizer
+    out = M.mlm_mask(ids, special, torch.Generator().manual_seed(seed), prob,
+                     mask_token_id=tok.token_to_id("[MASK]"), vocab_size=model.cfg.vocab_size)
+    what = lambda i: ("→ [MASK] (80 %)" if out.replaced[i] else "→ random token (10 %)" if out.random[i]  # noqa: E731
+                      else "kept, still predicted (10 %)" if out.kept[i] else "special: never selected"
+                      if special[i] else "")
+    rows = [{"position": i, "token": tokens[i], "model input": _tok(tok, out.inputs[i]),
+             "label": _tok(tok, out.labels[i]) if out.labels[i] >= 0 else "−100 (ignored)", "selected": what(i)}
+            for i in range(len(tokens))]
+    return rows, out
+
+
+def lm_rows(tokens: list[str], ids: torch.Tensor, labels: torch.Tensor, tokenizer) -> list[dict]:
+    """One row per position: what the model reads there and the token it must predict (−100 = nothing)."""
+    return [{"position": i, "input": tokens[i],
+             "label (next token)": _tok(tokenizer, labels[i]) if labels[i] >= 0 else "−100 (ignored)"}
+            for i in range(len(tokens))]
+
+
+def batch_table(tokens: list[list[str]], attention_mask: torch.Tensor) -> list[dict]:
+    """The padded batch as the model receives it: one row per sentence, 'token (mask bit)' per position."""
+    am = attention_mask.cpu()
+    return [{f"{j}": f"{t} ({int(am[b, j])})" for j, t in enumerate(row)} for b, row in enumerate(tokens)]
+
+
+def padded_batch_attention(model, sentences: list[str]) -> tuple[object, MaskedAttention]:
+    """Run the padded batch with its own (B, N) attention mask; check the padded keys got exactly 0 in every
+    row of every sentence. Returns (batch, result for the whole batch: probs (L, B, H, N, N))."""
+    batch = model.prepare(sentences)
+    with torch.no_grad(), record(model, names="blocks.*.attn.hook_probs") as rec:
+        model(**batch)
+    probs = rec.stack("probs").float()                                    # (L, B, H, N, N)
+    keys = batch["attention_mask"].bool().cpu()                           # (B, N)
+    pad = ~keys[None, :, None, None, :].expand_as(probs)
+    max_masked = float(probs[pad].abs().max()) if pad.any() else 0.0
+    row_err = float((probs.double().sum(-1) - 1).abs().max())
+    return batch, MaskedAttention(probs, M.padding(keys), max_masked, row_err)

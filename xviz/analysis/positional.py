@@ -143,6 +143,16 @@ def alibi(num_heads: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return P.alibi_slopes(num_heads), P.alibi_bias(num_heads, n)
 
 
+def find_relative_bias_table(model: nn.Module) -> tuple[str, torch.Tensor, int] | None:
+    """The first Swin-style relative-position bias table ((2M−1)², heads) of a model: (name, table, M), or None."""
+    for name, p in model.named_parameters():
+        if name.split(".")[-1] in ("table", "relative_position_bias_table") and p.dim() == 2:
+            side = math.isqrt(p.shape[0])
+            if side * side == p.shape[0] and side % 2 == 1:
+                return name, p.detach().float().cpu(), (side + 1) // 2
+    return None
+
+
 # ---- any kind as a position × position matrix (for the side-by-side view) --------------------------------------
 
 def position_matrix(kind: str, n: int, dim: int, table: torch.Tensor | None = None, head: int = 0,

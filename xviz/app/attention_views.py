@@ -7,11 +7,13 @@ import torch
 
 from xviz.analysis.attention_stats import (head_entropy, head_output_norms, mean_token_distance, neuron_view,
                                            share_on)
+from xviz.analysis.collapse import cross_layer_similarity
 from xviz.analysis.text_run import TextRun
 from xviz.app import widgets
 from xviz.plots.attention import (difference_figure, head_norms_figure, layer_head_figure, neuron_view_figure,
                                   overview_grid, token_lines)
 from xviz.plots.heatmap import heatmap
+from xviz.plots.vision import collapse_figure
 from xviz.plots.style import SIGNED_SCALE
 
 CAPTIONS = {
@@ -31,6 +33,9 @@ CAPTIONS = {
              "token for its top keys.",
     "stats": "Per-head statistics over real tokens: entropy (low = focused), mean distance |i − j| in tokens, and "
              "the share of attention on [CLS]/[SEP] — a common 'no-op' sink.",
+    "collapse": "DeepViT's attention-collapse check: cosine similarity between the attention maps of layers p and "
+                "q (per head and key column, averaged). Values near 1 far from the diagonal mean deeper layers "
+                "repeat earlier ones.",
     "diff": "A − B on a symmetric scale: red where A attends more, blue where B does.",
 }
 
@@ -87,14 +92,19 @@ def _tab_stats(runs, run_a, compare, stem) -> None:
     _columns(runs, _stats)
 
 
+def _tab_collapse(runs, run_a, compare, stem) -> None:
+    _columns(runs, _collapse)
+
+
 def _tab_export(runs, run_a, compare, stem) -> None:
     for tag, run, _, _ in runs[: 1 if compare == "Two layers/heads" else 2]:
         st.markdown(f"**Recording {tag}** — {len(run.rec)} tensors, {run.rec.nbytes() / 2**20:.1f} MiB")
         widgets.recording_downloads(run.rec, f"xviz-{stem}-{tag or 'A'}", key=f"attn_export{tag}")
 
 
-TABS = ["Overview", "Head", "Q / K / V", "Neuron view", "Lines", "Statistics", "Export"]
-_TAB_RENDERERS = [_tab_overview, _tab_head, _tab_qkv, _tab_neuron, _tab_lines, _tab_stats, _tab_export]
+TABS = ["Overview", "Head", "Q / K / V", "Neuron view", "Lines", "Statistics", "Collapse", "Export"]
+_TAB_RENDERERS = [_tab_overview, _tab_head, _tab_qkv, _tab_neuron, _tab_lines, _tab_stats, _tab_collapse,
+                  _tab_export]
 
 
 def _columns(runs, fn) -> None:
@@ -164,6 +174,13 @@ def _stats(tag, run: TextRun, layer, head) -> None:
         widgets.figure(layer_head_figure(mat, f"{tag + ': ' if tag else ''}{key}", fmt),
                        key=f"attn_stat_{key.split()[0]}{tag}")
     st.caption(CAPTIONS["stats"])
+
+
+def _collapse(tag, run: TextRun, layer, head) -> None:
+    valid = torch.tensor([t != "[PAD]" for t in run.tokens[0]])
+    sim = cross_layer_similarity(run.rec.stack("probs")[:, 0], valid)  # (L, H, N, N) → (L, L)
+    widgets.figure(collapse_figure(sim, title=f"{tag + ': ' if tag else ''}cross-layer similarity"),
+                   key=f"attn_collapse{tag}", caption=CAPTIONS["collapse"])
 
 
 def _difference(runs) -> None:

@@ -71,12 +71,15 @@ def vision_section() -> None:
         st.info(f"{name} has no learned patch-grid position table (`pos_embed`).")
         return
     h, w = lt.grid
-    st.caption(f"{name}: `{lt.name}`, {h} × {w} patch grid (+{lt.prefix} prefix row(s) set aside).")
+    note = state.model_note(name)
+    st.caption(f"{name}: `{lt.name}`, {h} × {w} patch grid (+{lt.prefix} prefix row(s) set aside)."
+               + (f" Model: {note}" if note else ""))
     sim4 = A.grid_similarity(lt.table, lt.grid)
     stride = st.slider("Show every k-th patch as a tile", 1, max(1, h // 2), max(1, h // 10), key="pe_stride")
     figure(F.mosaic_figure(A.grid_mosaic(sim4, stride), "Cosine similarity of each patch position to all others"),
            "pe_mosaic", caption="As in the ViT paper: tile (r, c) shows how similar the position embedding of "
-                                "patch (r, c) is to every other patch's; nearby patches are alike, rows and columns too.")
+                                "patch (r, c) is to every other patch's; nearby patches are alike, rows and "
+                                "columns too.")
     c1, c2 = st.columns(2)
     r = c1.slider("Patch row", 0, h - 1, h // 2, key="pe_pr")
     c = c2.slider("Patch column", 0, w - 1, w // 4, key="pe_pc")
@@ -91,18 +94,19 @@ def sincos2d_section() -> None:
     cls = c4.checkbox("CLS token (row of zeros)", True, key="pe_cls")
     pe = P.sincos_2d(gh, gw, dim, cls_token=cls)
     st.caption(f"Table shape {tuple(pe.shape)}; row 0 {'is the CLS row of zeros' if cls else 'is patch (0, 0)'}.")
-    figure(F.similarity_figure(pe, "2-D sin-cos table (tokens × channels)", value_name="value",
-                               x_title="channel", y_title="token"), "pe_2d_table")
+    figure(F.table_heatmap(pe, "2-D sin-cos table (tokens × channels)"), "pe_2d_table")
     body = pe[1:] if cls else pe
     q = dim // 4
     maps = {f"ch {ch}": body[:, ch].reshape(gh, gw) for ch in (1, q + 1, 2 * q + 1, 3 * q + 1)}  # (h·w,) → (h, w)
     figure(F.grid_maps_figure(maps, "Channels over the grid"), "pe_2d_maps",
            caption="MAE layout: channels [0, D/2) encode the COLUMN (sin | cos), [D/2, D) the ROW; tokens are "
                    "row-major. The first maps vary along x, the last along y.")
-    r = st.slider("Patch row", 0, gh - 1, gh // 2, key="pe_2r")
-    c = st.slider("Patch column", 0, gw - 1, gw // 2, key="pe_2c")
+    c1, c2 = st.columns(2)
+    r = c1.slider("Patch row", 0, gh - 1, gh // 2, key="pe_2r")
+    c = c2.slider("Patch column", 0, gw - 1, gw // 2, key="pe_2c")
     sim = A.similarity(body, "cosine")[r * gw + c].reshape(gh, gw)  # (h·w,) → (h, w)
-    figure(F.grid_maps_figure({f"patch ({r}, {c})": sim}, "Cosine similarity to one patch"), "pe_2d_sim")
+    figure(F.grid_maps_figure({f"patch ({r}, {c})": sim}, "Cosine similarity to one patch", signed=False),
+           "pe_2d_sim", caption="All positive (the cos halves add a constant share): colours span the own range.")
 
 
 def relative_section() -> None:
@@ -123,6 +127,31 @@ def relative_section() -> None:
     slopes, bias = A.alibi(heads, n_a)
     st.caption("Slopes: " + ", ".join(f"{float(s):.4g}" for s in slopes))
     figure(R.alibi_figure(slopes, bias), "pe_alibi")
+    swin_bias_section()
+
+
+def swin_bias_section() -> None:
+    from xviz.plots.swin_model import bias_table_figure, gathered_bias_figure
+    st.subheader("Swin relative position bias (Liu et al. 2021)")
+    name = state.model_name("swin")
+    try:
+        found = A.find_relative_bias_table(state.load_model_cached(name, str(state.device()))) if name else None
+    except XvizError as err:
+        st.warning(f"The Swin model could not be loaded: {err}")
+        return
+    if found is None:
+        st.info("No Swin model with a relative-position bias table is available.")
+        return
+    pname, table, M = found
+    st.caption(f"{name}: `{pname}` {tuple(table.shape)} = ((2M−1)², heads), M = {M}. {state.model_note(name) or ''} "
+               "More on the Swin windows page.")
+    head = st.slider("Head", 0, table.shape[1] - 1, 0, key="pe_sh")
+    a, b = st.columns(2)
+    with a:
+        figure(bias_table_figure(table, head, f"table of head {head} over (Δrow, Δcol)"), "pe_swin_table")
+    with b:
+        figure(gathered_bias_figure(P.swin_relative_bias(table, M)[head], f"bias added to a {M}×{M} window"),
+               "pe_swin_bias", caption="B[i, j] = table[index(Δrow, Δcol)]: one learned number per 2-D offset.")
 
 
 def beyond_section() -> None:

@@ -29,13 +29,13 @@ def figure(fig: go.Figure, key: str, caption: str | None = None, downloads: bool
         st.caption(caption)
     if downloads:
         stem = _slug(key)
-        cols = st.columns([1, 1, 1, 6])
-        cols[0].download_button("PNG", data=lambda: figure_image(fig, "png"), file_name=f"{stem}.png",
-                                mime="image/png", key=f"{key}_png", on_click="ignore")
-        cols[1].download_button("SVG", data=lambda: figure_image(fig, "svg"), file_name=f"{stem}.svg",
-                                mime="image/svg+xml", key=f"{key}_svg", on_click="ignore")
-        cols[2].download_button("HTML", data=lambda: figure_html(fig), file_name=f"{stem}.html",
-                                mime="text/html", key=f"{key}_html", on_click="ignore")
+        with st.popover("Download", icon=":material/download:"):
+            st.download_button("PNG", data=lambda: figure_image(fig, "png"), file_name=f"{stem}.png",
+                               mime="image/png", key=f"{key}_png", on_click="ignore")
+            st.download_button("SVG", data=lambda: figure_image(fig, "svg"), file_name=f"{stem}.svg",
+                               mime="image/svg+xml", key=f"{key}_svg", on_click="ignore")
+            st.download_button("HTML (interactive)", data=lambda: figure_html(fig), file_name=f"{stem}.html",
+                               mime="text/html", key=f"{key}_html", on_click="ignore")
     return state
 
 

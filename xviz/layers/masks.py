@@ -70,6 +70,9 @@ class MLMMasks:
     random: torch.Tensor     # → a random token (10 %)
     kept: torch.Tensor       # unchanged but still predicted (10 %)
 
+    def __iter__(self):      # inputs, labels, selected, replaced, random, kept = mlm_mask(...)
+        return iter((self.inputs, self.labels, self.selected, self.replaced, self.random, self.kept))
+
 
 def mlm_mask(token_ids: torch.Tensor, special_mask: torch.Tensor, generator: torch.Generator,
              prob: float = 0.15, mask_token_id: int = 103, vocab_size: int = 30522,

@@ -13,9 +13,9 @@ __all__ = ["sliding_window", "dilated", "strided", "global_tokens", "longformer"
            "bigbird_random_blocks", "sparse_fixed", "sparse_strided", "axial", "axial_grid", "density"]
 
 
-def _offsets(n: int) -> torch.Tensor:
-    """rel[i, j] = i − j (query minus key position). (n, n)"""
-    i = torch.arange(n)
+def _offsets(n: int, device=None) -> torch.Tensor:
+    """rel[i, j] = i − j (query minus key position), int32 to keep big masks light. (n, n)"""
+    i = torch.arange(n, dtype=torch.int32, device=device)
     return i[:, None] - i[None, :]
 
 
@@ -27,11 +27,11 @@ def _check(n: int, **positive: int) -> None:
             raise ValueError(f"{name} must be ≥ 1, got {val}")
 
 
-def sliding_window(n: int, w: int, causal: bool = False) -> torch.Tensor:
+def sliding_window(n: int, w: int, causal: bool = False, device=None) -> torch.Tensor:
     """Longformer window of width w: |i − j| ≤ w/2 (w/2 keys on each side plus the token itself).
-    causal=True keeps the left half of the same window: 0 ≤ i − j ≤ w/2."""
+    causal=True keeps the left half of the same window: 0 ≤ i − j ≤ w/2. `device`: build it there."""
     _check(n, w=w)
-    rel = _offsets(n)
+    rel = _offsets(n, device)
     if causal:
         return (rel >= 0) & (rel <= w // 2)
     return rel.abs() <= w // 2
@@ -55,7 +55,8 @@ def strided(n: int, stride: int, causal: bool = False) -> torch.Tensor:
 def global_tokens(n: int, idx) -> torch.Tensor:
     """Global tokens attend to every key and every query attends to them (rows and columns idx)."""
     _check(n)
-    idx = torch.as_tensor(list(idx) if not isinstance(idx, torch.Tensor) else idx, dtype=torch.long).reshape(-1)
+    idx = idx if isinstance(idx, torch.Tensor) else torch.as_tensor(list(idx), dtype=torch.long)
+    idx = idx.long().reshape(-1)  # (G,)
     if idx.numel() and (idx.min() < 0 or idx.max() >= n):
         raise ValueError(f"global token indices must be in [0, {n}), got {idx.tolist()}")
     is_global = torch.zeros(n, dtype=torch.bool)

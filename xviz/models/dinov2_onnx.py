@@ -96,7 +96,8 @@ def dinov2_s14_config(sd: dict[str, torch.Tensor], eps: float) -> ViTConfig:
     L = 1 + max(int(k.split(".")[2]) for k in sd if k.startswith("encoder.layer."))
     patch = sd["embeddings.patch_embeddings.projection.weight"].shape[-1]
     grid = int(round((sd["embeddings.position_embeddings"].shape[1] - 1) ** 0.5))
-    return ViTConfig(hidden_size=C, num_layers=L, num_heads=C // 64, mlp_hidden=sd["encoder.layer.0.mlp.fc1.weight"].shape[0],
+    mlp = sd["encoder.layer.0.mlp.fc1.weight"].shape[0]
+    return ViTConfig(hidden_size=C, num_layers=L, num_heads=C // 64, mlp_hidden=mlp,  # DINOv2: head dim 64
                      patch_size=patch, image_size=grid * patch, layer_norm_eps=eps, layer_scale=1.0,
                      input_size=224, resize_mode="pad", image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD)
 

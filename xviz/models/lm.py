@@ -4,8 +4,9 @@ The setting of Xiong et al. 2020 ("On Layer Normalization in the Transformer Arc
 weights, ReLU FFN, an untied output head, and for pre-LN the final LayerNorm (`norm_f`). Hook names follow the
 project: `blocks.{i}.norm1|norm2.hook_in|hook_out`, `blocks.{i}.hook_resid_*`, `norm_f.hook_in|hook_out`.
 
-Weights are made on the meta device and initialised from a `torch.Generator`, so building a model never reads
-or advances the process-global RNG (sessions of one server stay independent and runs are reproducible).
+Modules are made on the meta device and the weights initialised from a `torch.Generator` seeded with `seed`, so
+building a model never reads or advances the process-global RNG (sessions of one server stay independent and runs
+are reproducible).
 """
 from __future__ import annotations
 
@@ -37,15 +38,19 @@ class TinyLM(nn.Module):
 
     kind = "text"
 
-    def __init__(self, cfg: LMConfig):
+    def __init__(self, cfg: LMConfig, seed: int = 0):
         super().__init__()
         self.cfg = cfg
-        self.embed = nn.Embedding(cfg.vocab, cfg.d_model)
-        self.blocks = nn.ModuleList(
-            Block(cfg.d_model, cfg.heads, mlp_hidden=cfg.ffn, norm_position=cfg.norm_position, act=cfg.act)
-            for _ in range(cfg.num_layers))
-        self.norm_f = HookedLayerNorm(cfg.d_model) if cfg.norm_position == "pre" else nn.Identity()
-        self.head = nn.Linear(cfg.d_model, cfg.vocab, bias=False)  # untied from the embedding
+        with torch.device("meta"):  # no memory, no global-RNG draws; real values come from init_weights
+            # _weight: skip Embedding's own normal_ init (on meta it goes through slow Python reference kernels)
+            self.embed = nn.Embedding(cfg.vocab, cfg.d_model, _weight=torch.empty(cfg.vocab, cfg.d_model))
+            self.blocks = nn.ModuleList(
+                Block(cfg.d_model, cfg.heads, mlp_hidden=cfg.ffn, norm_position=cfg.norm_position, act=cfg.act)
+                for _ in range(cfg.num_layers))
+            self.norm_f = HookedLayerNorm(cfg.d_model) if cfg.norm_position == "pre" else nn.Identity()
+            self.head = nn.Linear(cfg.d_model, cfg.vocab, bias=False)  # untied from the embedding
+        _materialize(self)
+        init_weights(self, torch.Generator().manual_seed(seed))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, N) int64 → logits (B, N, vocab)."""
@@ -56,6 +61,14 @@ class TinyLM(nn.Module):
         for blk in self.blocks:
             x = blk(x, mask)
         return self.head(self.norm_f(x))
+
+
+def _materialize(model: nn.Module) -> None:
+    """Give every meta parameter CPU storage (like Module.to_empty, whose meta path imports sympy: seconds)."""
+    for m in model.modules():
+        for name, p in list(m.named_parameters(recurse=False)):
+            setattr(m, name, nn.Parameter(torch.empty(p.shape, dtype=p.dtype), requires_grad=p.requires_grad))
+    assert not any(b.is_meta for b in model.buffers()), "TinyLM has no buffers to materialise"
 
 
 def init_weights(model: nn.Module, generator: torch.Generator) -> nn.Module:
@@ -75,11 +88,7 @@ def init_weights(model: nn.Module, generator: torch.Generator) -> nn.Module:
 
 def build_lm(cfg: LMConfig, seed: int = 0, device: torch.device | str = "cpu") -> TinyLM:
     """A fresh TinyLM, initialised on the CPU from `seed` (same weights on every device), then moved."""
-    with torch.device("meta"):
-        model = TinyLM(cfg)
-    model.to_empty(device="cpu")
-    init_weights(model, torch.Generator().manual_seed(seed))
-    return model.to(device)
+    return TinyLM(cfg, seed).to(device)
 
 
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:

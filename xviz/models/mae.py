@@ -244,7 +244,8 @@ def save_mae_file(model: MAE, path: Path, extra_meta: dict | None = None) -> Non
     save_file(sd, str(path), metadata=meta)
 
 
-@register("mae-small", "mae", "Small MAE trained by xviz on CPU on a few public-domain skimage images "
-          "(64 px, patch 8, 4+2 blocks, plain-pixel targets); chelsea, coffee, rocket were held out")
+@register("mae-small", "mae", "Small MAE trained by xviz for 30 min on a CPU on 12 public-domain skimage images "
+          "(64 px, patch 8, 4+2 blocks, plain-pixel targets; chelsea, coffee, rocket held out). Rough: on held-out "
+          "images only ~0.5 dB better than flat fills (benchmarks/bench_mae_quality.py)")
 def mae_small() -> MAE:
     return load_mae_file(WEIGHTS)

@@ -1,6 +1,7 @@
 """Hugging Face ViTMAE checkpoints (facebook/vit-mae-base etc.) → xviz MAE. Both key layouts are read:
 transformers ≥ 5 (`vit.layers.i.attention.q_proj`, `mlp.fc1`) and the 4.x one on the hub
-(`vit.encoder.layer.i.attention.attention.query`, `intermediate.dense`, `output.dense`)."""
+(`vit.encoder.layer.i.attention.attention.query`, `intermediate.dense`, `output.dense`; decoder layers under
+`decoder.decoder_layers.i` on the hub, `decoder.decoder_encoder.layer.i` as transformers 5 saves them)."""
 from __future__ import annotations
 
 import json
@@ -28,7 +29,8 @@ _TOP = {
     "decoder.decoder_norm.weight": "decoder_norm.weight", "decoder.decoder_norm.bias": "decoder_norm.bias",
     "decoder.decoder_pred.weight": "decoder_pred.weight", "decoder.decoder_pred.bias": "decoder_pred.bias",
 }
-_BLOCK = re.compile(r"^(vit\.layers|vit\.encoder\.layer|decoder\.decoder_layers)\.(\d+)\.(.+)\.(weight|bias)$")
+_BLOCK = re.compile(r"^(vit\.layers|vit\.encoder\.layer|decoder\.decoder_layers|decoder\.decoder_encoder\.layer)"
+                    r"\.(\d+)\.(.+)\.(weight|bias)$")
 _TABLES = {"vit.embeddings.position_embeddings": "pos_embed", "decoder.decoder_pos_embed": "decoder_pos_embed"}
 
 

@@ -213,7 +213,8 @@ def load_swin_dir(folder: Path) -> Swin:
     try:
         cfg = SwinConfig.from_hf(read_config(folder), pre)
     except (KeyError, TypeError, ValueError) as err:
-        raise ModelLoadError(f"{folder}/config.json is not a valid Swin config ({type(err).__name__}: {err}).") from None
+        raise ModelLoadError(f"{folder}/config.json is not a valid Swin config "
+                             f"({type(err).__name__}: {err}).") from None
     model = Swin(cfg)
     return load_converted(model, convert_hf_swin(read_state_dict(folder), cfg), str(folder))
 

@@ -90,7 +90,6 @@ class ViT(nn.Module):
         self.dist_token = nn.Parameter(torch.zeros(1, 1, C)) if cfg.distillation_token else None
         self.register_tokens = nn.Parameter(torch.zeros(1, cfg.num_registers, C)) if cfg.num_registers else None
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.num_pos_prefix + cfg.grid ** 2, C))
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
         self.hook_embed = HookPoint()
         self.blocks = nn.ModuleList(
             Block(C, cfg.num_heads, mlp_hidden=cfg.mlp_hidden, norm_position="pre", eps=cfg.layer_norm_eps,
@@ -120,7 +119,8 @@ class ViT(nn.Module):
 
     def forward(self, pixel_values: torch.Tensor) -> ViTOutput:
         if pixel_values.ndim != 4 or pixel_values.shape[1] != self.cfg.num_channels:
-            raise ValueError(f"pixel_values must be (B, {self.cfg.num_channels}, H, W), got {tuple(pixel_values.shape)}")
+            raise ValueError(f"pixel_values must be (B, {self.cfg.num_channels}, H, W), "
+                             f"got {tuple(pixel_values.shape)}")
         x = self.hook_embed(self.embed(pixel_values))  # (B, N, C)
         for block in self.blocks:
             x = block(x)
@@ -140,6 +140,8 @@ _HF_BLOCK = {
     "output.dense": "mlp.fc2",                                       # ViT / DeiT
     "norm1": "norm1", "norm2": "norm2", "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2",  # DINOv2
     "layer_scale1": "ls1", "layer_scale2": "ls2",
+    "attention.q_proj": "attn.q_proj", "attention.k_proj": "attn.k_proj",      # transformers ≥ 5 in-memory
+    "attention.v_proj": "attn.v_proj", "attention.o_proj": "attn.out_proj",    # names (state_dict() dumps)
 }
 _HF_TOP = {"embeddings.cls_token": "cls_token", "embeddings.distillation_token": "dist_token",
            "embeddings.register_tokens": "register_tokens", "embeddings.position_embeddings": "pos_embed",
@@ -157,6 +159,8 @@ def convert_hf_vit(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             out[_HF_TOP[k]] = v
             continue
         parts = k.split(".")
+        if parts[0] == "layers":  # transformers ≥ 5: "layers.{i}..." instead of "encoder.layer.{i}..."
+            parts = ["encoder", "layer"] + parts[1:]
         if parts[:2] == ["encoder", "layer"]:
             sub, leaf = ".".join(parts[3:-1]), parts[-1]
             if sub in _HF_BLOCK:
@@ -189,8 +193,9 @@ def _int(v) -> int:
 
 def _preprocessing(folder: Path | None, dino: bool, default_size: int) -> dict:
     """From preprocessor_config.json when present, else the family's defaults (DINOv2: 256 → crop 224)."""
+    half = (0.5, 0.5, 0.5)
     out = dict(input_size=default_size, resize_mode="crop" if dino else "stretch",
-               image_mean=IMAGENET_MEAN if dino else (0.5, 0.5, 0.5), image_std=IMAGENET_STD if dino else (0.5, 0.5, 0.5))
+               image_mean=IMAGENET_MEAN if dino else half, image_std=IMAGENET_STD if dino else half)
     path = Path(folder) / "preprocessor_config.json" if folder else None
     if path is None or not path.is_file():
         return out

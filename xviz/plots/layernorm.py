@@ -14,8 +14,8 @@ from xviz.train.live import StepLog
 
 POSITION_COLORS = {"pre": "#1f5fa8", "post": "#c0392b"}
 POSITION_NAMES = {"pre": "Pre-LN", "post": "Post-LN"}
-METRIC_COLORS = {"w1": "#c0392b", "w2": "#e67e22", "params": "#555555", "norm1_in": "#1f5fa8",
-                 "norm1_out": "#6a9fd8", "norm2_in": "#2e8b57", "norm2_out": "#7fc79b"}
+METRIC_COLORS = {"w1": "#6a3d9a", "w2": "#ff7f00", "params": "#555555", "norm1_in": "#1f78b4",
+                 "norm1_out": "#a6cee3", "norm2_in": "#33a02c", "norm2_out": "#b2df8a"}
 
 
 def per_layer_figure(pre: GradNorms, post: GradNorms, metrics: Sequence[str] = ("w1", "w2")) -> go.Figure:
@@ -31,8 +31,8 @@ def per_layer_figure(pre: GradNorms, post: GradNorms, metrics: Sequence[str] = (
                 line=dict(color=METRIC_COLORS.get(m)),
                 hovertemplate=f"layer %{{x}}<br>{METRICS[m]}: %{{y:.4g}}<extra>{POSITION_NAMES[res.norm_position]}"
                               "</extra>"), row=1, col=col)
-    fig.update_layout(**base_layout("Gradient Frobenius norm per layer at initialisation (mean over seeds)", 420))
-    fig.update_layout(legend=dict(orientation="h", y=-0.18))
+    fig.update_layout(**base_layout("Gradient Frobenius norm per layer at initialisation (mean over seeds)", 440))
+    fig.update_layout(legend=dict(orientation="h", y=-0.18), margin=dict(t=70))
     fig.update_yaxes(type="log", title="‖∂ℒ/∂·‖_F", row=1, col=1)
     fig.update_yaxes(type="log", row=1, col=2)
     fig.update_xaxes(title="layer (1 = next to the input)", dtick=1 if pre.num_layers <= 12 else 2)
@@ -59,8 +59,8 @@ def depth_figure(sweep: dict[str, list[float]], metric: str = "w1") -> go.Figure
     r = sweep["ratio"][0] / L[0] ** 0.5  # so post/pre ∝ √L
     fig.add_trace(go.Scatter(x=L, y=[r * x ** 0.5 for x in L], mode="lines", name="∝ √L",
                              line=dict(color="#333333", dash="dot"), hoverinfo="skip"), row=1, col=2)
-    fig.update_layout(**base_layout("How the last layer's gradient scales with depth", 400))
-    fig.update_layout(legend=dict(orientation="h", y=-0.2))
+    fig.update_layout(**base_layout("How the last layer's gradient scales with depth", 420))
+    fig.update_layout(legend=dict(orientation="h", y=-0.2), margin=dict(t=70))
     fig.update_xaxes(title="depth L", tickvals=L)
     fig.update_yaxes(type="log", title="‖∂ℒ/∂W‖_F", row=1, col=1)
     fig.update_yaxes(title="ratio", rangemode="tozero", row=1, col=2)
@@ -77,7 +77,8 @@ def loss_figure(history: dict[str, Sequence[StepLog]]) -> go.Figure:
                                  line=dict(color=color)), row=1, col=1)
         fig.add_trace(go.Scatter(x=steps, y=[s.accuracy for s in logs], mode="lines", name=name, legendgroup=pos,
                                  showlegend=False, line=dict(color=color)), row=1, col=2)
-    fig.update_layout(**base_layout("Training", 340))
+    fig.update_layout(**base_layout("Training", 360))
+    fig.update_layout(margin=dict(t=70))
     fig.update_yaxes(type="log", title="cross-entropy", row=1, col=1)
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
     fig.update_xaxes(title="step")
@@ -103,7 +104,8 @@ def live_grad_figure(history: dict[str, Sequence[StepLog]]) -> go.Figure:
                                      line=dict(color=colors[i], width=1.5),
                                      hovertemplate=f"layer {i + 1}, step %{{x}}: %{{y:.3g}}<extra></extra>"),
                           row=1, col=col)
-    fig.update_layout(**base_layout("Gradient norm of each layer's parameters during training", 360))
+    fig.update_layout(**base_layout("Gradient norm of each layer's parameters during training", 380))
+    fig.update_layout(margin=dict(t=70))
     fig.update_yaxes(type="log", title="‖∂ℒ/∂θ_layer‖_F", row=1, col=1)
     for col in range(2, len(positions) + 1):
         fig.update_yaxes(type="log", row=1, col=col)

@@ -50,8 +50,11 @@ def reconstruction_figure(rec, panels=PANELS, title: str | None = None) -> go.Fi
                         horizontal_spacing=0.01)
     for i, name in enumerate(panels, start=1):
         fig.add_trace(_image_trace(_panel(rec, name)), row=1, col=i)
+    if "error" in panels and rec.is_masked.any():  # the heatmap is an image: give its scale in words
+        fig.layout.annotations[list(panels).index("error")].text += \
+            f"<br>dark 0 … yellow {float(rec.patch_error[rec.is_masked].max()):.3f}"
     _axes_off(fig)
-    fig.update_layout(**base_layout(title or _summary(rec), height=330))
+    fig.update_layout(**_layout(title or _summary(rec), 380))
     return fig
 
 
@@ -65,14 +68,22 @@ def compare_figure(rec_a, rec_b, label_a: str, label_b: str,
         for c, name in enumerate(panels, start=1):
             fig.add_trace(_image_trace(_panel(rec, name)), row=r, col=c)
     _axes_off(fig)
-    fig.update_layout(**base_layout(f"A: {_summary(rec_a)}  ·  B: {_summary(rec_b)}", height=600))
+    fig.update_layout(**_layout(f"A: {_summary(rec_a, False)}<br>B: {_summary(rec_b, False)}", 640))
     return fig
 
 
-def _summary(rec) -> str:
+def _layout(title: str, height: int) -> dict:
+    lay = base_layout(title, height=height)
+    lay["title"]["font"] = dict(size=12)
+    lay["margin"] = dict(l=10, r=10, t=80, b=10)
+    return lay
+
+
+def _summary(rec, newline: bool = True) -> str:
     kept = int((~rec.is_masked).sum())
-    return (f"{rec.strategy}, ratio {rec.ratio:.2f} ({kept}/{rec.is_masked.size} visible) — PSNR hidden "
-            f"{rec.psnr_masked:.1f} dB (mean fill {rec.psnr_mean_fill:.1f}, nearest fill {rec.psnr_nearest_fill:.1f})")
+    return (f"{rec.strategy}, ratio {rec.ratio:.2f} ({kept}/{rec.is_masked.size} visible)" + ("<br>" if newline
+            else " — ") + f"PSNR on hidden pixels {rec.psnr_masked:.1f} dB (mean-colour fill {rec.psnr_mean_fill:.1f}, "
+            f"nearest-visible fill {rec.psnr_nearest_fill:.1f})")
 
 
 def _axes_off(fig: go.Figure) -> None:
@@ -92,16 +103,18 @@ def read_curve(csv_path: Path) -> dict[str, list[float]]:
     return {k: [float(r[k]) for r in rows] for k in (rows[0].keys() if rows else [])}
 
 
-def training_curve_figure(curve: dict[str, list[float]]) -> go.Figure:
-    """Training loss and held-out PSNR (model vs the two baselines) against the step."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["training loss (hidden patches)",
-                                                        "held-out PSNR on hidden pixels, ratio 0.75 (dB)"])
-    fig.add_trace(go.Scatter(x=curve["step"], y=curve["loss"], name="loss"), row=1, col=1)
-    for key, name in (("psnr_model", "MAE"), ("psnr_nearest_fill", "nearest visible patch"),
-                      ("psnr_mean_fill", "mean colour")):
-        fig.add_trace(go.Scatter(x=curve["step"], y=curve[key], name=name), row=1, col=2)
-    fig.update_xaxes(title_text="step")
-    fig.update_layout(**base_layout("mae-small training", height=360))
+def training_curve_figure(curve: dict[str, list[float]], title: str = "mae-small training") -> go.Figure:
+    """Training loss and held-out PSNR (model vs the two baselines) against the step, one above the other."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                        subplot_titles=["training loss on hidden patches (normalised pixels)",
+                                        "held-out PSNR on hidden pixels at ratio 0.75 (dB)"])
+    fig.add_trace(go.Scatter(x=curve["step"], y=curve["loss"], name="training loss"), row=1, col=1)
+    for key, name in (("psnr_model", "MAE (held-out)"), ("psnr_mean_fill", "mean-colour fill"),
+                      ("psnr_nearest_fill", "nearest-visible-patch fill")):
+        fig.add_trace(go.Scatter(x=curve["step"], y=curve[key], name=name), row=2, col=1)
+    fig.update_xaxes(title_text="step", row=2, col=1)
+    fig.update_layout(**base_layout(title, height=560), width=820,
+                      legend=dict(orientation="h", y=-0.12, x=0))
     return fig
 
 

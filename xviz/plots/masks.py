@@ -62,11 +62,41 @@ def square(image: Image.Image) -> Image.Image:
     return image.convert("RGB").crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
 
 
-def patch_grid_figure(is_masked: torch.Tensor, title: str = "is_masked (True = hidden)") -> go.Figure:
+def patch_grid_figure(is_masked: torch.Tensor, title: str = "is_masked: light = True (hidden), dark = visible"
+                      ) -> go.Figure:
     """The (h, w) boolean patch mask itself, as the model's tensor."""
     m = is_masked.float().numpy()
     fig = go.Figure(go.Heatmap(z=m, colorscale=[[0, "#1f5fa8"], [1, "#f3f3f3"]], zmin=0, zmax=1, showscale=False,
                                xgap=1, ygap=1, hovertemplate="row %{y}, col %{x}: masked=%{z:.0f}<extra></extra>"))
     fig.update_layout(**base_layout(title, 460))
-    fig.update_yaxes(autorange="reversed", scaleanchor="x")
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
+    fig.update_xaxes(constrain="domain")
+    return fig
+
+
+MLM_COLOURS = {"": "#f3f3f3", "special": "#d9d9d9", "mask": "#1f5fa8", "random": "#d9822b", "kept": "#3a9d5d"}
+
+
+def _mlm_category(what: str) -> str:
+    return ("mask" if "[MASK]" in what else "random" if "random" in what else "kept" if "kept" in what
+            else "special" if what.startswith("special") else "")
+
+
+def mlm_figure(rows: list[dict], title: str = "MLM: what the model reads and what it must predict") -> go.Figure:
+    """Three strips over the positions — token, model input, label — coloured by what happened to each token
+    (blue → [MASK], orange → random token, green → kept but predicted, grey → special, never selected)."""
+    cats = [_mlm_category(r["selected"]) for r in rows]
+    names = list(MLM_COLOURS)
+    code = np.array([[names.index(c) for c in cats]] * 3, dtype=float)               # (3, N)
+    text = np.array([[_short(str(r[k]), 10) for r in rows] for k in ("token", "model input", "label")],
+                    dtype=object)
+    text[2] = [t if c in ("mask", "random", "kept") else "" for t, c in zip(text[2], cats)]
+    n = len(names) - 1
+    scale = [[i / n, MLM_COLOURS[c]] for i, c in enumerate(names)]
+    fig = go.Figure(go.Heatmap(z=code, colorscale=scale, zmin=0, zmax=n, showscale=False, text=text,
+                               texttemplate="%{text}" if len(rows) <= 40 else None, textfont=dict(size=10),
+                               xgap=1, ygap=1, hovertemplate="position %{x}: %{text}<extra></extra>"))
+    fig.update_layout(**base_layout(title, 230))
+    fig.update_yaxes(autorange="reversed", tickvals=[0, 1, 2], ticktext=["token", "model input", "label"])
+    fig.update_xaxes(title="position")
     return fig

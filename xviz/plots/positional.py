@@ -7,9 +7,9 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from xviz.analysis.positional import OffsetCurve, RopeDemo, TransformCheck
+from xviz.analysis.positional import OffsetCurve, TransformCheck
 from xviz.plots.heatmap import colorize, heatmap, png_data_uri
-from xviz.plots.style import SIGNED_SCALE, base_layout
+from xviz.plots.style import PROB_SCALE, SIGNED_SCALE, base_layout
 
 
 def _np(t) -> np.ndarray:
@@ -43,7 +43,23 @@ def similarity_figure(sim: torch.Tensor, title: str, signed: bool = True, value_
     if signed and arr.size:
         m = float(np.nanmax(np.abs(arr))) or 1.0
         kw.update(zmin=-m, zmax=m)
-    return heatmap(arr, title=title, value_name=value_name, x_title=x_title, y_title=y_title, height=460, **kw)
+    fig = heatmap(arr, title=title, value_name=value_name, x_title=x_title, y_title=y_title, height=460, **kw)
+    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(title=y_title)
+    if fig.data[0].type == "heatmap":                      # numeric positions: a dozen ticks are enough
+        fig.update_xaxes(tickmode="auto", nticks=12, tickangle=0)
+        fig.update_yaxes(tickmode="auto", nticks=12)
+    return fig
+
+
+def table_heatmap(pe: torch.Tensor, title: str) -> go.Figure:
+    """A (tokens × channels) table as a plain heatmap (for tables up to ~16k cells)."""
+    fig = go.Figure(go.Heatmap(z=_np(pe), colorscale=SIGNED_SCALE, zmid=0, colorbar=dict(thickness=12),
+                               hovertemplate="token %{y}, channel %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_layout(**base_layout(title, 460))
+    fig.update_yaxes(title="token", autorange="reversed")
+    fig.update_xaxes(title="channel")
+    return fig
 
 
 def offset_figure(curves: dict[str, OffsetCurve], formula: torch.Tensor | None = None,
@@ -59,7 +75,8 @@ def offset_figure(curves: dict[str, OffsetCurve], formula: torch.Tensor | None =
     if formula is not None:
         fig.add_trace(go.Scatter(x=np.arange(len(formula)), y=_np(formula), mode="markers", name="Σᵢ cos(ωᵢ k)",
                                  marker=dict(size=4, symbol="x")))
-    fig.update_layout(**base_layout(title, 380))
+    fig.update_layout(**base_layout(title, 420))
+    fig.update_layout(legend=dict(orientation="h", y=-0.25, x=0))
     fig.update_xaxes(title="offset k")
     fig.update_yaxes(title="PE(p)·PE(p+k)" if formula is not None else "similarity")
     return fig
@@ -75,7 +92,8 @@ def transform_figure(check: TransformCheck, show_dims: int = 32) -> go.Figure:
     err = np.maximum(_np(check.error), 1e-12)
     fig.add_trace(go.Scatter(x=np.arange(len(err)), y=err, mode="lines", name="error", showlegend=False),
                   row=1, col=2)
-    fig.update_layout(**base_layout(f"PE(p+{check.k}) = M_{check.k}·PE(p)", 380))
+    fig.update_layout(**base_layout(f"PE(p+{check.k}) = M_{check.k}·PE(p)", 400))
+    fig.update_layout(margin=dict(t=80))
     fig.update_yaxes(autorange="reversed", row=1, col=1)
     fig.update_yaxes(type="log", title="max |error|", row=1, col=2)
     fig.update_xaxes(title="position p", row=1, col=2)
@@ -93,7 +111,8 @@ def table_figure(table: torch.Tensor, title: str, trained: int | None = None) ->
                              hovertemplate="position %{y}: norm %{x:.3f}<extra></extra>"), row=1, col=2)
     if trained is not None:
         fig.add_hline(y=trained, line_dash="dot", row=1, col=2)
-    fig.update_layout(**base_layout(title, 520))
+    fig.update_layout(**base_layout(title, 540))
+    fig.update_layout(margin=dict(t=80))
     fig.update_yaxes(autorange="reversed", title="position", row=1, col=1)
     fig.update_yaxes(autorange="reversed", row=1, col=2)
     fig.update_xaxes(title="channel", row=1, col=1)
@@ -112,17 +131,21 @@ def mosaic_figure(mosaic: torch.Tensor, title: str) -> go.Figure:
     return fig
 
 
-def grid_maps_figure(maps: dict[str, torch.Tensor], title: str, zmax: float | None = 1.0) -> go.Figure:
-    """Small multiples of (h, w) maps over the patch grid (channels of 2-D sin-cos, a patch's similarity …)."""
+def grid_maps_figure(maps: dict[str, torch.Tensor], title: str, zmax: float | None = 1.0,
+                     signed: bool = True) -> go.Figure:
+    """Small multiples of (h, w) maps over the patch grid (channels of 2-D sin-cos, a patch's similarity …).
+    signed=False: a sequential scale over the maps' own range (for all-positive similarities)."""
     names = list(maps)
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.03)
+    scale = dict(colorscale=SIGNED_SCALE, zmid=0, zmin=-zmax if zmax else None, zmax=zmax) if signed else \
+        dict(colorscale=PROB_SCALE)
     for i, n in enumerate(names, start=1):
-        fig.add_trace(go.Heatmap(z=_np(maps[n]), colorscale=SIGNED_SCALE, zmid=0,
-                                 zmin=-zmax if zmax else None, zmax=zmax, showscale=i == len(names),
+        fig.add_trace(go.Heatmap(z=_np(maps[n]), **scale, showscale=i == len(names),
                                  colorbar=dict(thickness=12),
                                  hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"), row=1, col=i)
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i if i > 1 else ''}", constrain="domain",
                          row=1, col=i)
         fig.update_xaxes(constrain="domain", row=1, col=i)
-    fig.update_layout(**base_layout(title, 420 if len(names) == 1 else 300))
+    fig.update_layout(**base_layout(title, 420 if len(names) == 1 else 320))
+    fig.update_layout(margin=dict(t=80))
     return fig

@@ -18,12 +18,13 @@ def rope_figure(demo: RopeDemo, title: str = "RoPE: score of one q and one k pla
     n = S.shape[0]
     m = float(np.abs(S).max()) or 1.0
     fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], subplot_titles=(
-        "score(m, n)", f"score vs offset n − m (spread along diagonals {demo.offset_spread:.1e})"))
+        "score(m, n)", "score vs offset n − m"))
     fig.add_trace(go.Heatmap(z=S, colorscale=SIGNED_SCALE, zmid=0, zmin=-m, zmax=m, colorbar=dict(thickness=12, x=0.42),
                              hovertemplate="query pos %{y}, key pos %{x}: %{z:.3f}<extra></extra>"), row=1, col=1)
     fig.add_trace(go.Scatter(x=np.arange(-n + 1, n), y=_np(demo.curve), mode="lines", showlegend=False,
                              hovertemplate="offset %{x}: %{y:.3f}<extra></extra>"), row=1, col=2)
-    fig.update_layout(**base_layout(title, 400))
+    fig.update_layout(**base_layout(title, 420))
+    fig.update_layout(margin=dict(t=80))
     fig.update_yaxes(autorange="reversed", title="query position m", row=1, col=1)
     fig.update_xaxes(title="key position n", row=1, col=1)
     fig.update_xaxes(title="offset n − m", row=1, col=2)
@@ -40,17 +41,17 @@ def alibi_figure(slopes: torch.Tensor, bias: torch.Tensor, max_heads: int = 8) -
     fig = make_subplots(rows=rows + 1, cols=cols, subplot_titles=titles + ["slopes m_h"] + [""] * (cols - 1),
                         specs=[[{}] * cols for _ in range(rows)] + [[{"colspan": cols}] + [None] * (cols - 1)],
                         vertical_spacing=0.08, horizontal_spacing=0.04)
-    lo = float(bias[:shown].min())
-    for h in range(shown):
-        fig.add_trace(go.Heatmap(z=_np(bias[h]), colorscale="Blues_r", zmin=lo, zmax=0, showscale=h == 0,
-                                 colorbar=dict(thickness=12, len=0.6, y=0.65),
-                                 hovertemplate="i %{y}, j %{x}: bias %{z:.3f}<extra></extra>"),
+    for h in range(shown):  # each head on its own scale (its range is m_h·(n − 1)): slow heads stay visible
+        fig.add_trace(go.Heatmap(z=_np(bias[h]), colorscale="Blues_r", zmin=float(bias[h].min()), zmax=0,
+                                 showscale=False, hovertemplate="i %{y}, j %{x}: bias %{z:.4g}<extra></extra>"),
                       row=h // cols + 1, col=h % cols + 1)
         fig.update_yaxes(autorange="reversed", row=h // cols + 1, col=h % cols + 1)
     fig.add_trace(go.Bar(x=[f"h{h}" for h in range(H)], y=_np(slopes), showlegend=False,
                          hovertemplate="%{x}: m = %{y:.5g}<extra></extra>"), row=rows + 1, col=1)
     fig.update_yaxes(type="log", row=rows + 1, col=1)
-    fig.update_layout(**base_layout(f"ALiBi: additive bias −m_h·|i − j| for {H} heads", 260 * rows + 260))
+    fig.update_layout(**base_layout(f"ALiBi: additive bias −m_h·|i − j| for {H} heads (each on its own scale)",
+                                    260 * rows + 260))
+    fig.update_layout(margin=dict(t=80))
     return fig
 
 
@@ -70,7 +71,8 @@ def beyond_figure(fraction: torch.Tensor, trained: int, table_norms: torch.Tenso
         fig.add_trace(go.Scatter(x=np.arange(len(n)), y=n, mode="lines", showlegend=False,
                                  hovertemplate="position %{x}: norm %{y:.3f}<extra></extra>"), row=1, col=2)
         fig.add_vline(x=len(n), line_dash="dot", line_color="red", row=1, col=2)
-    fig.update_layout(**base_layout("Beyond the trained length", 360))
+    fig.update_layout(**base_layout("Beyond the trained length", 380))
+    fig.update_layout(margin=dict(t=80))
     fig.update_yaxes(tickformat=".0%", range=[0, 1], row=1, col=1)
     fig.update_xaxes(title="position", row=1, col=1)
     fig.update_xaxes(title="position", row=1, col=2)

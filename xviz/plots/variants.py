@@ -36,9 +36,10 @@ def _block_note(n: int) -> str:
 def variant_figure(result, with_full: bool = True, height: int = 330) -> go.Figure:
     """Panels: the pairs the variant computes (pattern), its effective attention, and (with_full) full
     attention on the same colour scale (signed when the variant's matrix has negative entries)."""
-    sub = _block_note(result.attn.shape[-1])
-    titles = [f"pattern · density {result.cost.density:.3f}", f"{result.label}{sub}"]
-    titles += ["full attention" + (" (causal)" if result.causal else "")] if with_full else []
+    sub = _block_note(result.attn.shape[-1]).strip()
+    sub = f"<br><sup>{sub}</sup>" if sub else ""
+    titles = [f"pattern<br><sup>density {result.cost.density:.3f}</sup>", f"{result.label}{sub}"]
+    titles += ["full attention" + (" (causal)" if result.causal else "") + sub] if with_full else []
     fig = make_subplots(1, len(titles), horizontal_spacing=0.06, subplot_titles=titles)
     attn, ref = _small(result.attn), _small(result.ref_attn)
     signed = bool(np.nanmin(attn) < -1e-6)
@@ -49,7 +50,8 @@ def variant_figure(result, with_full: bool = True, height: int = 330) -> go.Figu
     if with_full:
         fig.add_trace(_heat(ref, scale, lo, top, "full"), 1, 3)
     fig.update_layout(**base_layout(None, height))
-    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(margin=dict(l=10, r=10, t=60, b=10))
+    fig.update_annotations(font_size=13)
     fig.update_yaxes(autorange="reversed", showgrid=False, scaleanchor=None)
     fig.update_xaxes(showgrid=False, title_text="key")
     fig.update_yaxes(title_text="query", row=1, col=1)
@@ -86,7 +88,8 @@ def gallery_figure(results: Sequence, cols: int = 6, side: int = 64) -> go.Figur
         a = np.abs(_small(r.attn, side))
         a = a / (np.nanmax(a) or 1.0)
         fig.add_trace(_heat(a, PROB_SCALE, 0, 1, r.label), i // cols + 1, i % cols + 1)
-    fig.update_layout(**base_layout(None, 190 * rows + 30))
+    fig.update_layout(**base_layout(None, 190 * rows + 50))
+    fig.update_layout(margin=dict(l=10, r=10, t=45, b=10))
     fig.update_annotations(font_size=11)
     fig.update_xaxes(showticklabels=False, showgrid=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, autorange="reversed")
@@ -101,6 +104,7 @@ def cost_error_figure(rows: Sequence[dict], height: int = 420) -> go.Figure:
         fig.add_trace(go.Scatter(
             x=[r["FLOPs vs full"] for r in rs], y=[r["relative output error"] for r in rs], mode="markers+text",
             text=[r["variant"] for r in rs], textposition="top center", name=group, marker=dict(size=10),
+            textfont=dict(size=10),
             hovertemplate="%{text}<br>FLOPs ×%{x:.3g}<br>error %{y:.3g}<extra></extra>"))
     fig.update_layout(**base_layout("cost vs error (this input)", height))
     fig.update_xaxes(type="log", title="FLOPs relative to full attention (formula)")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import get_colorscale
 from PIL import Image
 
 from xviz.plots.heatmap import colorize, png_data_uri, to_numpy
 from xviz.plots.style import SEQ_SCALE, SIGNED_SCALE, base_layout
 
-OVERLAY_SCALE = "Inferno"
+# Inferno, except its first colour #000004: Streamlit's plotly theme uses #000001..#00000A as placeholders
+# for its own category colours and would repaint the bottom of the colour bar pink.
+OVERLAY_SCALE = tuple((pos, "#010005" if c.lower() == "#000004" else c) for pos, c in get_colorscale("Inferno"))
 GRID_RGB = np.array([255, 255, 255], dtype=np.float32)
 
 
@@ -57,13 +60,14 @@ def image_figure(rgb: np.ndarray, grid: tuple[int, int], patch: int, title: str 
         vals = to_numpy(values).reshape(-1) if values is not None else np.full(gh * gw, np.nan)
         fig.add_trace(go.Scatter(
             x=(cols + 0.5) * patch, y=(rows + 0.5) * patch, mode="markers", showlegend=False,
-            customdata=np.stack([rows, cols, vals], -1),
+            customdata=np.stack([rows, cols, vals], -1).tolist(),  # plain lists: clicks hand back [r, c, v]
             marker=dict(symbol="square", size=max(4, min(30, 480 // max(gh, gw))), opacity=0.0, color="white"),
             selected=dict(marker=dict(opacity=0.0)), unselected=dict(marker=dict(opacity=0.0)),
             hovertemplate="patch (%{customdata[0]}, %{customdata[1]})<br>" + value_name
                           + " = %{customdata[2]:.4g}<extra></extra>"))
     if colorbar is not None:
         scale, lo, hi = colorbar
+        scale = scale if isinstance(scale, str) else [list(c) for c in scale]
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
                                  marker=dict(colorscale=scale, cmin=lo, cmax=hi, color=[lo], showscale=True,
                                              colorbar=dict(thickness=12, title=value_name))))
@@ -174,7 +178,8 @@ def collapse_figure(sim, title: str | None = None) -> go.Figure:
     s = to_numpy(sim)
     L = s.shape[0]
     fig = go.Figure(go.Heatmap(z=s, x=list(range(L)), y=list(range(L)), zmin=0, zmax=1, colorscale=SEQ_SCALE,
-                               text=[[f"{v:.2f}" for v in row] for row in s], texttemplate="%{text}" if L <= 16 else None,
+                               text=[[f"{v:.2f}" for v in row] for row in s],
+                               texttemplate="%{text}" if L <= 16 else None,
                                hovertemplate="layers %{y} and %{x}: %{z:.3f}<extra></extra>",
                                colorbar=dict(thickness=12, title="cos")))
     fig.update_layout(**base_layout(title, height=max(320, 28 * L + 120)))

@@ -27,7 +27,7 @@ class VariantParams:
     shared_qk: bool = False    # Reformer shared-QK
     n_clusters: int = 3        # routing k-means
     proj_dim: int = 8          # Linformer k
-    projection: str = "gaussian"
+    projection: str = "pool"   # Linformer E, F: "pool" (segment means) or "gaussian" (JL)
     features: int = 64         # Performer m
     orthogonal: bool = True
     causal: bool = False       # causal versions of window / strided patterns and the approximations
@@ -53,7 +53,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("strided", "Strided", "fixed pattern", "(i − j) mod stride = 0."),
     Variant("global", "Global tokens", "fixed pattern", "The first tokens see and are seen by all (+ diagonal)."),
     Variant("longformer", "Longformer", "fixed pattern", "Sliding window ∪ global tokens."),
-    Variant("bigbird", "BigBird", "fixed pattern", "Blocks: window of 3, first/last global, r random."),
+    Variant("bigbird", "BigBird", "fixed pattern",
+            "Blocks: window of 3, first/last global, r random; pays off beyond ~(5 + 2r)·block tokens."),
     Variant("sparse_strided", "Sparse Transformer (strided)", "fixed pattern",
             "Causal: previous l positions ∪ every l-th.", causal=True),
     Variant("sparse_fixed", "Sparse Transformer (fixed)", "fixed pattern",
@@ -68,7 +69,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
             "Each row from one token's own features (untrained)."),
     Variant("synthesizer_random", "Synthesizer (random)", "low rank / kernel",
             "An input-independent random matrix (untrained)."),
-    Variant("fnet", "FNet (Fourier)", "attention-free", "Fixed DFT token mixing: no softmax at all."),
+    Variant("fnet", "FNet (Fourier)", "attention-free",
+            "Fixed DFT token mixing, no softmax: its output scale is not attention's, so its error is large."),
 ]}
 
 PATTERNS = {"sliding_window", "dilated", "strided", "global", "longformer", "bigbird", "sparse_strided",

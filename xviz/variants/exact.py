@@ -37,8 +37,8 @@ def fnet(q, k, v, hidden_fft: bool = True):
     hidden_fft=False, out = Re(F_N)·V exactly; with it, out = Re(F_N)·V·Re(F_D) − Im(F_N)·V·Im(F_D). Rows are not
     probability distributions (no softmax, no normalisation)."""
     (q, k, v), sq = to_4d(q, k, v)
-    x = v.float()
-    y = torch.fft.fft(x, dim=-1) if hidden_fft else x.to(torch.complex64)  # (B, H, N, D) over the hidden axis
+    x = v if v.dtype in (torch.float32, torch.float64) else v.float()
+    y = torch.fft.fft(x, dim=-1) if hidden_fft else torch.complex(x, torch.zeros_like(x))  # over the hidden axis
     out = torch.fft.fft(y, dim=-2).real.to(v.dtype)                          # then over the sequence axis
     attn = dft_real(v.shape[-2], v.dtype, v.device).expand(*v.shape[:-2], -1, -1)  # (B, H, N, N)
     return from_4d(out, sq), from_4d(attn, sq)

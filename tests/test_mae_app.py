@@ -1,0 +1,105 @@
+"""MAE page: AppTest with an uploaded image, a ratio change, both comparisons and fine-tuning; a real browser
+drives the page (screenshot in tests/artifacts/mae_page.png)."""
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+from conftest import app_test, assert_no_exception, shot, wait_idle
+from PIL import Image
+
+PAGE = "views/mae.py"
+
+
+def _png_bytes(w=120, h=90) -> bytes:
+    yy, xx = np.mgrid[0:h, 0:w]
+    arr = np.stack([xx * 255 // w, yy * 255 // h, ((xx // 15 + yy // 15) % 2) * 200], -1).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _spec(at) -> str:
+    """Titles and subplot titles of every figure on the page."""
+    out = []
+    for chart in at.get("plotly_chart"):
+        layout = json.loads(chart.proto.spec)["layout"]
+        out.append(layout.get("title", {}).get("text", ""))
+        out += [a.get("text", "") for a in layout.get("annotations", [])]
+    return " | ".join(out)
+
+
+def _texts(at) -> str:
+    return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info])
+
+
+def test_upload_ratio_change_and_sections():
+    at = app_test(PAGE)
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Masked autoencoder"
+    assert "plain pixels" in _texts(at) and "held out" in _texts(at)       # default sample chelsea is held out
+    at.radio(key="mae_img_src").set_value("Upload").run()
+    at.file_uploader(key="mae_img_file").set_value(("stripes.png", _png_bytes(), "image/png")).run()
+    assert not at.exception, at.exception
+    assert "random, ratio 0.75 (16/64 visible)" in _spec(at)
+    labels = [m.label for m in at.metric]
+    assert labels == ["PSNR on hidden pixels", "mean-colour fill", "nearest-visible-patch fill"]
+    psnr_075 = at.metric[0].value
+    at.slider(key="mae_ratio").set_value(0.5).run()
+    assert not at.exception
+    assert "random, ratio 0.50 (32/64 visible)" in _spec(at)
+    assert at.metric[0].value != psnr_075
+    at.selectbox(key="mae_strategy").set_value("grid").run()
+    assert "grid, ratio 0.50 (32/64 visible)" in _spec(at)
+
+    at.radio(key="mae_view").set_value("Side by side").run()
+    assert not at.exception
+    assert "A (ratio 0.50)" in _spec(at) and "B (ratio 0.50)" in _spec(at)
+    at.slider(key="mae_ratio_b").set_value(0.9).run()
+    assert "B (ratio 0.90)" in _spec(at) and "(6/64 visible)" in _spec(at)
+    at.radio(key="mae_cmp").set_value("two strategies").run()
+    at.selectbox(key="mae_strategy_b").set_value("block").run()
+    assert "A (grid)" in _spec(at) and "block, ratio 0.50" in _spec(at)
+
+
+def test_finetune_runs_on_a_copy():
+    at = app_test(PAGE)
+    at.radio(key="mae_view").set_value("Fine-tune on this image").run()
+    assert "private **copy**" in _texts(at)
+    at.number_input(key="mae_ft_steps").set_value(3).run()
+    at.button(key="mae_ft_go").click().run()
+    assert not at.exception, at.exception
+    assert "after 3 steps" in _texts(at)
+    assert "before" in _spec(at) and "fine-tuning loss" in _spec(at)
+
+
+@pytest.mark.browser
+def test_mae_page_in_browser(app_url, page, tmp_path):
+    from xviz.samples import sample_bytes
+    path = os.path.join(tmp_path, "my_cat.jpg")
+    with open(path, "wb") as fh:
+        fh.write(sample_bytes("chelsea"))
+    page.set_viewport_size({"width": 1400, "height": 1300})
+    page.goto(app_url + "/mae")
+    wait_idle(page)
+    page.get_by_text("PSNR on hidden pixels").first.wait_for()
+    page.get_by_text("Upload", exact=True).click()
+    wait_idle(page)
+    page.locator("input[type=file]").set_input_files(path)
+    wait_idle(page)
+    thumb = page.get_by_role("slider", name="Mask ratio")
+    thumb.focus()
+    page.keyboard.press("ArrowLeft")                                      # 0.75 → 0.70
+    wait_idle(page)
+    page.get_by_text("ratio 0.70 (19/64 visible)").first.wait_for()
+    assert_no_exception(page)
+    page.wait_for_timeout(1500)                                           # let plotly draw
+    shot(page, "mae_page")
+    page.get_by_text("Side by side", exact=True).click()
+    wait_idle(page)
+    page.get_by_text("A (ratio 0.70)", exact=False).first.wait_for()
+    assert_no_exception(page)
+    page.set_viewport_size({"width": 1400, "height": 1750})               # room for both rows of the figure
+    page.wait_for_timeout(1500)
+    shot(page, "mae_page_compare")

@@ -1,0 +1,119 @@
+"""Masking page: AppTest on what is shown, and a real browser with screenshots."""
+import pytest
+from conftest import app_test, assert_no_exception, shot, wait_idle
+
+PAGE = "views/masking.py"
+
+
+@pytest.fixture(scope="module")
+def at():
+    return app_test(PAGE)
+
+
+def _view(at, name):
+    at.radio(key="mk_view").set_value(name).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _metrics(at) -> dict:
+    return {m.label: float(m.value) for m in at.metric}
+
+
+def test_padding_batch_shows_the_real_mask_and_zero_pad_attention(at):
+    _view(at, "Padding (batch)")
+    table = at.dataframe[0].value
+    assert len(table) == 3                                      # three sentences, padded to the longest
+    assert table.iloc[1]["0"] == "[CLS] (1)" and table.iloc[1]["4"] == "[SEP] (1)" and table.iloc[1]["5"] == "[PAD] (0)"
+    m = _metrics(at)
+    assert m["largest probability on a masked entry"] == 0.0
+    assert m["max |row sum − 1| (every layer, head, row)"] < 1e-5
+
+
+def test_attention_masks_with_lm_labels(at):
+    _view(at, "Attention masks")
+    assert at.selectbox(key="mk_kind").value == "causal"
+    rows = at.dataframe[0].value
+    assert list(rows["input"][:3]) == ["[CLS]", "the", "cat"]
+    assert list(rows["label (next token)"][:2]) == ["the", "cat"]
+    assert rows["label (next token)"].iloc[-1] == "−100 (ignored)"
+    at.selectbox(key="mk_kind").set_value("prefix-LM").run()
+    at.slider(key="mk_prefix").set_value(4).run()
+    labels = list(at.dataframe[0].value["label (next token)"])
+    assert labels[:3] == ["−100 (ignored)"] * 3 and labels[3] == "on"   # targets start after the prefix
+    at.selectbox(key="mk_kind").set_value("document").run()
+    assert any("Document of each token" in m.value for m in at.markdown)
+
+
+def test_mlm_inputs_and_labels(at):
+    _view(at, "MLM (80/10/10)")
+    rows = at.dataframe[0].value
+    sel = rows[rows["selected"].str.contains("%")]
+    assert len(sel) >= 1
+    assert all(sel["label"] == sel["token"])
+    masked = rows[rows["selected"].str.startswith("→ [MASK]")]
+    assert all(masked["model input"] == "[MASK]")
+    at.text_input(key="mk_mlm_text").input("   ").run()
+    assert not at.exception and any("empty" in e.value for e in at.error)
+    at.text_input(key="mk_mlm_text").input("The quick brown fox jumps over the lazy dog near the river bank.").run()
+
+
+def test_mae_patch_mask(at):
+    _view(at, "MAE patch mask")
+    assert any("**147** of 196 patches hidden, **49** visible" in m.value for m in at.markdown)
+    at.slider(key="mk_ratio").set_value(0.5).run()
+    assert any("**98** of 196" in m.value for m in at.markdown)
+
+
+def test_effect_and_side_by_side(at):
+    _view(at, "Effect on attention")
+    m = _metrics(at)
+    assert m["largest probability on a masked entry"] == 0.0
+    _view(at, "Side by side")
+    vals = [float(x.value) for x in at.metric]
+    assert len(vals) == 4 and vals[0] == 0.0 and vals[2] == 0.0 and max(vals[1], vals[3]) < 1e-5
+
+
+def test_empty_sentences_give_a_message(at):
+    _view(at, "Padding (batch)")
+    at.text_area(key="mk_text").input("  \n ").run()
+    assert not at.exception and any("empty" in e.value for e in at.error)
+
+
+def _section(page, label: str, expect: str) -> None:
+    """Click a section radio and wait for its content; click again if a busy server dropped the first click."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    for attempt in range(3):
+        page.get_by_text(label, exact=True).first.click()
+        wait_idle(page)
+        try:
+            page.get_by_text(expect).first.wait_for(timeout=40_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+
+
+@pytest.mark.browser
+def test_masking_page_in_browser(app_url, page):
+    page.set_viewport_size({"width": 1400, "height": 2400})
+    page.goto(f"{app_url}/masking")
+    wait_idle(page)
+    assert_no_exception(page)
+    page.get_by_text("largest probability on a masked entry").first.wait_for()
+    shot(page, "masking_padding")
+    _section(page, "Side by side", "Mask B")
+    assert_no_exception(page)
+    shot(page, "masking_side_by_side")
+    _section(page, "MAE patch mask", "patches hidden")
+    assert page.url.endswith("mk_view=MAE+patch+mask")
+    assert_no_exception(page)
+    shot(page, "masking_mae")
+    # a shared link opens the same section
+    page.goto(f"{app_url}/masking?mk_view=MLM+%2880%2F10%2F10%29")
+    wait_idle(page)
+    page.get_by_text("word pieces selected").first.wait_for()
+    page.locator('[data-testid="stDataFrame"] canvas').first.wait_for()
+    page.wait_for_timeout(1000)                                         # let the table draw
+    assert_no_exception(page)
+    shot(page, "masking_mlm")

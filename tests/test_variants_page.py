@@ -1,0 +1,134 @@
+"""The attention-variants page: AppTest on what is shown (compare, gallery, measurement, bad input, image) and
+a real browser run with a screenshot."""
+import re
+
+import pytest
+import torch
+from conftest import app_test, assert_no_exception, shot, wait_idle
+
+import xviz.variants as V
+from xviz.analysis.variant_inputs import image_qkv, text_qkv
+from xviz.hooks import record
+from xviz.models.loading import REGISTRY
+
+PAGE = "views/variants.py"
+
+
+def metrics(at, which: int = 0) -> dict:
+    """The metrics of variant A (which=0) or B (which=1): six per variant, in page order."""
+    ms = list(at.metric)[6 * which:6 * which + 6]
+    return {m.label: m.value for m in ms}
+
+
+def test_head_qkv_reproduce_the_models_own_attention(minilm):
+    """The Q/K/V the page uses are the recorded head's: full attention on them is the model's probs."""
+    text = "Sparse attention keeps the neighbours."
+    head = text_qkv(minilm, text, 3, 7)
+    with torch.no_grad(), record(minilm, names="blocks.3.attn.hook_probs") as rec:
+        minilm(**minilm.prepare(text))
+    torch.testing.assert_close(V.full(head.q, head.k, head.v)[1], rec["probs", 3][0, 7], atol=1e-5, rtol=1e-4)
+
+
+def test_image_head_on_a_tiny_vit():
+    from PIL import Image
+
+    from xviz.models.vit import ViT, ViTConfig
+    cfg = ViTConfig(hidden_size=32, num_layers=2, num_heads=2, mlp_hidden=64, patch_size=8, image_size=32,
+                    input_size=32)
+    model = ViT(cfg).eval()
+    model.name = "tiny-vit"
+    img = Image.new("RGB", (40, 30), (200, 30, 90))
+    head = image_qkv(model, img, 1, 1, size=32)
+    assert head.n == 1 + 16 and head.labels[0] == "CLS"
+    with torch.no_grad(), record(model, names="blocks.1.attn.hook_probs") as rec:
+        model(**model.prepare(img, size=32))
+    torch.testing.assert_close(V.full(head.q, head.k, head.v)[1], rec["probs", 1][0, 1], atol=1e-5, rtol=1e-4)
+
+
+def test_page_compares_two_variants_and_shows_the_gallery():
+    at = app_test(PAGE)
+    assert not at.exception
+    assert at.title[0].value == "Attention variants"
+    m = metrics(at)
+    assert float(m["density"]) < 1 and float(m["relative output error"]) > 0
+    assert any("minilm-l6, layer 2, head 0" in c.value for c in at.caption)
+    table = at.dataframe[0].value  # the gallery table
+    assert len(table) == len(V.VARIANTS)
+    full_row = table[table["variant"] == "Full softmax"].iloc[0]
+    assert full_row["relative output error"] == 0 and full_row["density"] == 1
+    # a wider window than the sentence makes the sliding window exact
+    at.slider(key="var_w").set_value(256).run()
+    assert not at.exception
+    assert float(metrics(at)["relative output error"]) == 0
+    # variant A → Reformer LSH with one bucket: exact again (the test's oracle, through the UI)
+    at.selectbox(key="var_a").set_value("lsh").run()
+    at.select_slider(key="var_buckets").set_value(1).run()
+    assert not at.exception and float(metrics(at)["relative output error"]) == 0
+
+
+def test_page_measures_scaling_at_small_sizes():
+    at = app_test(PAGE)
+    at.multiselect(key="var_kern").set_value(["sdpa_full", "dense_masked", "window_blockwise", "performer"])
+    at.multiselect(key="var_sizes").set_value([64, 128])
+    at.slider(key="var_heads").set_value(2).run()
+    assert any("Measure" in i.value for i in at.info)
+    at.button(key="var_measure").click().run()
+    assert not at.exception
+    rows = at.dataframe[1].value  # after the gallery table
+    assert len(rows) == 8 and set(rows["status"]) == {"ok"} and (rows["ms"] > 0).all()
+    dense = rows[(rows["kernel"] == "dense_masked") & (rows["n"] == 128)].iloc[0]
+    assert dense["peak_mib"] * 2**20 >= 2 * 2 * 128 * 128 * 4
+    at.slider(key="var_w").set_value(10).run()  # another widget: the cached measurement stays on screen
+    assert not at.exception and len(at.dataframe[1].value) == 8
+
+
+def test_page_synthetic_input_url_state_and_bad_text():
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import APP_PATH
+    at = AppTest.from_file(APP_PATH, default_timeout=180)
+    at.query_params["a"] = "bigbird"
+    at.run()
+    at.switch_page(PAGE).run()
+    assert at.selectbox(key="var_a").value == "bigbird" and at.query_params["b"] in ("performer", ["performer"])
+    at.radio(key="var_src").set_value("Synthetic long sequence").run()
+    at.select_slider(key="var_syn_n").set_value(128).run()
+    assert not at.exception
+    assert any("synthetic, N = 128" in c.value for c in at.caption)
+    at.radio(key="var_src").set_value("Sentence").run()
+    at.text_area(key="var_text").input("   ").run()
+    assert not at.exception
+    assert any("empty" in e.value for e in at.error)
+
+
+@pytest.mark.skipif("dinov2-s14" not in REGISTRY, reason="no image model registered")
+def test_page_on_an_image():
+    at = app_test(PAGE)
+    at.radio(key="var_src").set_value("Image").run()
+    assert not at.exception
+    assert any("dinov2-s14" in c.value and "N = 257 tokens" in c.value for c in at.caption)
+    assert any("saliency" in c.value for c in at.caption)  # the checkpoint's nature is said
+    assert float(metrics(at)["density"]) < 0.2
+
+
+@pytest.mark.browser
+def test_variants_page_in_browser(page, app_url):
+    page.set_viewport_size({"width": 1400, "height": 3000})  # the app scrolls inside: a tall window shows it all
+    page.goto(f"{app_url}/variants")
+    wait_idle(page)
+    page.get_by_text("Attention variants").first.wait_for()
+    page.get_by_text("density", exact=False).first.wait_for()
+    assert_no_exception(page)
+    page.get_by_role("tab", name="Gallery of all").click()
+    page.get_by_text("cost vs error").first.wait_for()
+    shot(page, "variants_gallery")
+    page.get_by_role("tab", name="Measured cost").click()
+    page.get_by_role("button", name="Measure").click()
+    page.get_by_text(re.compile(r"Measured \d+ points")).wait_for(timeout=180_000)
+    wait_idle(page)
+    page.get_by_text("extra peak memory (MiB)").first.wait_for()
+    assert_no_exception(page)
+    shot(page, "variants_measure")
+    page.get_by_role("tab", name="Compare two").click()
+    page.wait_for_timeout(800)
+    shot(page, "variants")

@@ -1,0 +1,27 @@
+"""MAE: hide most of your image and watch a masked autoencoder reconstruct it (He et al. 2021)."""
+import streamlit as st
+
+from xviz.app import mae_view as V
+from xviz.app import state
+from xviz.app.image_input import image_input
+from xviz.app.widgets import user_errors
+
+st.title("Masked autoencoder")
+st.caption("MAE cuts the image into patches, hides most of them (75 % by default), runs the encoder on the visible "
+           "ones only, and a light decoder fills in the rest from a shared mask token plus position. The loss "
+           "counts hidden patches only.")
+
+SECTIONS = {"Reconstruction": V.reconstruction_section, "Side by side": V.compare_section,
+            "Fine-tune on this image": V.finetune_section}
+
+model = state.get_model("mae")
+name = state.model_name("mae")
+left, right = st.columns([1, 3])
+with left:
+    img = image_input("mae_img", default="chelsea")
+with right, user_errors():
+    V.model_notes(model, name, img.info.get("xviz_source", ""))
+    ctx = V.controls(model, img, name)
+view = st.radio("Section", list(SECTIONS), key="mae_view", horizontal=True, bind="query-params")
+with user_errors():
+    SECTIONS[view](ctx)

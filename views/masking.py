@@ -1,0 +1,23 @@
+"""Masking: padding, causal, prefix-LM, document, sparse, MLM and MAE masks as the actual tensors, and what they do
+to the real attention of a text model."""
+import streamlit as st
+
+from xviz.app import masking_view as V
+from xviz.app.widgets import user_errors
+
+st.title("Masking")
+st.caption("A mask says which keys each query may attend to (True = may attend). Masked scores get the most "
+           "negative float before the softmax, so their probability is exactly 0 and every row still sums to 1.")
+
+SECTIONS = {
+    "Padding (batch)": V.padding_section,
+    "Attention masks": V.patterns_section,
+    "MLM (80/10/10)": V.mlm_section,
+    "MAE patch mask": V.mae_section,
+    "Effect on attention": V.effect_section,
+    "Side by side": lambda: V.effect_section(compare=True),
+}
+view = st.radio("Section", list(SECTIONS), key="mk_view", horizontal=True, bind="query-params")
+
+with user_errors():
+    SECTIONS[view]()

@@ -1,0 +1,31 @@
+"""Swin windows: partition, cyclic shift and the SW-MSA mask on your image (Liu et al. 2021)."""
+import streamlit as st
+
+from xviz.app import swin_compare as SC
+from xviz.app import swin_view as SV
+from xviz.app.widgets import user_errors
+
+st.title("Swin windows")
+st.caption("Swin attends inside M×M windows (linear cost in the image size) and shifts the windows by ⌊M/2⌋ in "
+           "every other layer so information crosses window borders. The shift is a cyclic roll plus a mask — "
+           "here on your own picture.")
+
+SECTIONS = {
+    "Windows": SV.windows_section,
+    "Cyclic shift": SV.shift_section,
+    "SW-MSA mask": SV.mask_section,
+    "Relative position": SV.relpos_section,
+    "Receptive field": SV.rf_section,
+    "Cost": SV.cost_section,
+    "Real attention": SC.attention_section,
+    "Two window sizes": SC.sizes_section,
+}
+names = list(SECTIONS)
+if "swin_view" not in st.session_state:  # a shared link opens the same section
+    wanted = st.query_params.get("view", names[0])
+    st.session_state["swin_view"] = wanted if wanted in names else names[0]
+
+view = st.radio("Section", names, key="swin_view", horizontal=True)
+st.query_params["view"] = view
+with user_errors():
+    SECTIONS[view](SV.controls())

@@ -1,0 +1,137 @@
+"""Render helpers of the Masking page (one function per section: widgets → xviz → figure)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from xviz.analysis import masking as A
+from xviz.app import state
+from xviz.app.image_input import image_input
+from xviz.app.widgets import figure
+from xviz.plots import masks as F
+
+DEFAULT = "The cat sat on the mat.\nDogs bark.\nAttention is all you need, they said in 2017."
+
+
+def sentences() -> list[str]:
+    text = st.text_area("Sentences (one per line)", DEFAULT, key="mk_text", height=90)
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return lines or [text]  # empty input → clean_text raises a clear InputError
+
+
+def _layer_head(model, key: str) -> tuple[int, int]:
+    c1, c2 = st.columns(2)
+    layer = c1.slider("Layer", 0, model.cfg.num_layers - 1, 0, key=f"{key}_l")
+    head = c2.slider("Head", 0, model.cfg.num_heads - 1, 0, key=f"{key}_h")
+    return layer, head
+
+
+def _checks(res: A.MaskedAttention) -> None:
+    c1, c2 = st.columns(2)
+    c1.metric("largest probability on a masked entry", f"{res.max_masked:.3g}")
+    c2.metric("max |row sum − 1| (every layer, head, row)", f"{res.max_row_error:.1e}")
+
+
+def padding_section() -> None:
+    model = state.get_model("text")
+    batch, res = A.padded_batch_attention(model, sentences())
+    st.markdown("The model receives the padded `input_ids` and this `attention_mask` (B × N; 1 = real token):")
+    figure(F.batch_figure(batch.tokens, batch["attention_mask"]), "mk_batch")
+    st.dataframe(A.batch_table(batch.tokens, batch["attention_mask"]), hide_index=False)
+    b = st.selectbox("Sentence", range(len(batch.tokens)), key="mk_b", format_func=lambda i: f"#{i}")
+    layer, head = _layer_head(model, "mk_pad")
+    a, c = st.columns(2)
+    with a:
+        figure(F.mask_figure(res.mask[b], batch.tokens[b], f"padding mask of #{b}"), "mk_pad_mask",
+               caption="Inside the model this is the (B, 1, 1, N) key mask broadcast over heads and queries.")
+    with c:
+        figure(F.probs_figure(res.probs[layer, b, head], batch.tokens[b], f"layer {layer}, head {head}"),
+               "mk_pad_probs", caption="[PAD] columns are exactly 0; [PAD] query rows still attend to real keys.")
+    _checks(res)
+
+
+def patterns_section() -> None:
+    model = state.get_model("text")
+    pk = A.pack(model, sentences())
+    if pk.truncated:
+        st.warning(f"The packed row was truncated to {model.cfg.max_positions} tokens.")
+    c1, c2, c3 = st.columns(3)
+    kind = c1.selectbox("Mask", A.mask_kinds(padding=False), index=1, key="mk_kind")
+    prefix = c2.slider("Prefix length (prefix-LM)", 0, len(pk.tokens), min(5, len(pk.tokens)), key="mk_prefix")
+    window = c3.slider("Window / stride / block (sparse)", 1, 16, 4, key="mk_win")
+    mask = A.build_mask(kind, len(pk.tokens), pk.doc_ids, prefix=prefix, window=window)
+    st.caption("The sentences are packed into one row ([CLS] … [SEP] each), as in pre-training with packing.")
+    a, b = st.columns([3, 2])
+    with a:
+        figure(F.mask_figure(mask, pk.tokens, kind), "mk_pattern")
+    with b:
+        if kind in ("causal", "prefix-LM", "document + causal"):
+            labels = A.lm_labels(pk.input_ids[0].cpu(), kind, prefix, pk.doc_ids)
+            st.markdown("**As a language model's inputs and labels** (labels shifted by one):")
+            st.dataframe(A.lm_rows(pk.tokens, pk.input_ids[0], labels, model.tokenizer), hide_index=True, height=420)
+        else:
+            st.markdown(f"**Document of each token:** {pk.doc_ids.tolist()}")
+
+
+def mlm_section() -> None:
+    model = state.get_model("text")
+    text = st.text_input("Sentence", "The quick brown fox jumps over the lazy dog near the river bank.",
+                         key="mk_mlm_text")
+    c1, c2 = st.columns(2)
+    seed = c1.number_input("Seed", 0, 1_000_000, 0, key="mk_seed")
+    prob = c2.slider("Selection probability", 0.05, 0.5, 0.15, step=0.05, key="mk_prob")
+    rows, out = A.mlm_example(model, text, int(seed), prob)
+    n_sel = int(out.selected.sum())
+    st.markdown(f"**{n_sel}** of {len(rows) - 2} word pieces selected: {int(out.replaced.sum())} → [MASK], "
+                f"{int(out.random.sum())} → random, {int(out.kept.sum())} kept. The attention mask is unchanged: "
+                "MLM corrupts the *inputs* and predicts the selected positions.")
+    figure(F.mlm_figure(rows), "mk_mlm", caption="Blue → [MASK] (80 %), orange → a random token (10 %), green → "
+           "kept but still predicted (10 %), grey → special tokens (never selected). Labels elsewhere are −100.")
+    st.dataframe(rows, hide_index=True)
+
+
+def mae_section() -> None:
+    img = image_input("mk_img")
+    c1, c2, c3 = st.columns(3)
+    ratio = c1.slider("Mask ratio", 0.0, 0.95, 0.75, step=0.05, key="mk_ratio")
+    patch = c2.selectbox("Patch size (224 px image)", [14, 16, 32], index=1, key="mk_patch")
+    seed = c3.number_input("Seed", 0, 1_000_000, 0, key="mk_mae_seed")
+    is_masked, kept = A.mae_patch_mask(224, int(patch), ratio, int(seed))
+    n = is_masked.numel()
+    st.markdown(f"**{n - kept}** of {n} patches hidden, **{kept}** visible (keep = int(N·(1 − ratio)); "
+                "MAE keeps the patches with the smallest noise).")
+    a, b = st.columns(2)
+    with a:
+        figure(F.mae_mask_figure(img, is_masked, 224 // int(patch) * int(patch), "what the encoder sees"), "mk_mae")
+    with b:
+        figure(F.patch_grid_figure(is_masked), "mk_mae_grid")
+
+
+def effect_section(compare: bool = False) -> None:
+    """One mask (mask | attention under it) or two masks side by side on the same packed input."""
+    model = state.get_model("text")
+    pk = A.pack(model, sentences())
+    n = len(pk.tokens)
+    kinds = A.mask_kinds(padding=False)
+    cols = st.columns(2 if compare else 1)
+    chosen = [cols[0].selectbox("Mask A" if compare else "Mask", kinds, index=1, key="mk_eff_a")]
+    if compare:
+        chosen.append(cols[1].selectbox("Mask B", kinds, index=3, key="mk_eff_b"))
+    layer, head = _layer_head(model, "mk_eff")
+    results = [(kind, A.attention_under_mask(model, pk.input_ids, A.build_mask(kind, n, pk.doc_ids, prefix=min(5, n))))
+               for kind in chosen]
+    if not compare:
+        kind, res = results[0]
+        a, b = st.columns(2)
+        with a:
+            figure(F.mask_figure(res.mask, pk.tokens, kind), "mk_eff_mask_0")
+        with b:
+            figure(F.probs_figure(res.probs[layer, head], pk.tokens, f"{kind}: layer {layer}, head {head}"),
+                   "mk_eff_probs_0")
+        _checks(res)
+        return
+    for i, (col, (kind, res)) in enumerate(zip(st.columns(2), results)):
+        with col:
+            figure(F.mask_figure(res.mask, pk.tokens, kind), f"mk_eff_mask_{i}")
+            figure(F.probs_figure(res.probs[layer, head], pk.tokens, f"{kind}: layer {layer}, head {head}"),
+                   f"mk_eff_probs_{i}")
+            _checks(res)

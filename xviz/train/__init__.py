@@ -1,0 +1,1 @@
+"""Small training loops that pages can stream (no streamlit)."""
