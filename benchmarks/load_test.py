@@ -9,12 +9,15 @@ RSS before and after the runs (memory should stay flat once the caches are full)
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import shutil
 import subprocess
 import sys
 import time
 import urllib.request
+
+import xviz
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -45,12 +48,12 @@ def start_server(port: int) -> subprocess.Popen:
     raise SystemExit("server did not start")
 
 
-def wait_for_ticks(page, token: str) -> list[str]:
-    """Wait until the head heatmap's x-axis shows `token`; return all tick labels."""
+def wait_for_ticks(page, tokens: list[str]) -> list[str]:
+    """Wait until the head heatmap's x-axis shows exactly `tokens` (this session's own input); return them."""
     page.wait_for_function(
-        "t => Array.from(document.querySelectorAll('.xtick text')).some(e => e.textContent === t)", arg=token,
-        timeout=180_000)
-    return page.locator(".xtick text").all_inner_texts()
+        "t => { const a = Array.from(document.querySelectorAll('.xtick text')).map(e => e.textContent);"
+        " return a.length >= t.length && t.every((x, i) => a[i] === x); }", arg=tokens, timeout=180_000)
+    return page.evaluate("() => Array.from(document.querySelectorAll('.xtick text')).map(e => e.textContent)")
 
 
 def main() -> None:
@@ -60,6 +63,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8599)
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
+    tok = xviz.load_model("minilm-l6")  # the expected tokens of each session's own text
     server = start_server(args.port)
     errors = crosstalk = done = 0
     try:
@@ -74,17 +78,27 @@ def main() -> None:
                 pg.wait_for_selector("text=Probabilities", timeout=180_000)
             rss0 = rss_mib(server.pid)
             t0 = time.time()
+            from xviz.app.attention_text import DEFAULT_A
+            default = [html.escape(t) for t in tok.prepare(DEFAULT_A).tokens[0]]
+            previous: dict[int, list[str]] = {i: default for i in range(len(pages))}
             while done < args.runs:
                 # type into every session first, so the server works on them concurrently, then check each
-                for i, pg in enumerate(pages):
+                texts = [f"Session {WORDS[i]} run {done + i} says hello." for i in range(len(pages))]
+                for pg, text in zip(pages, texts):
                     box = pg.get_by_role("textbox", name="Text", exact=True)
-                    box.fill(f"Session {WORDS[i]} run {done + i + 1000} says hello.")
+                    box.fill(text)
                     box.press("Control+Enter")
                 for i, pg in enumerate(pages):
                     try:
-                        ticks = wait_for_ticks(pg, str(done + i + 1000))
-                        if WORDS[i] not in ticks or any(w in ticks for w in WORDS if w != WORDS[i]):
+                        own = [html.escape(t) for t in tok.prepare(texts[i]).tokens[0]]
+                        ticks = wait_for_ticks(pg, own)
+                        # a token this session never typed = cross-talk (the second heatmap may still show this
+                        # session's previous text for a moment while it re-renders)
+                        foreign = set(ticks) - set(own) - set(previous[i])
+                        previous[i] = own
+                        if foreign:
                             crosstalk += 1
+                            print(f"cross-talk in session {i}: foreign tokens {sorted(foreign)[:8]}")
                         if pg.locator('[data-testid="stException"]').count():
                             errors += 1
                     except Exception as err:  # noqa: BLE001 - counted and reported

@@ -96,8 +96,10 @@ def train_step(model, opt, batch: torch.Tensor, ratio: float, g: torch.Generator
     grid = (batch.shape[2] // p, batch.shape[3] // p)
     masking = make_mask(strategy, batch.shape[0], grid[0] * grid[1], ratio, g, grid_hw=grid, device=batch.device)
     loss = model(batch, masking=masking).loss
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
+    params = [q for q in model.parameters() if q.requires_grad]
+    # autograd.grad, then .grad only on this private copy (the optimiser reads it there)
+    for q, g in zip(params, torch.autograd.grad(loss, params)):
+        q.grad = g
     opt.step()
     return float(loss.detach())
 

@@ -38,6 +38,8 @@ CAPTIONS = {
                 "head and key column, averaged). Values near 1 off the diagonal mean deeper layers repeat "
                 "earlier ones.",
     "diff": "A − B over a grey copy of the image: red where A attends more, blue where B does.",
+    "ratio": "Per layer, the largest patch-token norm over the median one; layers above the dashed threshold "
+             "carry high-norm tokens.",
 }
 TABS = ["Attention map", "Overview", "Rollout", "Statistics", "Collapse", "Export"]
 
@@ -226,7 +228,7 @@ def _tab_stats(runs, query, stem) -> None:
                           y1=(r + 1) * run.patch_size, line=dict(color="#ff2d55", width=2))
         widgets.figure(fig, key=f"img_norms{tag}", caption=CAPTIONS["sinks"])
         widgets.figure(norm_ratio_figure(s["ratio"], factor, _title(tag, "largest patch norm per layer")),
-                       key=f"img_ratio{tag}")
+                       key=f"img_ratio{tag}", caption=CAPTIONS["ratio"])
     _columns(runs if compare_images(runs) else runs[:1], one)
 
 

@@ -31,7 +31,8 @@ def _text_inputs() -> tuple[object, object | None, str]:
         if upload is not None and st.session_state.get("attn_upload_id") != upload.file_id:
             st.session_state["attn_upload_id"] = upload.file_id  # load each new file once; then it is editable
             with widgets.user_errors():
-                st.session_state["attn_text"] = decode_text_upload(upload.getvalue(), upload.name)
+                st.session_state["attn_text"] = decode_text_upload(upload.getvalue(),
+                                                                     widgets.literal(upload.name[:80]))
         text_a = st.text_area("Text", DEFAULT_A, key="attn_text", height=80, bind="query-params")
         seg = st.text_input("Second segment", "It slept all afternoon.", key="attn_seg") if pair else None
         text_b = st.text_area("Text B", DEFAULT_B, key="attn_text_b", height=80) if compare == COMPARE[1] else None

@@ -127,7 +127,8 @@ def _overview(tag, run: TextRun, layer, head) -> None:
 def _head(tag, run: TextRun, layer, head) -> None:
     toks = run.tokens[0]
     p = run.rec["probs", layer][0, head]
-    widgets.figure(heatmap(p, toks, toks, title=f"Probabilities — {_label(tag, layer, head)}", value_name="p"),
+    widgets.figure(heatmap(p, toks, toks, title=f"Probabilities — {_label(tag, layer, head)}", zmin=0.0,
+                           value_name="p"),
                    key=f"attn_probs{tag}", caption=CAPTIONS["probs"])
     s = run.rec["scores", layer][0, head]
     widgets.figure(heatmap(s, toks, toks, title=f"Scores before softmax — {_label(tag, layer, head)}",

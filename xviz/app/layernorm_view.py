@@ -158,7 +158,9 @@ def _show_results() -> None:
     st.success(f"Run {status} after {done} / {cfg['steps']} steps (lr {cfg['lr']:g}, warm-up {cfg['warmup']}, "
                f"L = {cfg['num_layers']}, {live['device']}). {summary}")
     if done:
-        figure(F.loss_figure(history), "ln_loss")
+        figure(F.loss_figure(history), "ln_loss",
+               caption="Cross-entropy on the answer half (log scale) and the share of answer symbols predicted "
+                       "exactly, at every step, for each norm position on the same batches.")
         figure(F.live_grad_figure(history), "ln_live_grads",
                caption="Dark = layer 1 (input side), yellow = last layer. Post-LN without warm-up: watch the "
                        "lower layers' gradients collapse while the loss stalls.")

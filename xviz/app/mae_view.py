@@ -126,5 +126,7 @@ def finetune_section(c: Ctx) -> None:
         st.markdown(f"PSNR on hidden pixels: **{before.psnr_masked:.2f} dB → {after.psnr_masked:.2f} dB** after "
                     f"{len(losses)} steps (same mask). A model tuned on one image can memorise it: a high score "
                     "here says little about other images.")
-        figure(P.compare_figure(before, after, "before", "after fine-tuning"), "mae_ft_fig")
-        figure(P.loss_curve_figure(losses), "mae_ft_loss", downloads=False)
+        figure(P.compare_figure(before, after, "before", "after fine-tuning"), "mae_ft_fig",
+               caption="The same mask and seed before and after fine-tuning the private copy.")
+        figure(P.loss_curve_figure(losses), "mae_ft_loss",
+               caption="MAE loss on the hidden patches at each fine-tuning step (random masks, crops and flips).")

@@ -34,8 +34,11 @@ def _checks(res: A.MaskedAttention) -> None:
 def padding_section() -> None:
     model = state.get_model("text")
     batch, res = A.padded_batch_attention(model, sentences())
+    if batch.truncated:
+        st.warning(f"Sentences longer than the model's positions were truncated to {model.cfg.max_positions} tokens.")
     st.markdown("The model receives the padded `input_ids` and this `attention_mask` (B × N; 1 = real token):")
-    figure(F.batch_figure(batch.tokens, batch["attention_mask"]), "mk_batch")
+    figure(F.batch_figure(batch.tokens, batch["attention_mask"]), "mk_batch",
+           caption="Each sentence padded with [PAD] to the longest one; dark = 1 (a real token), light = 0.")
     st.dataframe(A.batch_table(batch.tokens, batch["attention_mask"]), hide_index=False)
     b = st.selectbox("Sentence", range(len(batch.tokens)), key="mk_b", format_func=lambda i: f"#{i}")
     layer, head = _layer_head(model, "mk_pad")
@@ -62,7 +65,8 @@ def patterns_section() -> None:
     st.caption("The sentences are packed into one row ([CLS] … [SEP] each), as in pre-training with packing.")
     a, b = st.columns([3, 2])
     with a:
-        figure(F.mask_figure(mask, pk.tokens, kind), "mk_pattern")
+        figure(F.mask_figure(mask, pk.tokens, kind), "mk_pattern",
+               caption="Row = query, column = key; dark = may attend. This is the boolean tensor the model gets.")
     with b:
         if kind in ("causal", "prefix-LM", "document + causal"):
             labels = A.lm_labels(pk.input_ids[0].cpu(), kind, prefix, pk.doc_ids)
@@ -101,15 +105,19 @@ def mae_section() -> None:
                 "MAE keeps the patches with the smallest noise).")
     a, b = st.columns(2)
     with a:
-        figure(F.mae_mask_figure(img, is_masked, 224 // int(patch) * int(patch), "what the encoder sees"), "mk_mae")
+        figure(F.mae_mask_figure(img, is_masked, 224 // int(patch) * int(patch), "what the encoder sees"), "mk_mae",
+               caption="Hidden patches greyed out: the encoder gets only the visible ones, as a shorter sequence.")
     with b:
-        figure(F.patch_grid_figure(is_masked), "mk_mae_grid")
+        figure(F.patch_grid_figure(is_masked), "mk_mae_grid",
+               caption="The same mask as the model's (h, w) tensor is_masked (True = hidden).")
 
 
 def effect_section(compare: bool = False) -> None:
     """One mask (mask | attention under it) or two masks side by side on the same packed input."""
     model = state.get_model("text")
     pk = A.pack(model, sentences())
+    if pk.truncated:
+        st.warning(f"The packed row was truncated to {model.cfg.max_positions} tokens.")
     n = len(pk.tokens)
     kinds = A.mask_kinds(padding=False)
     cols = st.columns(2 if compare else 1)
@@ -123,15 +131,18 @@ def effect_section(compare: bool = False) -> None:
         kind, res = results[0]
         a, b = st.columns(2)
         with a:
-            figure(F.mask_figure(res.mask, pk.tokens, kind), "mk_eff_mask_0")
+            figure(F.mask_figure(res.mask, pk.tokens, kind), "mk_eff_mask_0",
+                   caption="The mask given to every layer and head (dark = may attend).")
         with b:
             figure(F.probs_figure(res.probs[layer, head], pk.tokens, f"{kind}: layer {layer}, head {head}"),
-                   "mk_eff_probs_0")
+                   "mk_eff_probs_0", caption="The real model's attention under that mask: forbidden pairs are "
+                                             "exactly 0 and each row still sums to 1.")
         _checks(res)
         return
     for i, (col, (kind, res)) in enumerate(zip(st.columns(2), results)):
         with col:
-            figure(F.mask_figure(res.mask, pk.tokens, kind), f"mk_eff_mask_{i}")
+            figure(F.mask_figure(res.mask, pk.tokens, kind), f"mk_eff_mask_{i}",
+                   caption=f"Mask {'AB'[i]} (dark = may attend).")
             figure(F.probs_figure(res.probs[layer, head], pk.tokens, f"{kind}: layer {layer}, head {head}"),
-                   f"mk_eff_probs_{i}")
+                   f"mk_eff_probs_{i}", caption=f"Attention of the same head under mask {'AB'[i]}.")
             _checks(res)

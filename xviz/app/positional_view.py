@@ -23,7 +23,9 @@ def sinusoidal_section() -> None:
     sim = A.similarity(P.sinusoidal(n, dim), sim_kind)
     a, b = st.columns(2)
     with a:
-        figure(F.similarity_figure(sim, f"{sim_kind} similarity of positions"), "pe_sim_mat")
+        figure(F.similarity_figure(sim, f"{sim_kind} similarity of positions"), "pe_sim_mat",
+               caption="Every pair of positions (i, j): the value depends only on the offset |i − j|, so it is the "
+                       "same along every diagonal.")
     with b:
         formula = A.sinusoidal_dot_formula(A.offset_curve(sim).offsets, dim) if sim_kind == "dot" else None
         figure(F.offset_figure({"sinusoidal": A.offset_curve(sim)}, formula), "pe_offset",
@@ -42,12 +44,15 @@ def learned_section() -> None:
         st.info(f"{state.model_name('text')} has no learned position table.")
     else:
         st.subheader(f"{state.model_name('text')}: `{lt.name}` {tuple(lt.table.shape)}")
-        figure(F.table_figure(lt.table, "Learned position embeddings"), "pe_learned_table")
+        figure(F.table_figure(lt.table, "Learned position embeddings"), "pe_learned_table",
+               caption="The trained table itself (position × channel; colours clipped at the 99th percentile of "
+                       "|value|) and each row's L2 norm.")
         n = st.slider("Positions compared", 8, lt.table.shape[0], min(128, lt.table.shape[0]), key="pe_ln")
         sim = A.similarity(lt.table[:n], "cosine")
         a, b = st.columns(2)
         with a:
-            figure(F.similarity_figure(sim, "cosine similarity of learned positions"), "pe_learned_sim")
+            figure(F.similarity_figure(sim, "cosine similarity of learned positions"), "pe_learned_sim",
+                   caption="Neighbouring positions learned similar vectors: a band along the diagonal.")
         with b:
             figure(F.offset_figure({"learned": A.offset_curve(sim, 64)}), "pe_learned_offset",
                    caption="Unlike the sinusoidal table, the band is wide: learned similarity is not a function "
@@ -83,7 +88,9 @@ def vision_section() -> None:
     c1, c2 = st.columns(2)
     r = c1.slider("Patch row", 0, h - 1, h // 2, key="pe_pr")
     c = c2.slider("Patch column", 0, w - 1, w // 4, key="pe_pc")
-    figure(F.grid_maps_figure({f"patch ({r}, {c})": sim4[r, c]}, "Similarity of one patch position"), "pe_patch")
+    figure(F.grid_maps_figure({f"patch ({r}, {c})": sim4[r, c]}, "Similarity of one patch position"), "pe_patch",
+           caption="One tile of the mosaic, large: cosine similarity of the chosen patch's position embedding to "
+                   "every other patch's.")
 
 
 def sincos2d_section() -> None:
@@ -94,7 +101,8 @@ def sincos2d_section() -> None:
     cls = c4.checkbox("CLS token (row of zeros)", True, key="pe_cls")
     pe = P.sincos_2d(gh, gw, dim, cls_token=cls)
     st.caption(f"Table shape {tuple(pe.shape)}; row 0 {'is the CLS row of zeros' if cls else 'is patch (0, 0)'}.")
-    figure(F.table_heatmap(pe, "2-D sin-cos table (tokens × channels)"), "pe_2d_table")
+    figure(F.table_heatmap(pe, "2-D sin-cos table (tokens × channels)"), "pe_2d_table",
+           caption="The fixed table added to the patch embeddings (MAE's sincos_2d): one row per token.")
     body = pe[1:] if cls else pe
     q = dim // 4
     maps = {f"ch {ch}": body[:, ch].reshape(gh, gw) for ch in (1, q + 1, 2 * q + 1, 3 * q + 1)}  # (h·w,) → (h, w)
@@ -126,7 +134,9 @@ def relative_section() -> None:
     n_a = c2.slider("Sequence length", 4, 64, 16, key="pe_an")
     slopes, bias = A.alibi(heads, n_a)
     st.caption("Slopes: " + ", ".join(f"{float(s):.4g}" for s in slopes))
-    figure(R.alibi_figure(slopes, bias), "pe_alibi")
+    figure(R.alibi_figure(slopes, bias), "pe_alibi",
+           caption="No position vectors at all: each head adds −m_h·|i − j| to its scores, with geometric slopes "
+                   "(8 heads: 1/2, 1/4, …, 1/256), so some heads look far and others near.")
     swin_bias_section()
 
 
@@ -148,7 +158,8 @@ def swin_bias_section() -> None:
     head = st.slider("Head", 0, table.shape[1] - 1, 0, key="pe_sh")
     a, b = st.columns(2)
     with a:
-        figure(bias_table_figure(table, head, f"table of head {head} over (Δrow, Δcol)"), "pe_swin_table")
+        figure(bias_table_figure(table, head, f"table of head {head} over (Δrow, Δcol)"), "pe_swin_table",
+               caption="One learned bias per 2-D offset between a query and a key in the same window.")
     with b:
         figure(gathered_bias_figure(P.swin_relative_bias(table, M)[head], f"bias added to a {M}×{M} window"),
                "pe_swin_bias", caption="B[i, j] = table[index(Δrow, Δcol)]: one learned number per 2-D offset.")

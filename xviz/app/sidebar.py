@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from xviz.app import state
+from xviz.app.widgets import literal
 from xviz.errors import XvizError
 
 KIND_LABELS = {"text": "Text model", "image": "Image model", "mae": "MAE model", "swin": "Swin model"}
@@ -26,7 +27,7 @@ def render() -> None:
             st.button("Load", key="custom_model_load", on_click=_add_custom)
             msg = st.session_state.pop("custom_model_msg", None)
             if msg:
-                (st.success if msg[0] == "ok" else st.error)(msg[1])
+                (st.success if msg[0] == "ok" else st.error)(literal(msg[1]))  # quotes what was typed
 
 
 def _add_custom() -> None:

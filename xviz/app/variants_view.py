@@ -155,7 +155,8 @@ def compare_section(head: HeadQKV, key: str, params: VariantParams) -> None:
             st.query_params[param] = name
             r = _evaluate(key, name, p, head)
             st.caption(VARIANTS[name].note)
-            figure(vplots.variant_figure(r, with_full=False), key=f"{wkey}_fig")
+            figure(vplots.variant_figure(r, with_full=False), key=f"{wkey}_fig",
+                   caption="Left: the query–key pairs it computes (dark). Right: its effective attention matrix.")
             _metrics(r)
             res.append(r)
     c1, c2 = st.columns(2)
@@ -172,7 +173,8 @@ def gallery_section(head: HeadQKV, key: str, params: VariantParams) -> None:
     figure(vplots.gallery_figure(results), key="var_gallery",
            caption="|effective attention| of every variant on this head, each scaled to its own maximum.")
     rows = [r.row() for r in results]
-    figure(vplots.cost_error_figure([r for r in rows if r["relative output error"] > 0]), key="var_cost_err")
+    figure(vplots.cost_error_figure([r for r in rows if r["relative output error"] > 0]), key="var_cost_err",
+           caption="Lower left is best: cheap and close to full attention. Both axes are logarithmic.")
     st.dataframe(rows, hide_index=True, width="stretch", key="var_table")
 
 
@@ -212,5 +214,6 @@ def measure_section() -> None:
         st.info("Choose kernels and lengths, then press **Measure**.")
         return
     rows = measure_cached(*request)
-    figure(vplots.scaling_figure(rows, device_label(dev)), key="var_scaling")
+    figure(vplots.scaling_figure(rows, device_label(dev)), key="var_scaling",
+           caption="Log-log: a slope of 2 is quadratic in N (full attention), a slope of 1 linear.")
     st.dataframe(rows, hide_index=True, width="stretch", key="var_scaling_table")

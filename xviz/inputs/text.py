@@ -29,9 +29,10 @@ def decode_text_upload(data: bytes, filename: str = "upload") -> str:
     if len(data) > MAX_UPLOAD_BYTES:
         raise InputError(f"{filename} is {len(data) / 1e6:.1f} MB; text uploads are limited to "
                          f"{MAX_UPLOAD_BYTES / 1e6:.0f} MB.")
-    if b"\x00" in data[:4096]:
+    utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")  # a BOM: NUL bytes are expected
+    if not utf16 and b"\x00" in data[:4096]:
         raise InputError(f"{filename} looks like a binary file, not text.")
-    for enc in ("utf-8-sig", "utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig",):
+    for enc in ("utf-8-sig", "utf-16") if utf16 else ("utf-8-sig",):
         try:
             return clean_text(data.decode(enc))
         except UnicodeDecodeError:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from xviz.errors import ModelLoadError
+from xviz.errors import ModelLoadError, XvizError
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,8 @@ def load_model(name: str, device: torch.device | str | None = None, dtype: torch
         model = load_hf_dir(Path(name))
     else:
         known = ", ".join(sorted(REGISTRY)) or "none"
-        raise ModelLoadError(f"Unknown model {name!r}. Use a registry name ({known}), a local folder with "
+        where = " (no such folder)" if os.sep in name or name.startswith((".", "~")) else ""
+        raise ModelLoadError(f"Unknown model {name!r}{where}. Use a registry name ({known}), a local folder with "
                              "config.json + model.safetensors, or hf:<hub id>.")
     model.name = name
     return model.to(device=device or "cpu", dtype=dtype).eval()
@@ -86,10 +87,16 @@ def read_config(folder: Path) -> dict:
 def load_hf_dir(folder: Path) -> nn.Module:
     cfg = read_config(folder)
     mtype = cfg.get("model_type")
-    if mtype not in ARCHITECTURES:
+    if not isinstance(mtype, str) or mtype not in ARCHITECTURES:
         raise ModelLoadError(f"Architecture {mtype!r} in {folder} is not supported; supported: "
                              f"{', '.join(sorted(ARCHITECTURES))}.")
-    return ARCHITECTURES[mtype](Path(folder))
+    try:
+        return ARCHITECTURES[mtype](Path(folder))
+    except XvizError:
+        raise
+    except Exception as err:  # a config.json / checkpoint the loader did not expect: a message, not a traceback
+        raise ModelLoadError(f"{folder} could not be loaded as a {mtype} model ({type(err).__name__}: "
+                             f"{str(err)[:200]}); check its config.json and weights.") from None
 
 
 def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:

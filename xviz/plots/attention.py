@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from plotly.subplots import make_subplots
 
 from xviz.plots.heatmap import _short, colorize, png_data_uri, to_numpy
-from xviz.plots.style import PROB_SCALE, SEQ_SCALE, SIGNED_SCALE, base_layout
+from xviz.plots.style import PROB_SCALE, SEQ_SCALE, SIGNED_SCALE, base_layout, subplot_titles
 
 
 def thumbnails(maps: torch.Tensor, cell: int = 56) -> torch.Tensor:
@@ -104,7 +104,9 @@ def neuron_view_figure(prod: torch.Tensor, dots: torch.Tensor, probs_row: torch.
     fig.update_layout(**base_layout(title, height=min(2400, max(320, 16 * len(tokens_k) + 100))))
     fig.update_layout(margin=dict(t=60))
     fig.update_yaxes(tickmode="array", tickvals=y, ticktext=labels, autorange="reversed", row=1, col=1)
-    return fig
+    fig.update_yaxes(title="key token", row=1, col=1)
+    fig.update_xaxes(title="head dimension", row=1, col=1)
+    return subplot_titles(fig)
 
 
 def layer_head_figure(mat: torch.Tensor, title: str, fmt: str = ".2f", colorscale=SEQ_SCALE) -> go.Figure:

@@ -82,13 +82,13 @@ def image_heatmap(arr: np.ndarray, colorscale=PROB_SCALE, zmin=None, zmax=None, 
                              marker=dict(colorscale=colorscale, cmin=lo, cmax=hi, color=[lo],
                                          showscale=True, colorbar=dict(title=colorbar_title, thickness=12))))
     fig.update_layout(**base_layout(title, height))
-    fig.update_xaxes(title="key position", showgrid=False)
-    fig.update_yaxes(title="query position", showgrid=False, autorange="reversed")
+    fig.update_xaxes(title="key token", showgrid=False)
+    fig.update_yaxes(title="query token", showgrid=False, autorange="reversed")
     return fig
 
 
 def heatmap(mat, x_labels=None, y_labels=None, title=None, colorscale=PROB_SCALE, zmid=None, zmin=None,
-            zmax=None, height=480, value_name="value", x_title="key", y_title="query") -> go.Figure:
+            zmax=None, height=480, value_name="value", x_title="key token", y_title="query token") -> go.Figure:
     """Labelled heatmap (tokens on the axes, values on hover) up to MAX_LABELLED rows/columns, else an image."""
     arr = to_numpy(mat)
     if max(arr.shape) > MAX_LABELLED:
@@ -104,11 +104,15 @@ def heatmap(mat, x_labels=None, y_labels=None, title=None, colorscale=PROB_SCALE
         z=arr, x=list(range(nx)), y=list(range(ny)), colorscale=colorscale, zmid=zmid, zmin=zmin, zmax=zmax,
         customdata=custom, hovertemplate=f"%{{customdata}}<br>{value_name}=%{{z:.4g}}<extra></extra>",
         colorbar=dict(thickness=12)))
+    tick_font = None
+    if y_labels is not None:  # text labels (tokens): room for one readable label per row, smaller when crowded
+        height = max(height, min(720, 14 * ny + 170))
+        tick_font = dict(size=max(8, min(12, int((height - 170) / max(ny, 1)) - 1)))
     fig.update_layout(**base_layout(title, height))
     fig.update_xaxes(tickmode="array", tickvals=list(range(nx)), ticktext=[_short(t) for t in xl], tickangle=-60,
-                     title=x_title, showgrid=False)
+                     title=x_title, showgrid=False, tickfont=tick_font)
     fig.update_yaxes(tickmode="array", tickvals=list(range(ny)), ticktext=[_short(t) for t in yl],
-                     autorange="reversed", title=y_title, showgrid=False)
+                     autorange="reversed", title=y_title, showgrid=False, tickfont=tick_font)
     return fig
 
 

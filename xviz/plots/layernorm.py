@@ -9,7 +9,7 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from xviz.analysis.grad_norms import METRICS, GradNorms
-from xviz.plots.style import base_layout
+from xviz.plots.style import PROB_SCALE, base_layout, subplot_titles
 from xviz.train.live import StepLog
 
 POSITION_COLORS = {"pre": "#1f5fa8", "post": "#c0392b"}
@@ -33,10 +33,10 @@ def per_layer_figure(pre: GradNorms, post: GradNorms, metrics: Sequence[str] = (
                               "</extra>"), row=1, col=col)
     fig.update_layout(**base_layout("Gradient Frobenius norm per layer at initialisation (mean over seeds)", 440))
     fig.update_layout(legend=dict(orientation="h", y=-0.18), margin=dict(t=70))
-    fig.update_yaxes(type="log", title="‖∂ℒ/∂·‖_F", row=1, col=1)
+    fig.update_yaxes(type="log", title="‖∂ℒ/∂·‖<sub>F</sub>", row=1, col=1)
     fig.update_yaxes(type="log", row=1, col=2)
     fig.update_xaxes(title="layer (1 = next to the input)", dtick=1 if pre.num_layers <= 12 else 2)
-    return fig
+    return subplot_titles(fig)
 
 
 def depth_figure(sweep: dict[str, list[float]], metric: str = "w1") -> go.Figure:
@@ -62,9 +62,9 @@ def depth_figure(sweep: dict[str, list[float]], metric: str = "w1") -> go.Figure
     fig.update_layout(**base_layout("How the last layer's gradient scales with depth", 420))
     fig.update_layout(legend=dict(orientation="h", y=-0.2), margin=dict(t=70))
     fig.update_xaxes(title="depth L", tickvals=L)
-    fig.update_yaxes(type="log", title="‖∂ℒ/∂W‖_F", row=1, col=1)
+    fig.update_yaxes(type="log", title="‖∂ℒ/∂W‖<sub>F</sub>", row=1, col=1)
     fig.update_yaxes(title="ratio", rangemode="tozero", row=1, col=2)
-    return fig
+    return subplot_titles(fig)
 
 
 def loss_figure(history: dict[str, Sequence[StepLog]]) -> go.Figure:
@@ -80,9 +80,9 @@ def loss_figure(history: dict[str, Sequence[StepLog]]) -> go.Figure:
     fig.update_layout(**base_layout("Training", 360))
     fig.update_layout(margin=dict(t=70))
     fig.update_yaxes(type="log", title="cross-entropy", row=1, col=1)
-    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     fig.update_xaxes(title="step")
-    return fig
+    return subplot_titles(fig)
 
 
 def live_grad_figure(history: dict[str, Sequence[StepLog]]) -> go.Figure:
@@ -96,7 +96,7 @@ def live_grad_figure(history: dict[str, Sequence[StepLog]]) -> go.Figure:
         if not logs:
             continue
         L = len(logs[0].grad_norms)
-        colors = sample_colorscale("Viridis", [i / max(1, L - 1) for i in range(L)])
+        colors = sample_colorscale(PROB_SCALE, [i / max(1, L - 1) for i in range(L)])
         steps = [s.step for s in logs]
         for i in range(L):
             fig.add_trace(go.Scatter(x=steps, y=[s.grad_norms[i] for s in logs], mode="lines",
@@ -106,8 +106,8 @@ def live_grad_figure(history: dict[str, Sequence[StepLog]]) -> go.Figure:
                           row=1, col=col)
     fig.update_layout(**base_layout("Gradient norm of each layer's parameters during training", 380))
     fig.update_layout(margin=dict(t=70))
-    fig.update_yaxes(type="log", title="‖∂ℒ/∂θ_layer‖_F", row=1, col=1)
+    fig.update_yaxes(type="log", title="‖∂ℒ/∂θ<sub>layer</sub>‖<sub>F</sub>", row=1, col=1)
     for col in range(2, len(positions) + 1):
         fig.update_yaxes(type="log", row=1, col=col)
     fig.update_xaxes(title="step")
-    return fig
+    return subplot_titles(fig)

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from xviz.plots.heatmap import colorize
-from xviz.plots.style import base_layout
+from xviz.plots.style import PROB_SCALE, base_layout, subplot_titles
 
 PANELS = ("original", "masked", "recon", "pasted", "error")
 TITLES = {"original": "original", "masked": "what the encoder sees", "recon": "reconstruction (all patches)",
@@ -28,7 +28,7 @@ def error_image(rec) -> np.ndarray:
     """(h, w) per-patch MSE → (H, W, 3) uint8 (Viridis); visible patches light grey (they are pasted, not predicted)."""
     err = rec.patch_error.astype(np.float32).copy()
     err[~rec.is_masked] = np.nan
-    rgb = colorize(err, "Viridis", zmin=0.0, zmax=max(float(np.nanmax(err)) if rec.is_masked.any() else 1.0, 1e-6))
+    rgb = colorize(err, PROB_SCALE, zmin=0.0, zmax=max(float(np.nanmax(err)) if rec.is_masked.any() else 1.0, 1e-6))
     p = rec.original.shape[0] // rec.patch_error.shape[0]
     return rgb.repeat(p, axis=0).repeat(p, axis=1)
 
@@ -54,8 +54,8 @@ def reconstruction_figure(rec, panels=PANELS, title: str | None = None) -> go.Fi
         fig.layout.annotations[list(panels).index("error")].text += \
             f"<br>dark 0 … yellow {float(rec.patch_error[rec.is_masked].max()):.3f}"
     _axes_off(fig)
-    fig.update_layout(**_layout(title or _summary(rec), 380))
-    return fig
+    fig.update_layout(**_layout(title or _summary(rec), 340))
+    return subplot_titles(fig)
 
 
 def compare_figure(rec_a, rec_b, label_a: str, label_b: str,
@@ -69,7 +69,7 @@ def compare_figure(rec_a, rec_b, label_a: str, label_b: str,
             fig.add_trace(_image_trace(_panel(rec, name)), row=r, col=c)
     _axes_off(fig)
     fig.update_layout(**_layout(f"A: {_summary(rec_a, False)}<br>B: {_summary(rec_b, False)}", 640))
-    return fig
+    return subplot_titles(fig)
 
 
 def _layout(title: str, height: int) -> dict:
@@ -88,12 +88,12 @@ def _summary(rec, newline: bool = True) -> str:
 
 def _axes_off(fig: go.Figure) -> None:
     fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor=None)
+    fig.update_yaxes(visible=False, scaleanchor=None, constraintoward="top")  # pictures right under their titles
 
 
 def loss_curve_figure(losses: list[float], title: str = "fine-tuning loss (hidden patches)") -> go.Figure:
     fig = go.Figure(go.Scatter(x=list(range(1, len(losses) + 1)), y=losses, mode="lines+markers"))
-    fig.update_layout(**base_layout(title, height=280), xaxis_title="step", yaxis_title="loss")
+    fig.update_layout(**base_layout(title, height=280), xaxis_title="step", yaxis_title="MSE (normalised pixels)")
     return fig
 
 
@@ -115,7 +115,7 @@ def training_curve_figure(curve: dict[str, list[float]], title: str = "mae-small
     fig.update_xaxes(title_text="step", row=2, col=1)
     fig.update_layout(**base_layout(title, height=560), width=820,
                       legend=dict(orientation="h", y=-0.12, x=0))
-    return fig
+    return subplot_titles(fig)
 
 
 def save_training_curve(csv_path: Path, png_path: Path) -> None:

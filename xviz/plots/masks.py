@@ -29,8 +29,9 @@ def batch_figure(tokens: list[list[str]], attention_mask: torch.Tensor, title: s
                                texttemplate="%{text}" if N <= 40 else None, textfont=dict(size=10),
                                hovertemplate="sentence %{y}, position %{x}: %{text}<br>mask %{z:.0f}<extra></extra>"))
     fig.update_layout(**base_layout(title, 90 + 38 * B))
-    fig.update_yaxes(autorange="reversed", tickvals=list(range(B)), ticktext=[f"#{b}" for b in range(B)])
-    fig.update_xaxes(title="position")
+    fig.update_yaxes(autorange="reversed", tickvals=list(range(B)), ticktext=[f"#{b}" for b in range(B)],
+                     title="sentence")
+    fig.update_xaxes(title="token position")
     return fig
 
 
@@ -98,5 +99,5 @@ def mlm_figure(rows: list[dict], title: str = "MLM: what the model reads and wha
                                xgap=1, ygap=1, hovertemplate="position %{x}: %{text}<extra></extra>"))
     fig.update_layout(**base_layout(title, 230))
     fig.update_yaxes(autorange="reversed", tickvals=[0, 1, 2], ticktext=["token", "model input", "label"])
-    fig.update_xaxes(title="position")
+    fig.update_xaxes(title="token position")
     return fig

@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 
 from xviz.analysis.positional import OffsetCurve, TransformCheck
 from xviz.plots.heatmap import colorize, heatmap, png_data_uri
-from xviz.plots.style import PROB_SCALE, SIGNED_SCALE, base_layout
+from xviz.plots.style import PROB_SCALE, SIGNED_SCALE, base_layout, subplot_titles
 
 
 def _np(t) -> np.ndarray:
@@ -30,7 +30,7 @@ def pe_heatmap(pe: torch.Tensor, wavelengths: torch.Tensor, title: str = "Sinuso
                              showlegend=False), row=2, col=1)
     fig.update_layout(**base_layout(title, 560))
     fig.update_yaxes(title="position", autorange="reversed", row=1, col=1)
-    fig.update_yaxes(title="wavelength", type="log", row=2, col=1)
+    fig.update_yaxes(title="wavelength (positions)", type="log", row=2, col=1)
     fig.update_xaxes(title="dimension", row=2, col=1)
     return fig
 
@@ -77,7 +77,7 @@ def offset_figure(curves: dict[str, OffsetCurve], formula: torch.Tensor | None =
                                  marker=dict(size=4, symbol="x")))
     fig.update_layout(**base_layout(title, 420))
     fig.update_layout(legend=dict(orientation="h", y=-0.25, x=0))
-    fig.update_xaxes(title="offset k")
+    fig.update_xaxes(title="offset k (positions)")
     fig.update_yaxes(title="PE(p)·PE(p+k)" if formula is not None else "similarity")
     return fig
 
@@ -97,7 +97,7 @@ def transform_figure(check: TransformCheck, show_dims: int = 32) -> go.Figure:
     fig.update_yaxes(autorange="reversed", row=1, col=1)
     fig.update_yaxes(type="log", title="max |error|", row=1, col=2)
     fig.update_xaxes(title="position p", row=1, col=2)
-    return fig
+    return subplot_titles(fig)
 
 
 def table_figure(table: torch.Tensor, title: str, trained: int | None = None) -> go.Figure:
@@ -116,7 +116,8 @@ def table_figure(table: torch.Tensor, title: str, trained: int | None = None) ->
     fig.update_yaxes(autorange="reversed", title="position", row=1, col=1)
     fig.update_yaxes(autorange="reversed", row=1, col=2)
     fig.update_xaxes(title="channel", row=1, col=1)
-    return fig
+    fig.update_xaxes(title="L2 norm", row=1, col=2)
+    return subplot_titles(fig)
 
 
 def mosaic_figure(mosaic: torch.Tensor, title: str) -> go.Figure:
@@ -148,4 +149,4 @@ def grid_maps_figure(maps: dict[str, torch.Tensor], title: str, zmax: float | No
         fig.update_xaxes(constrain="domain", row=1, col=i)
     fig.update_layout(**base_layout(title, 420 if len(names) == 1 else 320))
     fig.update_layout(margin=dict(t=80))
-    return fig
+    return subplot_titles(fig)

@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 
 from xviz.analysis.positional import RopeDemo
 from xviz.plots.positional import _np, similarity_figure
-from xviz.plots.style import SIGNED_SCALE, base_layout
+from xviz.plots.style import SEQ_SCALE, SIGNED_SCALE, base_layout, subplot_titles
 
 
 def rope_figure(demo: RopeDemo, title: str = "RoPE: score of one q and one k placed at every position") -> go.Figure:
@@ -27,8 +27,8 @@ def rope_figure(demo: RopeDemo, title: str = "RoPE: score of one q and one k pla
     fig.update_layout(margin=dict(t=80))
     fig.update_yaxes(autorange="reversed", title="query position m", row=1, col=1)
     fig.update_xaxes(title="key position n", row=1, col=1)
-    fig.update_xaxes(title="offset n − m", row=1, col=2)
-    return fig
+    fig.update_xaxes(title="offset n − m (positions)", row=1, col=2)
+    return subplot_titles(fig)
 
 
 def alibi_figure(slopes: torch.Tensor, bias: torch.Tensor, max_heads: int = 8) -> go.Figure:
@@ -42,7 +42,7 @@ def alibi_figure(slopes: torch.Tensor, bias: torch.Tensor, max_heads: int = 8) -
                         specs=[[{}] * cols for _ in range(rows)] + [[{"colspan": cols}] + [None] * (cols - 1)],
                         vertical_spacing=0.08, horizontal_spacing=0.04)
     for h in range(shown):  # each head on its own scale (its range is m_h·(n − 1)): slow heads stay visible
-        fig.add_trace(go.Heatmap(z=_np(bias[h]), colorscale="Blues_r", zmin=float(bias[h].min()), zmax=0,
+        fig.add_trace(go.Heatmap(z=_np(bias[h]), colorscale=f"{SEQ_SCALE}_r", zmin=float(bias[h].min()), zmax=0,
                                  showscale=False, hovertemplate="i %{y}, j %{x}: bias %{z:.4g}<extra></extra>"),
                       row=h // cols + 1, col=h % cols + 1)
         fig.update_yaxes(autorange="reversed", row=h // cols + 1, col=h % cols + 1)
@@ -52,7 +52,7 @@ def alibi_figure(slopes: torch.Tensor, bias: torch.Tensor, max_heads: int = 8) -
     fig.update_layout(**base_layout(f"ALiBi: additive bias −m_h·|i − j| for {H} heads (each on its own scale)",
                                     260 * rows + 260))
     fig.update_layout(margin=dict(t=80))
-    return fig
+    return subplot_titles(fig)
 
 
 def beyond_figure(fraction: torch.Tensor, trained: int, table_norms: torch.Tensor | None = None,
@@ -76,7 +76,9 @@ def beyond_figure(fraction: torch.Tensor, trained: int, table_norms: torch.Tenso
     fig.update_yaxes(tickformat=".0%", range=[0, 1], row=1, col=1)
     fig.update_xaxes(title="position", row=1, col=1)
     fig.update_xaxes(title="position", row=1, col=2)
-    return fig
+    fig.update_yaxes(title="share of pairs unseen", row=1, col=1)
+    fig.update_yaxes(title="L2 norm", row=1, col=2)
+    return subplot_titles(fig)
 
 
 def side_by_side(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> tuple[go.Figure, go.Figure]:

@@ -8,7 +8,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from xviz.plots.heatmap import colorize, png_data_uri
-from xviz.plots.style import MASK_SCALE, PROB_SCALE, base_layout
+from xviz.plots.style import MASK_SCALE, PROB_SCALE, base_layout, subplot_titles
 
 REGION_COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c",
                  "#ccb974"]
@@ -61,7 +61,8 @@ def _image(fig: go.Figure, pic: np.ndarray, row: int | None = None, col: int | N
 def _square_axes(fig: go.Figure, n: int) -> None:
     for i in range(1, n + 1):
         sfx = "" if i == 1 else str(i)
-        fig.layout[f"yaxis{sfx}"].update(scaleanchor=f"x{sfx}", autorange="reversed", visible=False)
+        fig.layout[f"yaxis{sfx}"].update(scaleanchor=f"x{sfx}", autorange="reversed", visible=False,
+                                         constrain="domain", constraintoward="top")  # pictures under their titles
         fig.layout[f"xaxis{sfx}"].update(visible=False, constrain="domain")
 
 
@@ -106,10 +107,12 @@ def shift_steps_figure(steps, q: int, title: str | None = None) -> go.Figure:
     add_grid(fig, H, W, q, M, row=1, col=4)
     _image(fig, steps.restored, 1, 5)
     add_grid(fig, H, W, q, M, s, SHIFTED_LINE, row=1, col=5)
-    fig.update_layout(**base_layout(title, height=300))
-    fig.update_layout(margin=dict(l=5, r=5, t=60, b=5))
+    fig.update_layout(**base_layout(title, height=270))
+    fig.update_layout(margin=dict(l=5, r=5, t=60 if title else 30, b=5))
     fig.update_annotations(font_size=11)
     _square_axes(fig, 5)
+    fig.update_xaxes(range=[0, W * q])  # exactly the picture: the region numbers must not pad one panel
+    fig.update_yaxes(range=[H * q, 0], autorange=False)
     return fig
 
 
@@ -152,11 +155,12 @@ def window_mask_figure(detail, crop: np.ndarray, title: str | None = None) -> go
         _image(fig, colorize(m, MASK_SCALE, 0, 1), 1, 2)
     fig.update_layout(**base_layout(title, height=460))
     fig.update_layout(margin=dict(l=5, r=5, t=60, b=5))
-    fig.layout.yaxis.update(scaleanchor="x", autorange="reversed", visible=False)
+    top = dict(constrain="domain", constraintoward="top")  # both panels right under their titles
+    fig.layout.yaxis.update(scaleanchor="x", autorange="reversed", visible=False, **top)
     fig.layout.xaxis.update(visible=False, constrain="domain")
-    fig.layout.yaxis2.update(scaleanchor="x2", autorange="reversed", title="query token")
+    fig.layout.yaxis2.update(scaleanchor="x2", autorange="reversed", title="query token", **top)
     fig.layout.xaxis2.update(title="key token", constrain="domain")
-    return fig
+    return subplot_titles(fig)
 
 
 def receptive_field_figure(pic: np.ndarray, q: int, field: torch.Tensor, token: tuple[int, int], k: int,

@@ -8,7 +8,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from xviz.plots.heatmap import colorize, heatmap, png_data_uri
-from xviz.plots.style import PROB_SCALE, SIGNED_SCALE, base_layout
+from xviz.plots.style import PROB_SCALE, SIGNED_SCALE, base_layout, subplot_titles
 from xviz.plots.swin import WINDOW_LINE, _square_axes, add_grid, blend
 
 
@@ -95,7 +95,7 @@ def window_attention_figure(pic: np.ndarray, wa, head: int, query: int, crop: np
     fig.update_layout(**base_layout(title, height=360))
     fig.update_layout(margin=dict(l=5, r=5, t=60, b=5))
     _square_axes(fig, 2)
-    return fig
+    return subplot_titles(fig)
 
 
 def _marker(x: float, y: float, text: str) -> go.Scatter:

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from xviz.plots.heatmap import block_mean
-from xviz.plots.style import MASK_SCALE, PROB_SCALE, SIGNED_SCALE, base_layout
+from xviz.plots.style import MASK_SCALE, PROB_SCALE, SIGNED_SCALE, SUBTITLE_SIZE, base_layout
 
 MAX_SIDE = 128
 
@@ -51,10 +51,12 @@ def variant_figure(result, with_full: bool = True, height: int = 330) -> go.Figu
         fig.add_trace(_heat(ref, scale, lo, top, "full"), 1, 3)
     fig.update_layout(**base_layout(None, height))
     fig.update_layout(margin=dict(l=10, r=10, t=60, b=10))
-    fig.update_annotations(font_size=13)
+    fig.update_annotations(font_size=SUBTITLE_SIZE)
     fig.update_yaxes(autorange="reversed", showgrid=False, scaleanchor=None)
-    fig.update_xaxes(showgrid=False, title_text="key")
-    fig.update_yaxes(title_text="query", row=1, col=1)
+    fig.update_xaxes(showgrid=False, title_text="key token")
+    fig.update_yaxes(title_text="query token", row=1, col=1)
+    for col in range(2, len(titles) + 1):  # same rows in every panel: numbers once, not over the neighbour
+        fig.update_yaxes(showticklabels=False, row=1, col=col)
     return fig
 
 
@@ -63,8 +65,8 @@ def full_figure(result, height: int = 360) -> go.Figure:
     ref = _small(result.ref_attn)
     fig = go.Figure(_heat(ref, PROB_SCALE, 0, float(np.nanmax(ref)) or 1.0, "full", showscale=True))
     fig.update_layout(**base_layout("full attention" + _block_note(result.ref_attn.shape[-1]), height))
-    fig.update_yaxes(autorange="reversed", title="query", showgrid=False)
-    fig.update_xaxes(title="key", showgrid=False)
+    fig.update_yaxes(autorange="reversed", title="query token", showgrid=False)
+    fig.update_xaxes(title="key token", showgrid=False)
     return fig
 
 
@@ -74,8 +76,8 @@ def difference_figure(a, b, label_a: str, label_b: str, height: int = 360) -> go
     m = float(np.nanmax(np.abs(d))) or 1.0
     fig = go.Figure(_heat(d, SIGNED_SCALE, -m, m, "A − B", showscale=True))
     fig.update_layout(**base_layout(f"{label_a} − {label_b}", height))
-    fig.update_yaxes(autorange="reversed", title="query", showgrid=False)
-    fig.update_xaxes(title="key", showgrid=False)
+    fig.update_yaxes(autorange="reversed", title="query token", showgrid=False)
+    fig.update_xaxes(title="key token", showgrid=False)
     return fig
 
 
@@ -129,6 +131,8 @@ def scaling_figure(rows: Sequence[dict], device_label: str = "", height: int = 4
                           1, col)
     fig.update_layout(**base_layout(f"measured on {device_label}" if device_label else None, height))
     fig.update_layout(legend=dict(orientation="h", y=-0.2))
-    fig.update_xaxes(type="log", title="sequence length N")
-    fig.update_yaxes(type="log")
+    fig.update_annotations(font_size=SUBTITLE_SIZE)
+    fig.update_xaxes(type="log", title="sequence length N (tokens)")
+    fig.update_yaxes(type="log", title="ms", row=1, col=1)
+    fig.update_yaxes(type="log", title="MiB", row=1, col=2)
     return fig

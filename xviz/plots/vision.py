@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import get_colorscale
 from PIL import Image
 
 from xviz.plots.heatmap import colorize, png_data_uri, to_numpy
-from xviz.plots.style import SEQ_SCALE, SIGNED_SCALE, base_layout
+from xviz.plots.style import PROB_SCALE, SEQ_SCALE, SIGNED_SCALE, base_layout
 
-# Inferno, except its first colour #000004: Streamlit's plotly theme uses #000001..#00000A as placeholders
-# for its own category colours and would repaint the bottom of the colour bar pink.
-OVERLAY_SCALE = tuple((pos, "#010005" if c.lower() == "#000004" else c) for pos, c in get_colorscale("Inferno"))
+OVERLAY_SCALE = PROB_SCALE  # attention overlays use the probability scale, like every other attention map
 GRID_RGB = np.array([255, 255, 255], dtype=np.float32)
 
 
@@ -169,7 +166,7 @@ def mean_distance_figure(mad, image_side: float | None = None, title: str | None
         fig.add_hline(y=image_side, line=dict(color="#aaa", dash="dash"), annotation_text="image side")
     fig.update_layout(**base_layout(title, 420))
     fig.update_xaxes(title="layer (network depth)", dtick=1)
-    fig.update_yaxes(title="mean attention distance (pixels)", rangemode="tozero")
+    fig.update_yaxes(title="mean attention distance (px)", rangemode="tozero")
     return fig
 
 
