@@ -9,32 +9,13 @@ issue's baseline). Runs are interleaved so machine noise hits all variants alike
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
+from _timing import bench  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 import xviz
 from xviz.models.text_encoder import minilm_folder
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def bench(fns: dict, repeats: int, device) -> dict:
-    times = {k: [] for k in fns}
-    for fn in fns.values():  # warm-up
-        fn()
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            _sync(device)
-            t0 = time.perf_counter()
-            fn()
-            _sync(device)
-            times[k].append((time.perf_counter() - t0) * 1e3)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def main() -> None:

@@ -10,37 +10,18 @@ recording (every hook point: q, k, v, scores, probs, z, residuals, norms, MLP hi
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _timing import bench  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 import xviz  # noqa: E402
 from xviz.analysis.image_run import IMAGE_HOOKS  # noqa: E402
 from xviz.models.dinov2_onnx import onnx_path, onnx_to_hf_state_dict  # noqa: E402
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def bench(fns: dict, repeats: int, device: torch.device) -> dict:
-    times = {k: [] for k in fns}
-    for fn in fns.values():  # warm-up
-        fn()
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            _sync(device)
-            t0 = time.perf_counter()
-            fn()
-            _sync(device)
-            times[k].append((time.perf_counter() - t0) * 1e3)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def hf_dinov2(device: torch.device):

@@ -80,10 +80,9 @@ def test_user_hf_checkpoint_in_real_attention(tmp_path):
 
 @pytest.mark.browser
 def test_swin_page_in_browser(app_url, page, tmp_path):
-    from PIL import Image
-    from skimage import data
+    from xviz.samples import load_sample
     path = os.path.join(tmp_path, "coffee.png")
-    Image.fromarray(data.coffee()).save(path)
+    load_sample("coffee").save(path)
     page.goto(app_url + "/swin?view=Cyclic+shift")
     wait_idle(page)
     page.get_by_text("Upload", exact=True).click()

@@ -75,7 +75,7 @@ class _Recorder:
         self.grads = grads
         self.dtype = dtype
         self.tensors: dict[str, torch.Tensor] = {}
-        self.attached: dict[str, torch.Tensor] = {}  # graph-attached tensors, for rec.backward()
+        self.attached: dict[str, torch.Tensor] = {}  # graph-attached tensors, differentiated by Recording.backward
         self.grad_store: dict[str, torch.Tensor] = {}
 
     def name_of(self, module: nn.Module) -> str | None:
