@@ -124,3 +124,21 @@ def test_streamlit_stays_at_the_edge():
             "import xviz.plots.attention; print('streamlit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_oversized_config_is_refused_before_allocation(tmp_path):
+    from xviz.errors import ResourceError
+    (tmp_path / "config.json").write_text(
+        '{"model_type": "bert", "vocab_size": 30522, "hidden_size": 65536, "num_hidden_layers": 1000, '
+        '"num_attention_heads": 64, "intermediate_size": 262144, "max_position_embeddings": 512}')
+    with pytest.raises(ResourceError, match="billion parameters"):
+        xviz.load_model(str(tmp_path))
+
+
+def test_parameter_estimate_is_close_for_minilm(minilm_dir):
+    import json
+
+    from xviz.models.loading import estimate_params
+    cfg = json.loads((minilm_dir / "config.json").read_text())
+    real = sum(p.numel() for p in xviz.load_model("minilm-l6").parameters())
+    assert abs(estimate_params(cfg) - real) / real < 0.05

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from xviz.errors import ModelLoadError, XvizError
+from xviz.errors import ModelLoadError, ResourceError, XvizError
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,7 @@ def load_hf_dir(folder: Path) -> nn.Module:
     if not isinstance(mtype, str) or mtype not in ARCHITECTURES:
         raise ModelLoadError(f"Architecture {mtype!r} in {folder} is not supported; supported: "
                              f"{', '.join(sorted(ARCHITECTURES))}.")
+    check_model_size(cfg, str(folder))
     try:
         return ARCHITECTURES[mtype](Path(folder))
     except XvizError:
@@ -97,6 +98,29 @@ def load_hf_dir(folder: Path) -> nn.Module:
     except Exception as err:  # a config.json / checkpoint the loader did not expect: a message, not a traceback
         raise ModelLoadError(f"{folder} could not be loaded as a {mtype} model ({type(err).__name__}: "
                              f"{str(err)[:200]}); check its config.json and weights.") from None
+
+
+MAX_PARAMS = 2_000_000_000  # 8 GB of float32 weights: refuse before allocating anything
+
+
+def estimate_params(cfg: dict) -> int:
+    """Rough parameter count from the usual HF config keys (embedding + per-layer attention and MLP)."""
+    def num(key, default=0):
+        v = cfg.get(key, default)
+        return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else default
+
+    width = num("hidden_size") or num("embed_dim")
+    depths = cfg.get("depths")
+    layers = sum(d for d in depths if isinstance(d, int)) if isinstance(depths, list) else num("num_hidden_layers")
+    ffn = num("intermediate_size", 4 * width)
+    return num("vocab_size") * width + layers * (4 * width * width + 2 * width * ffn)
+
+
+def check_model_size(cfg: dict, source: str, limit: int = MAX_PARAMS) -> None:
+    n = estimate_params(cfg)
+    if n > limit:
+        raise ResourceError(f"{source} declares a model of about {n / 1e9:.1f} billion parameters "
+                            f"(~{4 * n / 2**30:.0f} GiB in float32); the limit here is {limit / 1e9:.0f} billion.")
 
 
 def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
