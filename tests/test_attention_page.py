@@ -122,3 +122,17 @@ def test_markup_and_scripts_are_shown_literally():
     ticks = fig["layout"]["xaxis"]["ticktext"]
     assert "&lt;" in ticks and "<" not in "".join(ticks)  # escaped for plotly's HTML-ish labels
     assert not any("<b>" in m.value for m in at.markdown)
+
+
+def test_sqrt_colour_scale_keeps_true_values(minilm):
+    from xviz.plots.heatmap import gamma_colorscale
+    at = app_test(PAGE)
+    at.session_state["attn_tab"] = "Head"
+    at.run()
+    at.toggle(key="attn_sqrt").set_value(True).run()
+    assert not at.exception
+    fig = _by_title(at, "Probabilities — layer 0, head 0")
+    np.testing.assert_allclose(_arr(fig["data"][0]["z"]), _probs(minilm, at.text_area(key="attn_text").value, 0, 0),
+                               atol=1e-6)  # hover values unchanged
+    scale = fig["data"][0]["colorscale"]
+    assert scale[16][1] == gamma_colorscale()[16][1] != gamma_colorscale(gamma=1.0)[16][1]

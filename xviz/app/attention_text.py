@@ -6,6 +6,7 @@ import streamlit as st
 from xviz.analysis.text_run import TextRun, run_text
 from xviz.app import state, widgets
 from xviz.app.attention_views import render_views
+from xviz.errors import InputError
 from xviz.inputs.text import decode_text_upload
 
 DEFAULT_A = "The cat sat on the mat because it was tired."
@@ -30,9 +31,11 @@ def _text_inputs() -> tuple[object, object | None, str]:
     with c1:
         if upload is not None and st.session_state.get("attn_upload_id") != upload.file_id:
             st.session_state["attn_upload_id"] = upload.file_id  # load each new file once; then it is editable
-            with widgets.user_errors():
+            try:
                 st.session_state["attn_text"] = decode_text_upload(upload.getvalue(),
                                                                      widgets.literal(upload.name[:80]))
+            except InputError as err:  # say why, keep the current text and the rest of the page
+                st.error(str(err))
         text_a = st.text_area("Text", DEFAULT_A, key="attn_text", height=80, bind="query-params")
         seg = st.text_input("Second segment", "It slept all afternoon.", key="attn_seg") if pair else None
         text_b = st.text_area("Text B", DEFAULT_B, key="attn_text_b", height=80) if compare == COMPARE[1] else None

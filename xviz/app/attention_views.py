@@ -12,9 +12,9 @@ from xviz.analysis.text_run import TextRun
 from xviz.app import widgets
 from xviz.plots.attention import (difference_figure, head_norms_figure, layer_head_figure, neuron_view_figure,
                                   overview_grid, token_lines)
-from xviz.plots.heatmap import heatmap
+from xviz.plots.heatmap import gamma_colorscale, heatmap
 from xviz.plots.vision import collapse_figure
-from xviz.plots.style import SIGNED_SCALE
+from xviz.plots.style import PROB_SCALE, SIGNED_SCALE
 
 CAPTIONS = {
     "overview": "Every head of every layer at a glance (rows: layers, columns: heads; each thumbnail scaled to its "
@@ -69,6 +69,8 @@ def _tab_overview(runs, run_a, compare, stem) -> None:
 
 
 def _tab_head(runs, run_a, compare, stem) -> None:
+    st.toggle("√ colour scale (reveals small weights next to a dominant [CLS]/[SEP] column)", key="attn_sqrt",
+              bind="query-params")
     _columns(runs, _head)
     _difference(runs)
 
@@ -127,8 +129,9 @@ def _overview(tag, run: TextRun, layer, head) -> None:
 def _head(tag, run: TextRun, layer, head) -> None:
     toks = run.tokens[0]
     p = run.rec["probs", layer][0, head]
+    scale = gamma_colorscale(PROB_SCALE, 0.5) if st.session_state.get("attn_sqrt") else PROB_SCALE
     widgets.figure(heatmap(p, toks, toks, title=f"Probabilities — {_label(tag, layer, head)}", zmin=0.0,
-                           value_name="p"),
+                           value_name="p", colorscale=scale),
                    key=f"attn_probs{tag}", caption=CAPTIONS["probs"])
     s = run.rec["scores", layer][0, head]
     widgets.figure(heatmap(s, toks, toks, title=f"Scores before softmax — {_label(tag, layer, head)}",

@@ -87,6 +87,14 @@ def image_heatmap(arr: np.ndarray, colorscale=PROB_SCALE, zmin=None, zmax=None, 
     return fig
 
 
+def gamma_colorscale(colorscale=PROB_SCALE, gamma: float = 0.5, stops: int = 33) -> list:
+    """A colour scale whose colour at normalised value t is the original's at t**gamma: gamma < 1 spreads the
+    small values (attention maps dominated by one [CLS]/[SEP] column) while hover still shows true values."""
+    scale = get_colorscale(colorscale) if isinstance(colorscale, str) else colorscale
+    ts = np.linspace(0.0, 1.0, stops)
+    return [[float(t), c] for t, c in zip(ts, sample_colorscale(scale, list(ts ** gamma)))]
+
+
 def heatmap(mat, x_labels=None, y_labels=None, title=None, colorscale=PROB_SCALE, zmid=None, zmin=None,
             zmax=None, height=480, value_name="value", x_title="key token", y_title="query token") -> go.Figure:
     """Labelled heatmap (tokens on the axes, values on hover) up to MAX_LABELLED rows/columns, else an image."""
