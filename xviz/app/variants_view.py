@@ -67,7 +67,10 @@ def input_section() -> tuple[HeadQKV, str]:
         model = state.get_model("text")
         layer, head = _layer_head(model, "var_text")
         args = (state.model_name("text"), str(state.device()), text, layer, head)
-        return _text_head(*args), repr(args)
+        qkv = _text_head(*args)
+        if qkv.source.endswith("(truncated)"):
+            st.warning(f"The sentence is longer than the model's positions: only its first {qkv.n} tokens are used.")
+        return qkv, repr(args)
     if src == "Image":
         from xviz.app.image_input import image_input
         img = image_input("var_img")
