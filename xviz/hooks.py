@@ -113,6 +113,7 @@ class Recording(Mapping):
         self.tensors: dict[str, torch.Tensor] = dict(tensors or {})
         self.meta: dict[str, Any] = dict(meta or {})
         self._recorder: _Recorder | None = None
+        self._stacks: dict[str, torch.Tensor] = {}  # stack() results; recordings are read-only once recorded
 
     # -- mapping -------------------------------------------------------------------------------------------
     def _resolve(self, key: str | tuple) -> str:
@@ -148,11 +149,17 @@ class Recording(Mapping):
         return n
 
     def stack(self, short: str) -> torch.Tensor:
-        """Stack a per-block hook over layers: e.g. "probs" -> (L, B, H, Nq, Nk)."""
-        n = self.num_layers(short)
-        if n == 0:
-            raise KeyError(f"no per-block {short!r} tensors recorded")
-        return torch.stack([self[short, i] for i in range(n)])
+        """Stack a per-block hook over layers: e.g. "probs" -> (L, B, H, Nq, Nk). Computed once per key and
+        shared between callers: do not modify the result in place."""
+        if short not in self._stacks:
+            n = self.num_layers(short)
+            if n == 0:
+                raise KeyError(f"no per-block {short!r} tensors recorded")
+            self._stacks[short] = torch.stack([self[short, i] for i in range(n)])
+        return self._stacks[short]
+
+    def num_heads(self, short: str = "probs") -> int:
+        return self[short, 0].shape[1]
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self.tensors.values())
@@ -171,6 +178,7 @@ class Recording(Mapping):
             if g is not None:
                 self.tensors[key] = _to_host(g, rec.dtype)
         rec.attached.clear()
+        self._stacks.clear()
 
     # -- export --------------------------------------------------------------------------------------------
     def to_npz_bytes(self) -> bytes:

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image
 
+from xviz.analysis.recorded_run import RecordedRun
 from xviz.device import run_with_oom_fallback
 from xviz.errors import ResourceError
 from xviz.hooks import Recording, record
@@ -18,7 +19,7 @@ HALF_ABOVE = 256 * 2**20  # store float16 above this many bytes (probabilities k
 
 
 @dataclass
-class ImageRun:
+class ImageRun(RecordedRun):
     rec: Recording
     image: Image.Image           # the model input as shown (resized / cropped / padded)
     grid: tuple[int, int]
@@ -28,21 +29,6 @@ class ImageRun:
     labels: list[str]
     notice: str | None = None
     key: str = ""                # plain cache key (model, image digest, size, mode) for derived statistics
-    _probs: torch.Tensor | None = field(default=None, repr=False)
-
-    @property
-    def num_layers(self) -> int:
-        return self.rec.num_layers("probs")
-
-    @property
-    def num_heads(self) -> int:
-        return self.rec["probs", 0].shape[1]
-
-    def probs(self) -> torch.Tensor:
-        """(L, H, N, N) in the stored dtype; stacked once (the run is read-only afterwards)."""
-        if self._probs is None:
-            self._probs = self.rec.stack("probs")[:, 0]  # (L, B, H, N, N) → (L, H, N, N)
-        return self._probs
 
     def resids(self) -> torch.Tensor:
         return self.rec.stack("resid_post")[:, 0].float()  # (L, N, C)

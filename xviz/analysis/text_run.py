@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from xviz.analysis.recorded_run import RecordedRun
 from xviz.device import run_with_oom_fallback
 from xviz.errors import ResourceError
 from xviz.hooks import Recording, record
@@ -14,20 +15,12 @@ MAX_RECORD_BYTES = 3 * 2**30
 
 
 @dataclass
-class TextRun:
+class TextRun(RecordedRun):
     rec: Recording
     tokens: list[list[str]]
     truncated: bool
     notice: str | None = None
     special: list[list[bool]] = field(default_factory=list)
-
-    @property
-    def num_layers(self) -> int:
-        return self.rec.num_layers("probs")
-
-    @property
-    def num_heads(self) -> int:
-        return self.rec["probs", 0].shape[1]
 
 
 def estimate_record_bytes(model, batch_size: int, n_tokens: int, bytes_per: int = 4) -> int:

@@ -121,7 +121,7 @@ def _label(tag: str, layer: int, head: int) -> str:
 
 
 def _overview(tag, run: TextRun, layer, head) -> None:
-    probs = run.rec.stack("probs")[:, 0]  # (L, B, H, N, N) → (L, H, N, N)
+    probs = run.probs()  # (L, H, N, N)
     widgets.figure(overview_grid(probs, title=f"{tag + ': ' if tag else ''}all layers × heads"),
                    key=f"attn_overview{tag}", caption=CAPTIONS["overview"])
 
@@ -169,7 +169,7 @@ def _lines(tag, run: TextRun, layer, head, threshold) -> None:
 
 
 def _stats(tag, run: TextRun, layer, head) -> None:
-    probs = run.rec.stack("probs")[:, 0]  # (L, H, N, N)
+    probs = run.probs()  # (L, H, N, N)
     special = torch.tensor(run.special[0])
     valid = torch.tensor([t != "[PAD]" for t in run.tokens[0]])
     for key, mat, fmt in (("entropy (nats)", head_entropy(probs, valid), ".2f"),
@@ -182,7 +182,7 @@ def _stats(tag, run: TextRun, layer, head) -> None:
 
 def _collapse(tag, run: TextRun, layer, head) -> None:
     valid = torch.tensor([t != "[PAD]" for t in run.tokens[0]])
-    sim = cross_layer_similarity(run.rec.stack("probs")[:, 0], valid)  # (L, H, N, N) → (L, L)
+    sim = cross_layer_similarity(run.probs(), valid)  # (L, H, N, N) → (L, L)
     widgets.figure(collapse_figure(sim, title=f"{tag + ': ' if tag else ''}cross-layer similarity"),
                    key=f"attn_collapse{tag}", caption=CAPTIONS["collapse"])
 
