@@ -36,9 +36,13 @@ class HookPoint(nn.Module):
         if rec is None:
             return x
         name = rec.name_of(self)
-        if name is None or not rec.wants(name):
+        if name is None:
             return x
-        rec.capture(name, x)
+        edit = rec.edits.get(name)
+        if edit is not None:  # an intervention of this context only (ablation, patching)
+            x = edit(x)
+        if rec.wants(name):
+            rec.capture(name, x)
         return x
 
     def active(self) -> bool:
@@ -47,7 +51,7 @@ class HookPoint(nn.Module):
         if rec is None:
             return False
         name = rec.name_of(self)
-        return name is not None and rec.wants(name)
+        return name is not None and (rec.wants(name) or name in rec.edits)
 
 
 def hook_names(model: nn.Module) -> list[str]:
@@ -68,8 +72,13 @@ def _compile_filter(names: NameFilter) -> Callable[[str], bool]:
 class _Recorder:
     """Per-context capture state. Holds no reference to the model once built (only id -> name)."""
 
-    def __init__(self, model: nn.Module, names: NameFilter, grads: bool, dtype: torch.dtype | None):
+    def __init__(self, model: nn.Module, names: NameFilter, grads: bool, dtype: torch.dtype | None,
+                 edits: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None):
         self._names = {id(m): n for n, m in model.named_modules() if isinstance(m, HookPoint)}
+        unknown = set(edits or {}) - set(self._names.values())
+        if unknown:
+            raise KeyError(f"no hook point named {sorted(unknown)[:3]} in this model")
+        self.edits = dict(edits or {})
         self._filter = _compile_filter(names)
         self._wanted: dict[str, bool] = {}
         self.grads = grads
@@ -229,15 +238,19 @@ def _to_host(t: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
 
 @contextlib.contextmanager
 def record(model: nn.Module, names: NameFilter = None, grads: bool = False,
-           dtype: torch.dtype | None = None, meta: dict | None = None) -> Iterator[Recording]:
+           dtype: torch.dtype | None = None, meta: dict | None = None,
+           edits: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None) -> Iterator[Recording]:
     """Record hook points of `model` run inside this block, in this context only.
 
     names: None (all), a glob ("*.attn.hook_probs"), a list of globs/names, or a callable name -> bool.
     grads: also keep graph-attached tensors; call `rec.backward(loss)` to fill `<name>_grad`.
     dtype: storage dtype for floating tensors (e.g. torch.float16 halves the memory).
+    edits: {hook name: fn(tensor) -> tensor} applied at that hook point in this context only (e.g. zero a
+    head's `hook_z` to ablate it); the shared model is not touched. `record(model, names=[], edits=...)` runs
+    an intervention without recording anything.
     Tensors are copied to the CPU once, when the block exits.
     """
-    recorder = _Recorder(model, names, grads, dtype)
+    recorder = _Recorder(model, names, grads, dtype, edits)
     rec = Recording(meta=_default_meta(model, meta, dtype))
     rec._recorder = recorder
     token = _ACTIVE.set(recorder)
@@ -270,3 +283,8 @@ def _default_meta(model: nn.Module, meta: dict | None, dtype: torch.dtype | None
 
 def is_recording() -> bool:
     return _ACTIVE.get() is not None
+
+
+def active_recorder() -> "_Recorder | None":
+    """The recorder of the current context, if any (for adapters that gate their own work on it)."""
+    return _ACTIVE.get()

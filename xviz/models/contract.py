@@ -1,0 +1,86 @@
+"""The model contract (DESIGN §3): what every xviz model, and the Hugging Face adapter, offers the pages.
+
+Pages read these attributes and nothing else: no `getattr(model, ..., default)`, no padding inferred from token
+strings (a prepared batch carries its `attention_mask` and `special` flags).
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from xviz.hooks import hook_names as _hook_names
+
+KINDS = ("text", "lm", "seq2seq", "image", "mae", "swin")  # "lm": causal language model with a head
+
+
+@runtime_checkable
+class XvizModel(Protocol):
+    kind: str    # one of KINDS
+    name: str    # what load_model was given (registry name, folder, hf:<id>)
+
+    @property
+    def note(self) -> str | None: ...          # one line for the UI (provenance, caveats)
+
+    @property
+    def num_layers(self) -> int: ...           # blocks in the (first) stack
+
+    @property
+    def num_heads(self) -> int: ...            # query heads per block
+
+    @property
+    def num_kv_heads(self) -> int: ...         # key/value heads (== num_heads unless grouped-query attention)
+
+    @property
+    def max_positions(self) -> int | None: ... # longest input in tokens (None: not a token model)
+
+    @property
+    def is_causal(self) -> bool: ...           # decoder-only self-attention
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def prepare(self, inputs: Any, **kwargs: Any) -> dict: ...  # model(**batch); text batches carry .tokens
+
+    def decode(self, ids: list[int]) -> list[str]: ...  # token strings for ids ([] for image models)
+
+    def hook_names(self) -> list[str]: ...
+
+
+class ContractMixin:
+    """Defaults for xviz's own models, derived from their config (`cfg.num_layers`, `cfg.num_heads`)."""
+
+    kind: str
+    name: str = ""
+    is_causal: bool = False
+
+    @property
+    def note(self) -> str | None:
+        from xviz.models.loading import REGISTRY  # registry imports the models: resolve lazily
+        entry = REGISTRY.get(self.name)
+        if entry is None:
+            return None
+        return entry.description + ("" if entry.trained else " — UNTRAINED (random weights): structure only.")
+
+    @property
+    def num_layers(self) -> int:
+        return self.cfg.num_layers
+
+    @property
+    def num_heads(self) -> int:
+        return self.cfg.num_heads
+
+    @property
+    def num_kv_heads(self) -> int:
+        return self.num_heads
+
+    @property
+    def max_positions(self) -> int | None:
+        return None
+
+    def decode(self, ids: list[int]) -> list[str]:
+        tok = getattr(self, "tokenizer", None)
+        return [tok.id_to_token(int(i)) or "" for i in ids] if tok is not None else []
+
+    def hook_names(self) -> list[str]:
+        return _hook_names(self)
