@@ -51,24 +51,47 @@ def available_models(kind: str | None = None) -> list[str]:
     return [n for n, e in REGISTRY.items() if kind is None or e.kind == kind]
 
 
-def load_model(name: str, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> nn.Module:
-    """Registry name, local HF-format directory, or "hf:<hub id>" → an eval-mode xviz model."""
+def load_model(name: str, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32,
+               device_map=None, backend: str = "auto", offload_folder: str | None = None) -> nn.Module:
+    """Registry name, local HF-format directory, or "hf:<hub id>" → an eval-mode model with the xviz contract.
+
+    backend: "auto" (xviz's own implementation for bert / vit / dinov2 / swin / vit_mae, the Hugging Face adapter
+    for every other architecture), "xviz" or "hf". device_map (accelerate's: "auto", a dict, …) loads through the
+    adapter and spreads or offloads the model over devices; the hooks record the same tensors.
+    """
     if not isinstance(name, str) or not name.strip():
         raise ModelLoadError("No model name given.")
+    if backend not in ("auto", "xviz", "hf"):
+        raise ModelLoadError(f"backend must be 'auto', 'xviz' or 'hf', not {backend!r}.")
     name = name.strip()
+    folder = None
     if name in REGISTRY:
         model = REGISTRY[name].factory()
     elif name.startswith("hf:"):
-        model = load_hf_dir(download_from_hub(name[3:]))
+        folder = download_from_hub(name[3:])
     elif os.path.isdir(name):
-        model = load_hf_dir(Path(name))
+        folder = Path(name)
     else:
         known = ", ".join(sorted(REGISTRY)) or "none"
         where = " (no such folder)" if os.sep in name or name.startswith((".", "~")) else ""
         raise ModelLoadError(f"Unknown model {name!r}{where}. Use a registry name ({known}), a local folder with "
                              "config.json + model.safetensors, or hf:<hub id>.")
+    if folder is not None:
+        model = _load_folder(folder, backend, device_map, dtype, offload_folder)
     model.name = name
+    if device_map is not None:  # accelerate placed the weights; moving them would undo its dispatch
+        return model.eval()
     return model.to(device=device or "cpu", dtype=dtype).eval()
+
+
+def _load_folder(folder: Path, backend: str, device_map, dtype, offload_folder) -> nn.Module:
+    mtype = read_config(folder).get("model_type")
+    own = isinstance(mtype, str) and mtype in ARCHITECTURES
+    if backend == "xviz" or (backend == "auto" and own and device_map is None):
+        return load_hf_dir(folder)
+    from xviz.models.hf import load_hf_model
+    return load_hf_model(folder, device_map=device_map, dtype=dtype if device_map is not None else None,
+                         offload_folder=offload_folder)
 
 
 def read_config(folder: Path) -> dict:
@@ -88,8 +111,8 @@ def load_hf_dir(folder: Path) -> nn.Module:
     cfg = read_config(folder)
     mtype = cfg.get("model_type")
     if not isinstance(mtype, str) or mtype not in ARCHITECTURES:
-        raise ModelLoadError(f"Architecture {mtype!r} in {folder} is not supported; supported: "
-                             f"{', '.join(sorted(ARCHITECTURES))}.")
+        raise ModelLoadError(f"Architecture {mtype!r} in {folder} has no xviz implementation (those are: "
+                             f"{', '.join(sorted(ARCHITECTURES))}); load it with backend='hf'.")
     check_model_size(cfg, str(folder))
     try:
         return ARCHITECTURES[mtype](Path(folder))
@@ -180,7 +203,7 @@ def download_from_hub(hub_id: str) -> Path:
     except ImportError:
         raise ModelLoadError("Loading hf:<id> needs the huggingface_hub package (pip install huggingface_hub).") from None
     try:
-        path = snapshot_download(hub_id, allow_patterns=["*.json", "*.safetensors", "vocab.txt", "*.model"])
+        path = snapshot_download(hub_id, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.spm"])
     except Exception as err:
         raise ModelLoadError(f"Could not download {hub_id!r} from the Hugging Face hub ({type(err).__name__}). "
                              "Offline? Use a registry model, or a local folder with config.json + "

@@ -44,9 +44,11 @@ class TextEncoderConfig:
 
 
 class Batch(dict):
-    """Model inputs (`model(**batch)`) plus what the UI needs: tokens per row and a truncation flag."""
+    """Model inputs (`model(**batch)`) plus what the UI needs: tokens per row, which of them are special or
+    padding (from ids and the attention mask, never from token strings), and a truncation flag."""
 
     tokens: list[list[str]]
+    special: list[list[bool]] = []
     truncated: bool = False
     texts: list = []
 
@@ -135,6 +137,8 @@ class TextEncoder(nn.Module):
         batch = Batch(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                       token_type_ids=types.to(self.device))
         batch.tokens = [list(e.tokens) + ["[PAD]"] * (n - len(e.ids)) for e in encs]
+        special_ids = {i for i in (self_tok.token_to_id(t) for t in ("[CLS]", "[SEP]")) if i is not None}
+        batch.special = [[i in special_ids for i in e.ids] + [True] * (n - len(e.ids)) for e in encs]
         batch.truncated = truncated
         batch.texts = items
         return batch
