@@ -18,7 +18,8 @@ from torch import nn
 from xviz.errors import ModelLoadError
 from xviz.hooks import HookPoint, hook_names
 from xviz.models.hf_attention import ATTN_HOOKS, AttnHooks
-from xviz.models.hf_structure import POST_LN_TYPES, StackSpec, final_norm, find_stacks
+from xviz.models.hf_structure import (POST_LN_TYPES, StackSpec, final_norm, find_stacks,
+                                     uses_attention_interface)
 from xviz.models.hf_text import TextPrepMixin
 
 
@@ -84,9 +85,9 @@ class HFModel(TextPrepMixin, nn.Module):
         cfg = hf_model.config
         self.model_type = cfg.model_type
         self.stacks = find_stacks(hf_model, bool(getattr(cfg, "is_encoder_decoder", False)))
-        self.records_attention = bool(getattr(hf_model, "_supports_attention_backend", False))
         if not self.stacks:
             raise ModelLoadError(f"Found no attention layers in this {cfg.model_type} model.")
+        self.records_attention = uses_attention_interface(self.stacks)
         for stack in self.stacks:
             self._attach(stack)
         self.hook_logits = HookPoint()
@@ -181,7 +182,8 @@ class HFModel(TextPrepMixin, nn.Module):
         if not hasattr(self, "_keys"):
             import inspect
             params = inspect.signature(self.hf_model.forward).parameters
-            self._keys = set(params) | {"use_cache", "output_attentions", "output_hidden_states"}
+            self._keys = set(params) | {"use_cache", "past_key_values", "output_attentions",
+                                        "output_hidden_states", "return_dict"}
         return self._keys
 
     def lens(self, resid: torch.Tensor) -> torch.Tensor:

@@ -84,19 +84,17 @@ def load_hf_model(folder: Path | str, device_map=None, dtype: torch.dtype | None
         try:
             hf = _from_pretrained(auto, folder, register_xviz_attention(), device_map, dtype, offload_folder)
         except ValueError as err:
-            if "attn_implementation" not in str(err) and "attention" not in str(err).lower():
+            if "attention" not in str(err).lower():
                 raise
-            # The architecture computes attention itself (T5 today): load it plainly and say what is recorded.
             hf = _from_pretrained(auto, folder, "eager", device_map, dtype, offload_folder)
-            note = (note or "") + (f" {cfg.get('model_type')} computes attention itself (not through transformers' "
-                                   "attention interface): xviz records its residual streams and norms only, "
-                                   "not q/k/v/scores/probs.")
     except XvizError:
         raise
     except Exception as err:
         raise ModelLoadError(f"{folder} could not be loaded by transformers ({type(err).__name__}: "
                              f"{str(err)[:300]}).") from None
     model = HFModel(hf.eval(), _load_tokenizer(folder), kind, name or str(folder), note)
-    if not model.records_attention:
-        model._note = note
+    if not model.records_attention:  # it computes attention itself (T5 today): say what is recorded
+        model._note = " ".join(filter(None, [note, f"{model.model_type} computes attention itself (not through "
+                                             "transformers' attention interface): xviz records its residual streams "
+                                             "and norms, not q/k/v/scores/probs."]))
     return model.eval()
