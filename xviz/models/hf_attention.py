@@ -70,7 +70,7 @@ def explicit_attention(hooks: AttnHooks, q: torch.Tensor, k: torch.Tensor, v: to
         mask = _causal(q.shape[2], k.shape[2], q.device)
     if mask is not None:
         if mask.dtype == torch.bool:
-            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+            scores = torch.where(mask, scores, torch.finfo(scores.dtype).min)  # one pass (masked_fill: two)
         else:  # an additive float mask (0 / min), as some models build their own
             scores = scores + mask
     scores = hooks.hook_scores(scores)
