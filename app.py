@@ -14,6 +14,10 @@ PAGES = [
     st.Page("views/mae.py", title="MAE", icon=":material/blur_on:", url_path="mae"),
     st.Page("views/variants.py", title="Attention variants", icon=":material/scatter_plot:", url_path="variants"),
     st.Page("views/layernorm.py", title="LayerNorm", icon=":material/balance:", url_path="layernorm"),
+    st.Page("views/language_model.py", title="Language model", icon=":material/chat:", url_path="lm"),
+    st.Page("views/encdec.py", title="Encoder–decoder", icon=":material/translate:", url_path="encdec"),
+    st.Page("views/stepwise.py", title="Self-attention, step by step", icon=":material/stairs:", url_path="stepwise"),
+    st.Page("views/mixers.py", title="Token mixers", icon=":material/blender:", url_path="mixers"),
 ]
 
 sidebar.render()  # before st.navigation: its widgets then survive reruns in AppTest too

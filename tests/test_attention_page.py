@@ -136,3 +136,147 @@ def test_sqrt_colour_scale_keeps_true_values(minilm):
                                atol=1e-6)  # hover values unchanged
     scale = fig["data"][0]["colorscale"]
     assert scale[16][1] == gamma_colorscale()[16][1] != gamma_colorscale(gamma=1.0)[16][1]
+
+
+# ---- any text model: a causal decoder (tiny random Llama with GQA; SmolLM2 in the slow tests) ----------------
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    from lm_fixtures import save_tiny_llama
+    return str(save_tiny_llama(tmp_path_factory.mktemp("tiny_llama")))
+
+
+def _lm_app(name: str, tab: str, text: str = "The cat sat on the mat.", **state):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import APP_PATH
+    at = AppTest.from_file(APP_PATH, default_timeout=300)
+    if not name.startswith("smollm2"):
+        at.session_state["custom_models_lm"] = [name]  # as if added under "Add a model" (kind "lm")
+    at.session_state["model_text"] = name
+    at.run()
+    at.switch_page(PAGE).run()
+    at.session_state["attn_tab"] = tab
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.text_area(key="attn_text").input(text).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _lm_probs(model, text):
+    with torch.no_grad(), xviz.record(model, names="*.hook_probs") as rec:
+        model(**model.prepare(text))
+    return rec.stack("probs")[:, 0].double()  # (L, H, N, N)
+
+
+def _check_causal_head(at, model, text, layer, head):
+    fig = _by_title(at, f"Probabilities — layer {layer}, head {head}")
+    z = _arr(fig["data"][0]["z"])
+    np.testing.assert_allclose(z, _lm_probs(model, text)[layer, head].numpy(), atol=1e-6)
+    assert np.triu(z, 1).max() == 0.0 and np.allclose(z.sum(-1), 1, atol=1e-5)  # the causal triangle
+    assert fig["layout"]["xaxis"]["ticktext"] == [t.replace("<", "&lt;") for t in model.prepare(text).tokens[0]]
+    scores = _arr(_by_title(at, f"Scores before softmax — layer {layer}, head {head}")["data"][0]["z"])
+    assert np.isnan(scores[np.triu_indices(len(z), 1)]).all() and np.isfinite(np.tril(scores)).all()
+    assert any("Causal decoder" in c.value for c in at.caption)
+
+
+def test_decoder_head_shows_the_causal_triangle(tiny_lm):
+    model = xviz.load_model(tiny_lm)
+    at = _lm_app(tiny_lm, "Head", attn_layer=1, attn_head=3)
+    _check_causal_head(at, model, "The cat sat on the mat.", 1, 3)
+    at.session_state["attn_tab"] = "Q / K / V"
+    at.run()
+    k = _arr(_by_title(at, "K — layer 1, head 3 (KV head 1)")["data"][0]["z"])  # GQA: 4 query heads, 2 KV heads
+    with torch.no_grad(), xviz.record(model, names="blocks.1.attn.hook_k") as rec:
+        model(**model.prepare("The cat sat on the mat."))
+    np.testing.assert_allclose(k, rec["k", 1][0, 1].numpy(), atol=1e-6)
+    for tab in ("Overview", "Neuron view", "Lines", "Collapse", "Export"):
+        at.session_state["attn_tab"] = tab
+        at.run()
+        assert not at.exception, tab
+
+
+def test_decoder_statistics_sink_and_no_cls_sep(tiny_lm):
+    model = xviz.load_model(tiny_lm)
+    at = _lm_app(tiny_lm, "Statistics")
+    titles = [f["layout"]["title"]["text"] for f in _figures(at)]
+    assert titles == ["entropy (nats)", "mean distance (tokens)", "share on the first token (sink)"]  # no [CLS]
+    sink = _arr(_by_title(at, "share on the first token")["data"][0]["z"])
+    np.testing.assert_allclose(sink, _lm_probs(model, "The cat sat on the mat.")[..., 0].mean(-1).numpy(), atol=1e-5)
+
+
+def test_encoder_statistics_keep_cls_sep():
+    at = app_test(PAGE)
+    at.session_state["attn_tab"] = "Statistics"
+    at.run()
+    titles = [f["layout"]["title"]["text"] for f in _figures(at)]
+    assert titles[-1] == "share on [CLS]/[SEP]" and "share on the first token (sink)" in titles
+
+
+def test_two_models_each_with_its_own_tokens(tiny_lm):
+    at = _lm_app(tiny_lm, "Head", attn_compare="Two models")
+    assert at.selectbox(key="attn_model_b").value == "minilm-l6"
+    a, b = _by_title(at, "Probabilities — A: layer 0, head 0"), _by_title(at, "Probabilities — B: layer 0, head 0")
+    assert a["layout"]["xaxis"]["ticktext"][0] == "The" and b["layout"]["xaxis"]["ticktext"][0] == "[CLS]"
+    assert not any(f["layout"]["title"]["text"].startswith("A − B") for f in _figures(at))
+    at.selectbox(key="attn_layer_b").set_value(5).run()  # MiniLM's own layers: 6, the tiny LM has 2
+    assert _by_title(at, "Probabilities — B: layer 5, head 0")
+    at.session_state["attn_tab"] = "Statistics"
+    at.run()
+    titles = [f["layout"]["title"]["text"] for f in _figures(at)]
+    assert "A: share on the first token (sink)" in titles and "A: share on [CLS]/[SEP]" not in titles
+    assert "B: share on [CLS]/[SEP]" in titles
+    assert _arr(_by_title(at, "A: entropy")["data"][0]["z"]).shape == (2, 4)
+    assert _arr(_by_title(at, "B: entropy")["data"][0]["z"]).shape == (6, 12)
+
+
+@pytest.mark.slow
+def test_smollm2_head_overview_and_statistics():
+    model = xviz.load_model("smollm2-135m")
+    text = "The capital of France is Paris."
+    at = _lm_app("smollm2-135m", "Head", text, attn_layer=18, attn_head=6)
+    _check_causal_head(at, model, text, 18, 6)
+    at.session_state["attn_tab"] = "Overview"
+    at.run()
+    grid = _by_title(at, "all layers × heads")["layout"]
+    assert len(grid["yaxis"]["ticktext"]) == 30 and len(grid["xaxis"]["ticktext"]) == 9  # the 30 × 9 overview
+    at.session_state["attn_tab"] = "Statistics"
+    at.run()
+    sink = _arr(_by_title(at, "share on the first token")["data"][0]["z"])
+    np.testing.assert_allclose(sink, _lm_probs(model, text)[..., 0].mean(-1).numpy(), atol=1e-5)
+    assert sink.shape == (30, 9) and sink[5:].mean() > 0.5  # SmolLM2's deeper heads park attention on token 0
+
+
+@pytest.mark.slow
+def test_smollm2_long_text_is_truncated_to_512_and_compared_with_minilm():
+    at = _lm_app("smollm2-135m", "Head", "word " * 600)
+    assert any("truncated to 512 tokens" in w.value for w in at.warning)
+    at.text_area(key="attn_text").input("The cat sat on the mat.").run()
+    at.radio(key="attn_compare").set_value("Two models").run()
+    assert not at.exception
+    a, b = _by_title(at, "Probabilities — A: layer 0, head 0"), _by_title(at, "Probabilities — B: layer 0, head 0")
+    assert a["layout"]["xaxis"]["ticktext"] == ["The", " cat", " sat", " on", " the", " mat", "."]
+    assert b["layout"]["xaxis"]["ticktext"] == ["[CLS]", "the", "cat", "sat", "on", "the", "mat", ".", "[SEP]"]
+
+
+def test_record_estimate_is_exact_for_encoder_and_gqa_decoder(tiny_lm, minilm):
+    from xviz.analysis.text_run import estimate_record_bytes, run_text
+    for model in (minilm, xviz.load_model(tiny_lm)):
+        run = run_text(model, ["The cat sat on the mat."])
+        n = len(run.tokens[0])
+        assert estimate_record_bytes(model, 1, n) == run.rec.nbytes()  # k, v per KV head under GQA
+        assert run.valid == [[True] * n] and run.is_causal == model.is_causal
+
+
+def test_cpu_fallback_reloads_adapter_models_and_refuses_dispatched_ones(tiny_lm):
+    from xviz.analysis.text_run import _cpu_copy
+    from xviz.errors import ResourceError
+    model = xviz.load_model(tiny_lm)
+    copy = _cpu_copy(model)  # a fresh load: the adapter's hooks belong to the modules they were attached to
+    assert copy is not model and copy.device.type == "cpu"
+    with torch.no_grad(), xviz.record(copy, names="*.hook_probs") as rec:
+        copy(**copy.prepare("ab ab"))
+    assert rec.num_layers("probs") == 2
+    model.hf_model.hf_device_map = {"": "cuda:0"}  # as accelerate leaves it after dispatch
+    with pytest.raises(ResourceError):
+        _cpu_copy(model)

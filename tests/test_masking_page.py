@@ -117,3 +117,103 @@ def test_masking_page_in_browser(app_url, page):
     page.wait_for_timeout(1000)                                         # let the table draw
     assert_no_exception(page)
     shot(page, "masking_mlm")
+
+
+# ---- a real causal decoder: its own causal mask, left vs right padding (tiny random Llama; SmolLM2 slow) ------
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    from lm_fixtures import save_tiny_llama
+    return str(save_tiny_llama(tmp_path_factory.mktemp("tiny_llama")))
+
+
+def _decoder_app(name: str):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import APP_PATH
+    at = AppTest.from_file(APP_PATH, default_timeout=300)
+    if not name.startswith("smollm2"):
+        at.session_state["custom_models_lm"] = [name]
+    at.session_state["model_text"] = name
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _fig(at, prefix: str) -> dict:
+    import json
+    for c in at.get("plotly_chart"):
+        fig = json.loads(c.proto.spec)
+        if fig["layout"].get("title", {}).get("text", "").startswith(prefix):
+            return fig
+    raise AssertionError(prefix)
+
+
+def _z(fig):
+    from test_attention_page import _arr
+    return _arr(fig["data"][0]["z"])
+
+
+def _check_padding_sides(at, model):
+    import numpy as np
+
+    from xviz.analysis.masking_decoder import decoder_mask
+    m = _metrics(at)
+    assert m["largest probability on a masked entry"] == 0.0 and m["max |row sum − 1| (real queries)"] < 1e-5
+    assert m["max |Δ logits| left vs right"] < 1e-4 and m["max |Δ attention| left vs right"] < 1e-5
+    sents = [s for s in at.text_area(key="mk_text").value.splitlines() if s.strip()]
+    for side in ("left", "right"):
+        am = model.prepare(sents, padding_side=side)["attention_mask"]
+        np.testing.assert_array_equal(_z(_fig(at, f"padded on the {side}")), am.numpy())
+        mask = _z(_fig(at, f"{side} padding: causal ∧ real key"))
+        np.testing.assert_array_equal(mask, decoder_mask(am)[0].float().numpy())  # sentence #0
+        p = _z(_fig(at, f"{side} padding: layer 0, head 0"))
+        real = am[0].bool().numpy()
+        assert np.isnan(p[~real]).all() and (np.nan_to_num(p) * (1 - mask)).max() == 0.0  # causal ∧ no pad keys
+    return am
+
+
+def test_decoder_padding_left_vs_right(tiny_lm):
+    import xviz
+    at = _decoder_app(tiny_lm)
+    _view(at, "Padding (batch)")
+    am = _check_padding_sides(at, xviz.load_model(tiny_lm))
+    assert am[1, 0] == 1 and am[1, -1] == 0  # right padding: the short sentence ends in pads
+
+
+def test_decoder_mlm_uses_an_encoder_and_masks_use_decoder_tokens(tiny_lm):
+    at = _decoder_app(tiny_lm)
+    _view(at, "MLM (80/10/10)")
+    assert any("causal decoder" in i.value and "minilm-l6" in i.value for i in at.info)
+    assert at.dataframe[0].value["token"].iloc[0] == "[CLS]"
+    _view(at, "Attention masks")
+    rows = at.dataframe[0].value
+    assert rows["input"].iloc[0] == "The" and rows["label (next token)"].iloc[0] == rows["input"].iloc[1]
+
+
+def test_decoder_effect_causal_is_its_own_mask(tiny_lm):
+    import numpy as np
+    import torch
+
+    import xviz
+    from xviz.analysis import masking as A
+    model = xviz.load_model(tiny_lm)
+    at = _decoder_app(tiny_lm)
+    _view(at, "Effect on attention")
+    assert any("causal decoder" in c.value for c in at.caption)
+    shown = _z(_fig(at, "causal: layer 0, head 0"))
+    pk = A.pack(model, [s for s in at.text_area(key="mk_text").value.splitlines() if s.strip()])
+    with torch.no_grad(), xviz.record(model, names="blocks.0.attn.hook_probs") as rec:
+        model(input_ids=pk.input_ids)  # no mask given: the decoder's own causal mask
+    np.testing.assert_allclose(shown, rec["probs", 0][0, 0].numpy(), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_smollm2_padding_left_vs_right():
+    import xviz
+    at = _decoder_app("smollm2-135m")
+    _view(at, "Padding (batch)")
+    _check_padding_sides(at, xviz.load_model("smollm2-135m"))
+    at.slider(key="mk_dec_l").set_value(29).run()
+    at.slider(key="mk_dec_h").set_value(8).run()
+    assert not at.exception and _fig(at, "left padding: layer 29, head 8")

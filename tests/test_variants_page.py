@@ -132,3 +132,73 @@ def test_variants_page_in_browser(page, app_url):
     page.get_by_role("tab", name="Compare two").click()
     page.wait_for_timeout(800)
     shot(page, "variants")
+
+
+# ---- a causal decoder's head (tiny random Llama with GQA; SmolLM2 in the slow test) --------------------------
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    from lm_fixtures import save_tiny_llama
+    return str(save_tiny_llama(tmp_path_factory.mktemp("tiny_llama")))
+
+
+def _decoder_head_matches_the_model(model, text, layer, head):
+    """Causal full attention on the page's q, k, v (k, v of the KV head serving `head`) is the model's own."""
+    qkv = text_qkv(model, text, layer, head)
+    assert qkv.causal and qkv.n == len(model.prepare(text).tokens[0])
+    with torch.no_grad(), record(model, names=f"blocks.{layer}.attn.hook_*") as rec:
+        model(**model.prepare(text))
+    kv = head // (model.num_heads // model.num_kv_heads)
+    torch.testing.assert_close(qkv.k, rec["k", layer][0, kv].float())
+    torch.testing.assert_close(V.full(qkv.q, qkv.k, qkv.v, causal=True)[1], rec["probs", layer][0, head],
+                               atol=1e-5, rtol=1e-4)
+    return qkv
+
+
+def test_decoder_head_uses_its_kv_head(tiny_lm):
+    import xviz
+    model = xviz.load_model(tiny_lm)
+    qkv = _decoder_head_matches_the_model(model, "The cat sat on the mat.", 1, 3)
+    assert "KV head 1" in qkv.source
+
+
+def _decoder_page(name: str):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import APP_PATH
+    at = AppTest.from_file(APP_PATH, default_timeout=300)
+    if not name.startswith("smollm2"):
+        at.session_state["custom_models_lm"] = [name]
+    at.session_state["model_text"] = name
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_page_on_a_decoder_head_is_causal(tiny_lm):
+    at = _decoder_page(tiny_lm)
+    assert at.checkbox(key="var_causal_dec").value is True  # a decoder's head: causal by default
+    assert any("causal decoder" in c.value for c in at.caption)
+    assert any(", layer 1, head 0 (KV head 0)" in c.value for c in at.caption)
+    table = at.dataframe[0].value
+    no_causal_form = table["variant"].str.contains("FNet|Linformer")
+    assert table["causal"][~no_causal_form].all() and not table["causal"][no_causal_form].any()
+    full_row = table[table["variant"] == "Full softmax"].iloc[0]
+    assert full_row["relative output error"] == 0
+    at.number_input(key=f"var_text_{tiny_lm}_head").set_value(3).run()
+    assert any(", layer 1, head 3 (KV head 1)" in c.value for c in at.caption)
+
+
+@pytest.mark.slow
+def test_page_on_smollm2():
+    import xviz
+    model = xviz.load_model("smollm2-135m")
+    _decoder_head_matches_the_model(model, "When Mary and John went to the store, John gave a drink to", 18, 6)
+    at = _decoder_page("smollm2-135m")
+    assert any("smollm2-135m, layer 2, head 0 (KV head 0)" in c.value for c in at.caption)
+    assert at.checkbox(key="var_causal_dec").value is True
+    at.number_input(key="var_text_smollm2-135m_layer").set_value(29).run()
+    at.number_input(key="var_text_smollm2-135m_head").set_value(8).run()
+    assert not at.exception
+    assert any("layer 29, head 8 (KV head 2)" in c.value for c in at.caption)
+    assert float(metrics(at)["density"]) < 1

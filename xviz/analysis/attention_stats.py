@@ -43,3 +43,35 @@ def neuron_view(q: torch.Tensor, k: torch.Tensor, query: int, scale: float | Non
     scale = scale if scale is not None else q.shape[-1] ** -0.5
     prod = q[query][None, :] * k  # (Nk, D)
     return prod, prod.sum(-1) * scale
+
+
+def masked_as_nan(scores: torch.Tensor) -> torch.Tensor:
+    """Scores with the masked entries (the attention layer's most-negative fill: causal future, padding) as NaN,
+    so a figure's colour scale shows the real logits and leaves masked cells blank."""
+    s = scores.float()
+    return s.masked_fill(s <= torch.finfo(torch.float32).min / 2, float("nan"))
+
+
+def first_token(valid: torch.Tensor) -> torch.Tensor:
+    """bool (N,): only the first real token (position 0 unless the row is left-padded)."""
+    keys = torch.zeros_like(valid, dtype=torch.bool)
+    real = torch.nonzero(valid).flatten()
+    if len(real):
+        keys[real[0]] = True
+    return keys
+
+
+def head_stat_maps(probs: torch.Tensor, valid: torch.Tensor, special: torch.Tensor, special_label: str
+                   ) -> list[tuple[str, torch.Tensor, str]]:
+    """The per-head statistics of the Attention page, each (L, H), for probs (L, H, N, N) of one sequence:
+    entropy, mean distance, the share on the first token (the attention sink of decoders, Xiao et al. 2023;
+    [CLS] in BERT) and, only when the sequence has special tokens, the share on them ([CLS]/[SEP]).
+    valid, special: bool (N,) — real tokens, and special tokens among them. Returns (name, map, number format)."""
+    valid = valid.bool()
+    out = [("entropy (nats)", head_entropy(probs, valid), ".2f"),
+           ("mean distance (tokens)", mean_token_distance(probs, valid), ".1f"),
+           ("share on the first token (sink)", share_on(probs, first_token(valid), valid), ".2f")]
+    keys = special.bool() & valid
+    if keys.any():
+        out.append((f"share on {special_label}", share_on(probs, keys, valid), ".2f"))
+    return out

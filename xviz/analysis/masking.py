@@ -1,5 +1,7 @@
 """Masks on real inputs: the padding mask a batch gets, packed documents, LM / MLM inputs and labels, and what each
-mask does to the attention of a real text model (masked entries exactly 0, rows still summing to 1). Pure torch."""
+mask does to the attention of a real text model (masked entries exactly 0, rows still summing to 1). Pure torch.
+Any text model of the contract: xviz's encoders and the adapter's decoders (which take a (1, 1, N, N) mask).
+A real decoder's own causal mask and padding side: masking_decoder.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,10 +9,11 @@ from dataclasses import dataclass
 import torch
 
 from xviz.errors import InputError
+from xviz.analysis.text_run import page_limit
 from xviz.hooks import record
 from xviz.layers import masks as M
+from xviz.models.hf import HFModel
 
-SPECIAL = ("[CLS]", "[SEP]", "[PAD]")
 BASIC_KINDS = ["full", "padding", "causal", "prefix-LM", "document", "document + causal"]
 SPARSE_KINDS = {"sliding window": "sliding_window", "strided": "strided", "longformer": "longformer",
                 "bigbird": "bigbird"}
@@ -25,7 +28,7 @@ def mask_kinds(padding: bool = True) -> list[str]:
 
 @dataclass
 class Packed:
-    """One row of several sentences packed back to back, each as [CLS] … [SEP]."""
+    """One row of several sentences packed back to back, each as the tokenizer gives it ([CLS] … [SEP] for BERT)."""
     input_ids: torch.Tensor       # (1, N)
     token_type_ids: torch.Tensor  # (1, N)
     tokens: list[str]
@@ -34,15 +37,16 @@ class Packed:
 
 
 def pack(model, sentences: list[str]) -> Packed:
-    """Tokenise each sentence, drop its padding, and concatenate (truncated to the model's positions)."""
-    batch = model.prepare(sentences)
+    """Tokenise each sentence, drop its padding, and concatenate (truncated to the page's limit: the model's
+    positions, at most 512)."""
+    limit = page_limit(model)
+    batch = model.prepare(sentences, max_length=limit)
     ids, toks, docs = [], [], []
     for b, row in enumerate(batch.tokens):
         L = int(batch["attention_mask"][b].sum())
         ids += batch["input_ids"][b, :L].tolist()
         toks += row[:L]
         docs += [b] * L
-    limit = model.cfg.max_positions
     truncated = len(ids) > limit or batch.truncated
     ids, toks, docs = ids[:limit], toks[:limit], docs[:limit]
     t = torch.tensor([ids], device=model.device)
@@ -106,16 +110,20 @@ class MaskedAttention:
 
 def attention_under_mask(model, input_ids: torch.Tensor, mask: torch.Tensor,
                          token_type_ids: torch.Tensor | None = None) -> MaskedAttention:
-    """Run the text model on one row with a full (N, N) bool mask (passed as a (1, N, N) attention_mask) and
-    record every layer's probabilities."""
+    """Run the text model on one row with a full (N, N) bool mask (a (1, N, N) attention_mask for xviz's own
+    models, (1, 1, N, N) for the Hugging Face adapter, which then uses it instead of its own) and record every
+    layer's probabilities."""
     n = input_ids.shape[-1]
     if mask.shape != (n, n):
         raise InputError(f"The mask is {tuple(mask.shape)} but the input has {n} tokens.")
     if not mask.any(-1).all():
         raise InputError("Every query must be allowed at least one key (a row of the mask is all False).")
     am = mask[None].to(model.device)                                   # (1, N, N)
+    if isinstance(model, HFModel):
+        am = am[:, None]                                               # (1, 1, N, N): HF's custom-mask form
+    kw = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
     with torch.no_grad(), record(model, names="blocks.*.attn.hook_probs") as rec:
-        model(input_ids=input_ids.to(model.device), attention_mask=am, token_type_ids=token_type_ids)
+        model(input_ids=input_ids.to(model.device), attention_mask=am, **kw)
     probs = rec.stack("probs")[:, 0].float()                           # (L, 1, H, N, N) → (L, H, N, N)
     max_masked = float(probs.masked_select(~mask.cpu()[None, None].expand_as(probs)).abs().max()) \
         if (~mask).any() else 0.0
@@ -141,7 +149,7 @@ def mlm_example(model, text: str, seed: int, prob: float = 0.15) -> tuple[list[d
     """BERT's MLM corruption of one sentence, and a row per token: token, model input, label, what happened."""
     batch = model.prepare(text)
     ids, tokens = batch["input_ids"][0].cpu(), batch.tokens[0]
-    special = torch.tensor([t in SPECIAL for t in tokens])
+    special = torch.tensor(batch.special[0])
     tok = model.tokenizer
     out = M.mlm_mask(ids, special, torch.Generator().manual_seed(seed), prob,
                      mask_token_id=tok.token_to_id("[MASK]"), vocab_size=model.cfg.vocab_size)
@@ -154,10 +162,12 @@ def mlm_example(model, text: str, seed: int, prob: float = 0.15) -> tuple[list[d
     return rows, out
 
 
-def lm_rows(tokens: list[str], ids: torch.Tensor, labels: torch.Tensor, tokenizer) -> list[dict]:
+def lm_rows(tokens: list[str], ids: torch.Tensor, labels: torch.Tensor, model) -> list[dict]:
     """One row per position: what the model reads there and the token it must predict (−100 = nothing)."""
+    shown = model.decode([int(t) for t in labels.tolist() if t >= 0])
+    names = iter(shown)
     return [{"position": i, "input": tokens[i],
-             "label (next token)": _tok(tokenizer, labels[i]) if labels[i] >= 0 else "−100 (ignored)"}
+             "label (next token)": next(names) if labels[i] >= 0 else "−100 (ignored)"}
             for i in range(len(tokens))]
 
 

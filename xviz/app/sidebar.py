@@ -7,7 +7,11 @@ from xviz.app import state
 from xviz.app.widgets import literal
 from xviz.errors import XvizError
 
-KIND_LABELS = {"text": "Text model", "image": "Image model", "mae": "MAE model", "swin": "Swin model"}
+KIND_LABELS = {"text": "Text model", "lm": "Language model", "image": "Image model", "mae": "MAE model",
+               "swin": "Swin model"}
+URL_KINDS = ("text", "lm")
+KIND_HELP = {"text": "Encoders (BERT) and causal language models: every text page takes either.",
+             "lm": "Causal language models (the Language-model page)."}
 
 
 def render() -> None:
@@ -18,9 +22,7 @@ def render() -> None:
             choices = state.model_choices(kind)
             if not choices:
                 continue
-            if st.session_state.get(f"model_{kind}") not in choices:
-                st.session_state[f"model_{kind}"] = state.model_name(kind)
-            st.selectbox(label, choices, key=f"model_{kind}")
+            _picker(kind, label, choices)
         with st.expander("Add a model"):
             st.caption("A local folder with config.json + model.safetensors, or hf:<hub id> (needs internet).")
             st.text_input("Folder or hf:<id>", key="custom_model_path")
@@ -28,6 +30,18 @@ def render() -> None:
             msg = st.session_state.pop("custom_model_msg", None)
             if msg:
                 (st.success if msg[0] == "ok" else st.error)(literal(msg[1]))  # quotes what was typed
+
+
+def _picker(kind: str, label: str, choices: list[str]) -> None:
+    """One model picker. The text and language-model pickers live in the URL (?model_text=smollm2-135m), so a
+    link reopens a page on the same model; a stale value (a custom model of another session) is replaced."""
+    key = f"model_{kind}"
+    kw: dict = {"bind": "query-params"} if kind in URL_KINDS else {}
+    if key in st.session_state and st.session_state[key] not in choices:
+        st.session_state[key] = state.model_name(kind)
+    if key not in st.session_state:
+        kw["index"] = choices.index(state.model_name(kind))
+    st.selectbox(label, choices, key=key, help=KIND_HELP.get(kind), **kw)
 
 
 def _add_custom() -> None:
@@ -41,7 +55,7 @@ def _add_custom() -> None:
     except XvizError as err:
         st.session_state["custom_model_msg"] = ("error", str(err))
         return
-    kind = getattr(model, "kind", "text")
+    kind = model.kind
     lst = st.session_state.setdefault(f"custom_models_{kind}", [])
     if path not in lst:
         lst.append(path)

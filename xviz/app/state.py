@@ -9,7 +9,10 @@ from xviz.device import DEVICE_CHOICES, available_devices, device_label, pick_de
 from xviz.errors import XvizError
 from xviz.models.loading import REGISTRY, available_models
 
-DEFAULTS = {"text": "minilm-l6", "image": "dinov2-s14", "mae": "mae-small", "swin": "swin-tiny"}
+DEFAULTS = {"text": "minilm-l6", "lm": "smollm2-135m", "image": "dinov2-s14", "mae": "mae-small",
+            "swin": "swin-tiny"}
+# the pickers: text pages take any text model, encoders and causal LMs alike; the LM picker only causal LMs
+PICKER_KINDS = {"text": ("text", "lm"), "lm": ("lm",)}
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading model…")
@@ -23,9 +26,11 @@ def device() -> torch.device:
 
 
 def model_choices(kind: str) -> list[str]:
-    names = available_models(kind)
-    custom = st.session_state.get(f"custom_models_{kind}", [])
-    return names + [c for c in custom if c not in names]
+    """Registry names, then models added in the sidebar (listed under their `model.kind`)."""
+    kinds = PICKER_KINDS.get(kind, (kind,))
+    names = [n for k in kinds for n in available_models(k)]
+    custom = [c for k in kinds for c in st.session_state.get(f"custom_models_{k}", [])]
+    return names + [c for c in dict.fromkeys(custom) if c not in names]
 
 
 def model_name(kind: str) -> str:
@@ -42,6 +47,11 @@ def get_model(kind: str):
     if not name:
         st.error(f"No {kind} model is available.")
         st.stop()
+    return get_model_named(name)
+
+
+def get_model_named(name: str):
+    """A model by name on the chosen device; shows the error and stops the page if it cannot load."""
     try:
         return load_model_cached(name, str(device()))
     except XvizError as err:
@@ -49,7 +59,10 @@ def get_model(kind: str):
         st.stop()
 
 
-def model_note(name: str) -> str | None:
+def model_note(name: str, model=None) -> str | None:
+    """The loaded model's own note (the contract's `note`), else the registry's description of `name`."""
+    if model is not None and model.note:
+        return model.note
     entry = REGISTRY.get(name)
     if entry is None:
         return None

@@ -46,8 +46,8 @@ def _synthetic(n: int, seed: int) -> HeadQKV:
 def _layer_head(model, key: str) -> tuple[int, int]:
     """Layer and head pickers, keyed per model so a smaller model never sees an out-of-range value."""
     c1, c2 = st.columns(2)
-    L, H = len(model.blocks), model.blocks[0].attn.num_heads
-    key = f"{key}_{getattr(model, 'name', '')}"
+    L, H = model.num_layers, model.num_heads
+    key = f"{key}_{model.name}"
     layer = c1.number_input("Layer", 0, L - 1, min(2, L - 1), key=f"{key}_layer")
     head = c2.number_input("Head", 0, H - 1, 0, key=f"{key}_head")
     return int(layer), int(head)
@@ -69,13 +69,18 @@ def input_section() -> tuple[HeadQKV, str]:
         args = (state.model_name("text"), str(state.device()), text, layer, head)
         qkv = _text_head(*args)
         if qkv.source.endswith("(truncated)"):
-            st.warning(f"The sentence is longer than the model's positions: only its first {qkv.n} tokens are used.")
+            st.warning(f"The sentence is longer than the page's limit: only its first {qkv.n} tokens are used.")
+        if qkv.causal:
+            st.caption(f"**{state.model_name('text')}** is a causal decoder: this head only ever attends to earlier "
+                       "tokens, so its full attention and the variants are compared causally (Parameters → Causal)."
+                       + (" Under grouped-query attention its K and V are those of the KV head serving this query "
+                          "head." if model.num_kv_heads != model.num_heads else ""))
         return qkv, repr(args)
     if src == "Image":
         from xviz.app.image_input import image_input
         img = image_input("var_img")
         model = state.get_model("image")
-        note = state.model_note(state.model_name("image"))
+        note = state.model_note(state.model_name("image"), model)
         if note:
             st.caption(note)
         layer, head = _layer_head(model, "var_img")
@@ -109,10 +114,19 @@ def params_section() -> VariantParams:
             projection=c[3].selectbox("Linformer E, F", ["pool", "gaussian"], key="var_proj"),
             features=c[3].slider("Performer features m", 1, 1024, 64, key="var_m"),
             orthogonal=c[3].checkbox("Orthogonal features", True, key="var_orf"),
-            causal=c[3].checkbox("Causal", False, key="var_causal"),
+            causal=_causal_checkbox(c[3]),
             seed=int(c[3].number_input("Seed", 0, 10_000, 0, key="var_seed")),
         )
     return VariantParams(**kw)
+
+
+def _causal_checkbox(col) -> bool:
+    """On by default for a decoder's head (its real attention is causal); a separate key per case, so switching
+    between an encoder and a decoder restores each one's own default."""
+    decoder = st.session_state.get("var_src", SOURCES[0]) == SOURCES[0] and state.get_model("text").is_causal
+    return col.checkbox("Causal", decoder, key="var_causal_dec" if decoder else "var_causal",
+                        help="Mask keys after the query (j > i), in the variant and in the full attention it "
+                             "is compared with.")
 
 
 # ---- sections ---------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from xviz.hooks import HookPoint
 from xviz.layers.block import Block
 from xviz.layers.patches import make_mask, patchify, random_masking
 from xviz.layers.pos_embed import sincos_2d
+from xviz.models.contract import ContractMixin
 from xviz.models.loading import register
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -91,8 +92,12 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, is_masked: torch.Tensor
     return (per_patch * m).sum() / m.sum().clamp(min=1)
 
 
-class MAE(nn.Module):
+class MAE(ContractMixin, nn.Module):
     kind = "mae"
+
+    @property
+    def num_layers(self) -> int:  # the encoder's blocks (blocks.{i}); the decoder has its own
+        return self.cfg.depth
 
     def __init__(self, cfg: MAEConfig):
         super().__init__()

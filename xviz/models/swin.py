@@ -18,6 +18,7 @@ from xviz.errors import InputError, ModelLoadError
 from xviz.hooks import HookPoint
 from xviz.layers.attention import Attention
 from xviz.layers.block import MLP, HookedLayerNorm
+from xviz.models.contract import ContractMixin
 from xviz.layers.windows import (cyclic_shift, cyclic_unshift, padded_size, relative_position_bias,
                                  relative_position_index, shifted_window_mask, window_config, window_partition,
                                  window_reverse)
@@ -155,8 +156,22 @@ class PatchEmbed(nn.Module):
         return self.norm(x.flatten(2).transpose(1, 2)), (h, w)  # (B, h·w, C)
 
 
-class Swin(nn.Module):
+class Swin(ContractMixin, nn.Module):
+    """Contract: num_layers counts every block of every stage (blocks.{i}, as recorded); num_heads is the
+    first stage's (the fewest: every head index below it exists in every block); heads_of(i) per block."""
+
     kind = "swin"
+
+    @property
+    def num_layers(self) -> int:
+        return sum(self.cfg.depths)
+
+    @property
+    def num_heads(self) -> int:
+        return min(self.cfg.num_heads)
+
+    def heads_of(self, block: int) -> int:
+        return self.cfg.num_heads[self.block_stage[block]]
 
     def __init__(self, cfg: SwinConfig):
         super().__init__()

@@ -19,6 +19,7 @@ from torch import nn
 from xviz.errors import ModelLoadError
 from xviz.hooks import HookPoint
 from xviz.layers.block import Block, HookedLayerNorm
+from xviz.models.contract import ContractMixin
 from xviz.models.loading import load_converted, read_config, read_state_dict, register_architecture, strip_prefix
 from xviz.models.vit_prepare import ImageBatch, prepare_image
 
@@ -78,8 +79,18 @@ def resize_pos_table(table: torch.Tensor, grid: int, gh: int, gw: int, antialias
     return t.permute(0, 2, 3, 1).reshape(1, gh * gw, C).to(table.dtype)  # (1, gh·gw, C)
 
 
-class ViT(nn.Module):
+class ViT(ContractMixin, nn.Module):
     kind = "image"
+    _note: str | None = None
+
+    @property
+    def note(self) -> str | None:
+        """A loader's own note (dinov2-s14: saliency fine-tune) or the registry's description."""
+        return self._note or ContractMixin.note.fget(self)
+
+    @note.setter
+    def note(self, value: str | None) -> None:
+        self._note = value
 
     def __init__(self, cfg: ViTConfig):
         super().__init__()

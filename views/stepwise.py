@@ -1,0 +1,30 @@
+"""Self-attention, step by step: one layer and head of a real encoder, from token ids to the block output."""
+import streamlit as st
+
+from xviz.app import state
+from xviz.app import stepwise_view as V
+from xviz.app.widgets import user_errors
+
+st.title("Self-attention, step by step")
+st.caption("Your sentence through one layer and one head of the real model: every tensor below is computed from "
+           "the model's weight matrices on this page and checked against what the model's hook points recorded "
+           "in the same forward pass — the page is the model, not a re-enactment. Equations: Vaswani et al. 2017 "
+           "(§3.2); the encoder is BERT's post-LN block, the decoder Llama's pre-norm block with RoPE, "
+           "grouped-query attention and SwiGLU.")
+
+kind = V.kind_choice()
+name = state.model_name(kind)
+model = state.get_model(kind)
+note = state.model_note(name)
+if note:
+    st.caption(f"Model: **{name}** — {note}")
+item, layer, head, pad = V.inputs(model, kind)
+head_b = V.head_b_choice(model, kind, head)
+with user_errors():
+    run = V.cached_steps(name, str(state.device()), kind, item, layer, head, pad)
+    run_b = V.cached_steps(name, str(state.device()), kind, item, layer, head_b, pad) if head_b is not None else None
+V.summary(run)
+st.header("1 · The steps")
+V.stepper(run, run_b)
+st.header("2 · Why divide by √D?")
+V.sqrt_d_section(run)

@@ -1,0 +1,121 @@
+"""The small digits ViT (xviz's own ViT and Block, one grey channel, a linear head on CLS), the builder of all
+four digit models, their weight files and registry names (vit-digits, mixer-digits, fnet-digits, cnn-digits)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from torch import nn
+
+from xviz.hooks import HookPoint
+from xviz.models.contract import ContractMixin
+from xviz.models.digits import SIZE, read_meta, to_pil, weights_path
+from xviz.models.loading import register
+from xviz.models.mixers import DigitCNN, DigitConfig, DigitModel, DigitOutput, TokenMixerNet
+from xviz.models.vit import ViT, ViTConfig
+from xviz.models.vit_prepare import ImageBatch
+
+
+def vit_config(cfg: DigitConfig) -> ViTConfig:
+    return ViTConfig(hidden_size=cfg.dim, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
+                     mlp_hidden=cfg.mlp_hidden, patch_size=cfg.patch_size, image_size=cfg.image_size,
+                     num_channels=1, layer_norm_eps=1e-6, input_size=cfg.image_size, resize_mode="stretch",
+                     image_mean=(0.5,), image_std=(0.5,))
+
+
+class DigitViT(DigitModel, ViT):
+    """ViT over 4 × 4-px patches of a 16 × 16 digit: [CLS] + 16 tokens, pre-LN blocks, head on CLS. Hook names
+    are the ViT's (blocks.{i}.attn.hook_probs …) plus hook_logits."""
+
+    kind = "image"
+
+    def __init__(self, cfg: DigitConfig):
+        ViT.__init__(self, vit_config(cfg))
+        self.digit_cfg = cfg
+        self.head = nn.Linear(cfg.dim, cfg.num_classes)
+        self.hook_logits = HookPoint()
+
+    @property
+    def device(self) -> torch.device:
+        return self.cls_token.device
+
+    def forward(self, pixel_values: torch.Tensor) -> DigitOutput:
+        out = ViT.forward(self, pixel_values)
+        return DigitOutput(self.hook_logits(self.head(out.pooled)))  # CLS after the final LN -> (B, 10)
+
+    def prepare(self, image, size=None, mode=None) -> ImageBatch:
+        """PIL image / (1, 1, 16, 16) tensor → ImageBatch (what the Attention page draws on); always 16 × 16."""
+        pv = DigitModel.prepare(self, image)["pixel_values"]     # (1, 1, 16, 16) normalised
+        g, p = self.cfg.grid, self.cfg.patch_size
+        batch = ImageBatch(pixel_values=pv)
+        batch.image, batch.grid, batch.patch_size, batch.mode = to_pil(pv.cpu() * 0.5 + 0.5), (g, g), p, "stretch"
+        batch.num_prefix, batch.valid, batch.box = 1, np.ones(g * g, dtype=bool), (0, 0, SIZE, SIZE)
+        batch.token_labels = ["CLS"] + [f"({r},{c})" for r in range(g) for c in range(g)]
+        return batch
+
+
+def build(cfg: DigitConfig) -> nn.Module:
+    if cfg.arch == "vit":
+        return DigitViT(cfg)
+    if cfg.arch == "cnn":
+        return DigitCNN(cfg)
+    return TokenMixerNet(cfg)
+
+
+def init_weights(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Truncated-normal(0.02) linear / patch / position weights, zero biases (ViT / Mixer recipe); the CNN's
+    convolutions get He-normal std √(2 / fan_in) (He et al. 2015). Seeded, no global RNG."""
+    for name, p in model.named_parameters():
+        if name.startswith("convs.") and p.ndim == 4:
+            with torch.no_grad():
+                p.copy_(torch.randn(p.shape, generator=generator) * (2.0 / p[0].numel()) ** 0.5)
+        elif p.ndim >= 2 or name.endswith(("pos", "pos_embed", "cls_token")):
+            with torch.no_grad():
+                p.copy_(torch.randn(p.shape, generator=generator).clamp(-2, 2) * 0.02)
+        elif name.endswith("bias"):
+            nn.init.zeros_(p)
+    return model
+
+
+def load_digit_model(name: str) -> nn.Module:
+    """A shipped digits model by registry name; its file's metadata carries the config and the accuracy."""
+    from safetensors.torch import load_file
+    path = weights_path(name)
+    meta = read_meta(path)
+    model = build(DigitConfig.from_json(meta["config"]))
+    model.load_state_dict(load_file(str(path)))
+    model.train_meta = {k: _maybe_json(v) for k, v in meta.items() if k != "config"}
+    return model.eval()
+
+
+def _maybe_json(v: str):
+    try:
+        return json.loads(v)
+    except ValueError:
+        return v
+
+
+def shipped_accuracy(name: str) -> float:
+    return float(read_meta(weights_path(name))["test_accuracy"])
+
+
+DESCRIPTIONS = {
+    "vit-digits": ("image", "Small ViT (4 blocks × 4 heads, 64 wide, 4-px patches of 16 × 16 px) trained by xviz on "
+                   "scikit-learn's digits"),
+    "mixer-digits": ("mixer", "MLP-Mixer (4 blocks, 64 wide, token MLP 16→64→16) trained by xviz on "
+                     "scikit-learn's digits"),
+    "fnet-digits": ("mixer", "FNet-style model (4 blocks, Fourier token mixing, no attention) trained by xviz on "
+                    "scikit-learn's digits"),
+    "cnn-digits": ("mixer", "Small CNN (3 conv layers, global average pool) trained by xviz on scikit-learn's digits"),
+}
+
+
+def _register(name: str, kind: str, description: str) -> None:
+    register(name, kind, description)(lambda: load_digit_model(name))
+
+
+for _name, (_kind, _desc) in DESCRIPTIONS.items():
+    _register(_name, _kind, _desc)
+
+__all__ = ["DigitViT", "build", "init_weights", "load_digit_model", "shipped_accuracy", "ContractMixin"]
