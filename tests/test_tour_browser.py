@@ -201,8 +201,40 @@ def _layernorm(page, app_url, tmp_path, shots):
     _shot(page, "layernorm", shots)
 
 
+def _language_model(page, app_url, tmp_path, shots):
+    _nav(page, "Language model")
+    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=180_000)  # first use may fetch SmolLM2
+    assert page.locator('[data-testid="stPlotlyChart"] text', has_text="␣Paris").count() >= 1
+    _click(page, "Logit lens", "the top token at", role="tab")
+    page.wait_for_selector('[data-testid="stPlotlyChart"]')
+    _shot(page, "language_model", shots)
+
+
+def _encdec(page, app_url, tmp_path, shots):
+    _nav(page, "Encoder–decoder")
+    _see(page, "Cross-attention, decoder layer")
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
+    _shot(page, "encdec", shots)
+
+
+def _stepwise(page, app_url, tmp_path, shots):
+    _nav(page, "Self-attention, step by step")
+    _see(page, "steps are compared with the tensors")
+    page.locator(".js-plotly-plot").first.wait_for()
+    _shot(page, "stepwise", shots)
+
+
+def _mixers(page, app_url, tmp_path, shots):
+    _nav(page, "Token mixers")
+    _see(page, "How each model mixes tokens")
+    _see(page, "Translation: the inductive-bias question")
+    page.locator(".js-plotly-plot").nth(3).wait_for()
+    _shot(page, "mixers", shots)
+
+
 TOUR = {"home": _home, "attention": _attention, "positional": _positional, "masking": _masking,
-        "swin": _swin, "mae": _mae, "variants": _variants, "layernorm": _layernorm}
+        "swin": _swin, "mae": _mae, "variants": _variants, "layernorm": _layernorm,
+        "language_model": _language_model, "encdec": _encdec, "stepwise": _stepwise, "mixers": _mixers}
 EXTRA = {"attention": [("attention_image", _attention_image)]}  # the Attention page's image mode
 
 

@@ -15,6 +15,11 @@ st.caption("Your sentence through one layer and one head of the real model: ever
 kind = V.kind_choice()
 name = state.model_name(kind)
 model = state.get_model(kind)
+if model.kind == "lm":  # the sidebar's text picker also lists language models: walk them as decoders
+    kind = "lm"
+elif not V.is_xviz_bert(model):
+    st.info(f"The encoder walk-through reads BERT's weights by name; {name} is not an xviz BERT, so MiniLM is shown.")
+    name, model = "minilm-l6", state.load_model_cached("minilm-l6", str(state.device()))
 note = state.model_note(name)
 if note:
     st.caption(f"Model: **{name}** — {note}")

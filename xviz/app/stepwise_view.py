@@ -31,10 +31,13 @@ def kind_choice() -> str:
     return KINDS[label]
 
 
+def is_xviz_bert(model) -> bool:
+    from xviz.models.text_encoder import TextEncoder
+    return isinstance(model, TextEncoder)
+
+
 def _dims(model, kind: str) -> tuple[int, int]:
-    if kind == "lm":
-        return model.num_layers, model.num_heads
-    return len(model.blocks), model.cfg.num_heads
+    return model.num_layers, model.num_heads
 
 
 def inputs(model, kind: str = "text") -> tuple[object, int, int, int]:

