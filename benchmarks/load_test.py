@@ -1,6 +1,6 @@
 """Load test: N simultaneous browser sessions on one Streamlit server, each recording its own sentence.
 
-    python benchmarks/load_test.py [--sessions 8] [--runs 200] [--port 8599]
+    python benchmarks/load_test.py [--sessions 8] [--runs 200] [--port 8599] [--model smollm2-135m]
 
 Each session types a sentence with a unique marker word, waits for the head heatmap, and checks that the
 figure's tokens are its own (no session sees another's data). Reports errors, cross-talk, and the server's
@@ -9,7 +9,6 @@ RSS before and after the runs (memory should stay flat once the caches are full)
 from __future__ import annotations
 
 import argparse
-import html
 import os
 import shutil
 import subprocess
@@ -51,9 +50,14 @@ def start_server(port: int) -> subprocess.Popen:
 def wait_for_ticks(page, tokens: list[str]) -> list[str]:
     """Wait until the head heatmap's x-axis shows exactly `tokens` (this session's own input); return them."""
     page.wait_for_function(
-        "t => { const a = Array.from(document.querySelectorAll('.xtick text')).map(e => e.textContent);"
+        "t => { const a = Array.from(document.querySelectorAll('.xtick text')).map(e => e.textContent.trim());"
         " return a.length >= t.length && t.every((x, i) => a[i] === x); }", arg=tokens, timeout=180_000)
-    return page.evaluate("() => Array.from(document.querySelectorAll('.xtick text')).map(e => e.textContent)")
+    return page.evaluate("() => Array.from(document.querySelectorAll('.xtick text')).map(e => e.textContent.trim())")
+
+
+def own_tokens(model, text: str) -> list[str]:
+    """The tick labels this session's text must produce (as the heatmap shows them, trimmed)."""
+    return [t.strip() for t in model.prepare(text).tokens[0]]
 
 
 def main() -> None:
@@ -61,9 +65,10 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=8)
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--port", type=int, default=8599)
+    ap.add_argument("--model", default="minilm-l6", help="the sidebar's text model (e.g. smollm2-135m)")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
-    tok = xviz.load_model("minilm-l6")  # the expected tokens of each session's own text
+    tok = xviz.load_model(args.model)  # the expected tokens of each session's own text
     server = start_server(args.port)
     errors = crosstalk = done = 0
     try:
@@ -72,14 +77,14 @@ def main() -> None:
             pages = []
             for i in range(args.sessions):
                 pg = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
-                pg.goto(f"http://127.0.0.1:{args.port}/attention?attn_tab=Head")
+                pg.goto(f"http://127.0.0.1:{args.port}/attention?attn_tab=Head&model_text={args.model}")
                 pages.append(pg)
             for pg in pages:
                 pg.wait_for_selector("text=Probabilities", timeout=180_000)
             rss0 = rss_mib(server.pid)
             t0 = time.time()
             from xviz.app.attention_text import DEFAULT_A
-            default = [html.escape(t) for t in tok.prepare(DEFAULT_A).tokens[0]]
+            default = own_tokens(tok, DEFAULT_A)
             previous: dict[int, list[str]] = {i: default for i in range(len(pages))}
             while done < args.runs:
                 # type into every session first, so the server works on them concurrently, then check each
@@ -90,7 +95,7 @@ def main() -> None:
                     box.press("Control+Enter")
                 for i, pg in enumerate(pages):
                     try:
-                        own = [html.escape(t) for t in tok.prepare(texts[i]).tokens[0]]
+                        own = own_tokens(tok, texts[i])
                         ticks = wait_for_ticks(pg, own)
                         # a token this session never typed = cross-talk (the second heatmap may still show this
                         # session's previous text for a moment while it re-renders)
@@ -110,7 +115,7 @@ def main() -> None:
             browser.close()
     finally:
         server.terminate()
-    print(f"\nsessions={args.sessions} runs={done} errors={errors} crosstalk={crosstalk} "
+    print(f"\nmodel={args.model} sessions={args.sessions} runs={done} errors={errors} crosstalk={crosstalk} "
           f"RSS before={rss0:.0f} MiB after={rss1:.0f} MiB (Δ {rss1 - rss0:+.0f} MiB) time={time.time() - t0:.0f} s")
 
 
