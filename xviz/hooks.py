@@ -97,8 +97,12 @@ class _Recorder:
         return hit
 
     def capture(self, name: str, x: torch.Tensor) -> None:
-        # A module called twice in one forward (shared layers) keeps its last value.
-        self.tensors[name] = x.detach()
+        # A module called twice in one forward (shared layers) keeps its last value. A storage dtype is applied
+        # now, not at exit: a float16 recording then never holds its float32 copy (half the fresh memory).
+        t = x.detach()
+        if self.dtype is not None and t.is_floating_point() and t.dtype != self.dtype:
+            t = t.to(self.dtype)
+        self.tensors[name] = t
         if self.grads and x.requires_grad:
             self.attached[name] = x
             x.register_hook(self._grad_hook(name))  # bound at forward time, to this context's store
