@@ -2,6 +2,9 @@
 import streamlit as st
 
 from xviz.app import sidebar
+from xviz.device import reuse_freed_memory
+
+reuse_freed_memory()  # recordings reuse the last ones' pages instead of faulting fresh memory in (CPU cost)
 
 st.set_page_config(page_title="xviz — see inside Transformers", page_icon="🔭", layout="wide")
 

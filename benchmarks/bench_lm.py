@@ -27,8 +27,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tokens", type=int, nargs="+", default=[128, 512])
+    ap.add_argument("--reuse-memory", action="store_true",
+                    help="xviz.device.reuse_freed_memory() first (what the app does): freed pages are reused")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.reuse_memory:
+        from xviz.device import reuse_freed_memory
+        print("glibc keeps freed memory for reuse:", reuse_freed_memory())
     device = torch.device(args.device)
     from transformers import LlamaForCausalLM
     folder = str(fetch_smollm2())

@@ -47,3 +47,10 @@ def test_minilm_runs_on_cuda_with_same_probabilities():
         out[dev] = rec.stack("probs")
         assert rec.meta["device"].startswith(dev)
     torch.testing.assert_close(out["cuda"], out["cpu"], atol=1e-4, rtol=1e-4)
+
+
+def test_reuse_freed_memory_is_accepted_by_glibc():
+    import sys
+
+    from xviz.device import reuse_freed_memory
+    assert reuse_freed_memory() is sys.platform.startswith("linux")
