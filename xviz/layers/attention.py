@@ -76,10 +76,12 @@ class Attention(nn.Module):
         self.hook_scores, self.hook_probs, self.hook_z = HookPoint(), HookPoint(), HookPoint()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
-                bias: torch.Tensor | None = None) -> torch.Tensor:
-        q = self.hook_q(split_heads(self.q_proj(x), self.num_heads))  # (B, H, N, D)
-        k = self.hook_k(split_heads(self.k_proj(x), self.num_heads))
-        v = self.hook_v(split_heads(self.v_proj(x), self.num_heads))
+                bias: torch.Tensor | None = None, kv: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, Nq, C); kv (B, Nk, C) for cross-attention (keys and values from the encoder), else x."""
+        kv = x if kv is None else kv
+        q = self.hook_q(split_heads(self.q_proj(x), self.num_heads))   # (B, H, Nq, D)
+        k = self.hook_k(split_heads(self.k_proj(kv), self.num_heads))  # (B, H, Nk, D)
+        v = self.hook_v(split_heads(self.v_proj(kv), self.num_heads))
         if self.hook_scores.active() or self.hook_probs.active():
             z, probs, scores = explicit_attention(q, k, v, mask, bias, self.scale)
             self.hook_scores(scores)

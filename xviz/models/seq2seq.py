@@ -25,7 +25,7 @@ from torch import nn
 
 from xviz.errors import InputError, ModelLoadError
 from xviz.hooks import HookPoint
-from xviz.layers.attention import Attention, explicit_attention, fused_attention, merge_heads, split_heads
+from xviz.layers.attention import Attention
 from xviz.layers.block import MLP, Block, HookedLayerNorm
 from xviz.layers.pos_embed import sinusoidal
 from xviz.models import seq2seq_tasks as T
@@ -52,24 +52,6 @@ class Seq2SeqConfig:
         return asdict(self)
 
 
-class CrossAttention(Attention):
-    """Attention with queries from x (B, Nq, C) and keys/values from memory (B, Nk, C); same hooks as
-    Attention. mask: bool (B, 1, Nq, Nk), True = may attend (source padding only)."""
-
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        q = self.hook_q(split_heads(self.q_proj(x), self.num_heads))       # (B, H, Nq, D)
-        k = self.hook_k(split_heads(self.k_proj(memory), self.num_heads))  # (B, H, Nk, D)
-        v = self.hook_v(split_heads(self.v_proj(memory), self.num_heads))
-        if self.hook_scores.active() or self.hook_probs.active():
-            z, probs, scores = explicit_attention(q, k, v, mask, None, self.scale)
-            self.hook_scores(scores)
-            self.hook_probs(probs)
-        else:
-            z = fused_attention(q, k, v, mask, None, self.scale)
-        z = self.hook_z(z)                                                  # (B, H, Nq, D)
-        return self.out_proj(merge_heads(z))
-
-
 class DecoderBlock(nn.Module):
     """Self-attention (norm1) → cross-attention (norm_cross) → MLP (norm2), each with a residual.
     Hooks: hook_resid_pre, hook_resid_mid (after self-attn), hook_resid_cross (after cross-attn), hook_resid_post."""
@@ -80,7 +62,7 @@ class DecoderBlock(nn.Module):
         self.pre = cfg.norm_position == "pre"
         self.norm1, self.norm_cross, self.norm2 = (HookedLayerNorm(C, cfg.eps) for _ in range(3))
         self.attn = Attention(C, cfg.num_heads)
-        self.cross_attn = CrossAttention(C, cfg.num_heads)
+        self.cross_attn = Attention(C, cfg.num_heads)  # q from x, k/v from the encoder (kv=)
         self.mlp = MLP(C, cfg.mlp_hidden)
         self.hook_resid_pre, self.hook_resid_mid = HookPoint(), HookPoint()
         self.hook_resid_cross, self.hook_resid_post = HookPoint(), HookPoint()
@@ -91,7 +73,7 @@ class DecoderBlock(nn.Module):
     def forward(self, x, memory, self_mask, cross_mask):
         x = self.hook_resid_pre(x)
         x = self.hook_resid_mid(self._sub(x, self.norm1, lambda h: self.attn(h, self_mask)))
-        x = self.hook_resid_cross(self._sub(x, self.norm_cross, lambda h: self.cross_attn(h, memory, cross_mask)))
+        x = self.hook_resid_cross(self._sub(x, self.norm_cross, lambda h: self.cross_attn(h, cross_mask, kv=memory)))
         return self.hook_resid_post(self._sub(x, self.norm2, self.mlp))
 
 
