@@ -28,3 +28,19 @@ def save_tiny_llama(folder: Path, seed: int = 0) -> Path:
     LlamaForCausalLM(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
     return Path(folder)
+
+
+def app_with_text_model(name: str, page: str):
+    """AppTest of the whole app with `name` as the sidebar's text model (a folder is registered as a custom LM),
+    switched to `page` and run; fails on any exception."""
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import APP_PATH
+    at = AppTest.from_file(APP_PATH, default_timeout=300)
+    if not name.startswith("smollm2"):
+        at.session_state["custom_models_lm"] = [name]
+    at.session_state["model_text"] = name
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at

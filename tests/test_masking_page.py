@@ -127,17 +127,8 @@ def tiny_lm(tmp_path_factory):
 
 
 def _decoder_app(name: str):
-    from streamlit.testing.v1 import AppTest
-
-    from conftest import APP_PATH
-    at = AppTest.from_file(APP_PATH, default_timeout=300)
-    if not name.startswith("smollm2"):
-        at.session_state["custom_models_lm"] = [name]
-    at.session_state["model_text"] = name
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    from lm_fixtures import app_with_text_model
+    return app_with_text_model(name, PAGE)
 
 
 def _fig(at, prefix: str) -> dict:

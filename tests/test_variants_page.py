@@ -162,17 +162,8 @@ def test_decoder_head_uses_its_kv_head(tiny_lm):
 
 
 def _decoder_page(name: str):
-    from streamlit.testing.v1 import AppTest
-
-    from conftest import APP_PATH
-    at = AppTest.from_file(APP_PATH, default_timeout=300)
-    if not name.startswith("smollm2"):
-        at.session_state["custom_models_lm"] = [name]
-    at.session_state["model_text"] = name
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    from lm_fixtures import app_with_text_model
+    return app_with_text_model(name, PAGE)
 
 
 def test_page_on_a_decoder_head_is_causal(tiny_lm):
