@@ -154,3 +154,13 @@ def test_speed_and_params():
     assert A.param_count(model) == sum(p.numel() for p in model.parameters())
     assert 0 < A.speed_ms(model, batch=8, repeats=2) < 1000
     assert normalise(torch.ones(1)).item() == 1.0
+
+
+def test_shipped_digits_equal_scikit_learns():
+    """xviz/samples/digits.npz (what the page and the models use at run time) is exactly load_digits."""
+    import numpy as np
+    sk = pytest.importorskip("sklearn.datasets")
+    from xviz.models.digits import DIGITS_FILE
+    d = sk.load_digits()
+    with np.load(DIGITS_FILE, allow_pickle=False) as ours:
+        assert np.array_equal(ours["images"], d.images) and np.array_equal(ours["target"], d.target)

@@ -1,5 +1,6 @@
-"""The digits image set of the token-mixer models: scikit-learn's `load_digits` (1797 handwritten digits, 8 × 8,
-0–16 ink, UCI "Optical Recognition of Handwritten Digits"), ships offline with scikit-learn.
+"""The digits image set of the token-mixer models: the 1797 handwritten digits (8 × 8, 0–16 ink) of UCI's "Optical
+Recognition of Handwritten Digits" as scikit-learn's `load_digits` returns them, shipped in `xviz/samples/digits.npz`
+(45 kB; a test checks it equals `load_digits`), so scikit-learn is not needed at run time.
 
 Pipeline (training, evaluation and the page all use these functions): ink / 16 → [0, 1], bilinear upsampling to
 16 × 16 (so a ViT / Mixer patch of 4 px covers 2 × 2 original pixels), normalised (x − 0.5) / 0.5. The
@@ -21,17 +22,15 @@ SIZE = 16                 # model input side (px)
 SPLIT_SEED = 0
 TEST_FRACTION = 0.25      # 449 of 1797 images held out
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+DIGITS_FILE = Path(__file__).resolve().parent.parent / "samples" / "digits.npz"
 
 
 @functools.lru_cache(maxsize=1)
 def _raw() -> tuple[torch.Tensor, torch.Tensor]:
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise ModelLoadError("The digits models need scikit-learn (pip install scikit-learn).") from None
-    d = load_digits()
-    x = torch.from_numpy(d.images.astype(np.float32) / 16.0)[:, None]  # (1797, 1, 8, 8) in [0, 1]
-    return x, torch.from_numpy(d.target.astype(np.int64))
+    with np.load(DIGITS_FILE, allow_pickle=False) as d:
+        images, target = d["images"], d["target"]
+    x = torch.from_numpy(images.astype(np.float32) / 16.0)[:, None]  # (1797, 8, 8) -> (1797, 1, 8, 8) in [0, 1]
+    return x, torch.from_numpy(target.astype(np.int64))
 
 
 def upsample(x8: torch.Tensor, size: int = SIZE) -> torch.Tensor:
