@@ -160,8 +160,9 @@ def main(argv=None) -> None:
             if step % a.save_every == 0 or step == last:
                 save_mae_file(model, a.out, {**meta, "step": str(step), "steps": str(a.steps)})
     try:
-        from xviz.plots.mae import save_training_curve
-        save_training_curve(csv_path, a.out.with_suffix(".png"))
+        from xviz.plots.export import save_curve_png
+        from xviz.plots.mae import training_curve_figure
+        save_curve_png(training_curve_figure, csv_path, a.out.with_suffix(".png"))
     except Exception as err:  # the PNG is a bonus; the CSV has the numbers
         print(f"(no PNG curve: {err})")
 

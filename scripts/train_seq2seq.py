@@ -149,8 +149,9 @@ def main(argv=None) -> None:
             "held_out": "seq2seq_tasks.test_set(task, n, seed=1234); crc32(key) % 10 == 0 never trained"}
     save_seq2seq_file(model.eval(), a.out, meta)
     try:
-        from xviz.plots.encdec import save_training_curve
-        save_training_curve(csv_path, a.out.with_suffix(".png"))
+        from xviz.plots.export import save_curve_png
+        from xviz.plots.encdec import training_curve_figure
+        save_curve_png(training_curve_figure, csv_path, a.out.with_suffix(".png"))
     except Exception as err:  # the PNG is a bonus; the CSV has the numbers
         print(f"(no PNG curve: {err})")
 

@@ -158,3 +158,14 @@ def tiny_llama_dir(tmp_path_factory):
             model.lm_head.weight.normal_(0, 0.5)
     model.save_pretrained(folder)
     return folder
+
+
+def figure_titles(at) -> str:
+    """AppTest: titles and subplot titles of every plotly figure on the page, joined by " | "."""
+    import json
+    out = []
+    for chart in at.get("plotly_chart"):
+        layout = json.loads(chart.proto.spec)["layout"]
+        out.append(layout.get("title", {}).get("text", ""))
+        out += [a.get("text", "") for a in layout.get("annotations", [])]
+    return " | ".join(out)

@@ -1,20 +1,10 @@
 """Encoder–decoder page (AppTest): values on every section, URL-bound controls, bad input."""
-import json
 
 import torch
-from conftest import app_test
+from conftest import app_test, figure_titles
 
 torch.set_num_threads(1)
 PAGE = "views/encdec.py"
-
-
-def _spec(at) -> str:
-    out = []
-    for chart in at.get("plotly_chart"):
-        layout = json.loads(chart.proto.spec)["layout"]
-        out.append(layout.get("title", {}).get("text", ""))
-        out += [a.get("text", "") for a in layout.get("annotations", [])]
-    return " | ".join(out)
 
 
 def _texts(at) -> str:
@@ -30,9 +20,9 @@ def test_cross_attention_values_and_tasks():
     labels = [m.label for m in at.metric]
     assert labels[0] == "Alignment score (this map)" and labels[1].startswith("Best head (layer ")
     assert float(at.metric[1].value) > 0.5                                     # some head reads the right char
-    assert "Cross-attention, decoder layer 1, head mean" in _spec(at)
+    assert "Cross-attention, decoder layer 1, head mean" in figure_titles(at)
     at.selectbox(key="ed_x_head").set_value(2).run()
-    assert "head 2" in _spec(at)
+    assert "head 2" in figure_titles(at)
     at.selectbox(key="ed_task").set_value("date").run()
     assert not at.exception, at.exception
     assert at.text_input(key="ed_src").value == "3rd of March 2021"
@@ -55,11 +45,11 @@ def test_sections_show_values():
     at = app_test(PAGE)
     at.radio(key="ed_view").set_value("Self-attention").run()
     assert not at.exception, at.exception
-    assert "Encoder self-attention, layer 1" in _spec(at) and "(exactly 0)" in _texts(at)
+    assert "Encoder self-attention, layer 1" in figure_titles(at) and "(exactly 0)" in _texts(at)
     at.radio(key="ed_view").set_value("Decoding step by step").run()
-    assert "Output: **sremrofsnart**" in _texts(at) and "Step 1:" in _spec(at)
+    assert "Output: **sremrofsnart**" in _texts(at) and "Step 1:" in figure_titles(at)
     at.radio(key="ed_strategy").set_value("beam").run()
-    assert not at.exception and "Beam search tree (3 beams)" in _spec(at)
+    assert not at.exception and "Beam search tree (3 beams)" in figure_titles(at)
     at.radio(key="ed_strategy").set_value("sample").run()
     at.slider(key="ed_temp").set_value(2.5).run()
     assert not at.exception and "steps" in _texts(at)
@@ -73,7 +63,7 @@ def test_sections_show_values():
     assert not at.exception, at.exception
     df = at.dataframe[0].value
     assert df.loc["AT", "output"] == "sremrofsnart" and df.loc["NAT", "decoder passes"] == "1"
-    assert "NAT: last layer cross-attention" in _spec(at)
+    assert "NAT: last layer cross-attention" in figure_titles(at)
     at.radio(key="ed_view").set_value("BLEU").run()
     assert not at.exception, at.exception
     assert [m.label for m in at.metric] == ["AT exact match", "AT BLEU (chars)", "NAT exact match", "NAT BLEU (chars)"]

@@ -1,12 +1,11 @@
 """MAE page: AppTest with an uploaded image, a ratio change, both comparisons and fine-tuning; a real browser
 drives the page (screenshot in tests/artifacts/mae_page.png)."""
 import io
-import json
 import os
 
 import numpy as np
 import pytest
-from conftest import app_test, assert_no_exception, shot, wait_idle
+from conftest import app_test, assert_no_exception, figure_titles, shot, wait_idle
 from PIL import Image
 
 PAGE = "views/mae.py"
@@ -18,16 +17,6 @@ def _png_bytes(w=120, h=90) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
     return buf.getvalue()
-
-
-def _spec(at) -> str:
-    """Titles and subplot titles of every figure on the page."""
-    out = []
-    for chart in at.get("plotly_chart"):
-        layout = json.loads(chart.proto.spec)["layout"]
-        out.append(layout.get("title", {}).get("text", ""))
-        out += [a.get("text", "") for a in layout.get("annotations", [])]
-    return " | ".join(out)
 
 
 def _texts(at) -> str:
@@ -42,25 +31,25 @@ def test_upload_ratio_change_and_sections():
     at.radio(key="mae_img_src").set_value("Upload").run()
     at.file_uploader(key="mae_img_file").set_value(("stripes.png", _png_bytes(), "image/png")).run()
     assert not at.exception, at.exception
-    assert "random, ratio 0.75 (16/64 visible)" in _spec(at)
+    assert "random, ratio 0.75 (16/64 visible)" in figure_titles(at)
     labels = [m.label for m in at.metric]
     assert labels == ["PSNR on hidden pixels", "mean-colour fill", "nearest-visible-patch fill"]
     psnr_075 = at.metric[0].value
     at.slider(key="mae_ratio").set_value(0.5).run()
     assert not at.exception
-    assert "random, ratio 0.50 (32/64 visible)" in _spec(at)
+    assert "random, ratio 0.50 (32/64 visible)" in figure_titles(at)
     assert at.metric[0].value != psnr_075
     at.selectbox(key="mae_strategy").set_value("grid").run()
-    assert "grid, ratio 0.50 (32/64 visible)" in _spec(at)
+    assert "grid, ratio 0.50 (32/64 visible)" in figure_titles(at)
 
     at.radio(key="mae_view").set_value("Side by side").run()
     assert not at.exception
-    assert "A (ratio 0.50)" in _spec(at) and "B (ratio 0.50)" in _spec(at)
+    assert "A (ratio 0.50)" in figure_titles(at) and "B (ratio 0.50)" in figure_titles(at)
     at.slider(key="mae_ratio_b").set_value(0.9).run()
-    assert "B (ratio 0.90)" in _spec(at) and "(6/64 visible)" in _spec(at)
+    assert "B (ratio 0.90)" in figure_titles(at) and "(6/64 visible)" in figure_titles(at)
     at.radio(key="mae_cmp").set_value("two strategies").run()
     at.selectbox(key="mae_strategy_b").set_value("block").run()
-    assert "A (grid)" in _spec(at) and "block, ratio 0.50" in _spec(at)
+    assert "A (grid)" in figure_titles(at) and "block, ratio 0.50" in figure_titles(at)
 
 
 def test_finetune_runs_on_a_copy():
@@ -71,7 +60,7 @@ def test_finetune_runs_on_a_copy():
     at.button(key="mae_ft_go").click().run()
     assert not at.exception, at.exception
     assert "after 3 steps" in _texts(at)
-    assert "before" in _spec(at) and "fine-tuning loss" in _spec(at)
+    assert "before" in figure_titles(at) and "fine-tuning loss" in figure_titles(at)
 
 
 @pytest.mark.browser

@@ -1,6 +1,7 @@
 """Self-attention, step by step: one layer and head of a real encoder, from token ids to the block output."""
 import streamlit as st
 
+from xviz.analysis.stepwise import is_bert_encoder
 from xviz.app import state
 from xviz.app import stepwise_view as V
 from xviz.app.widgets import user_errors
@@ -17,7 +18,7 @@ name = state.model_name(kind)
 model = state.get_model(kind)
 if model.kind == "lm":  # the sidebar's text picker also lists language models: walk them as decoders
     kind = "lm"
-elif not V.is_xviz_bert(model):
+elif not is_bert_encoder(model):
     st.info(f"The encoder walk-through reads BERT's weights by name; {name} is not an xviz BERT, so MiniLM is shown.")
     name, model = "minilm-l6", state.load_model_cached("minilm-l6", str(state.device()))
 note = state.model_note(name)

@@ -221,13 +221,19 @@ def ffn_steps(blk, y: torch.Tensor, toks: list[str], L: int, rec) -> tuple[list[
     return steps, out
 
 
+def is_bert_encoder(model) -> bool:
+    """The encoder walk-through reads BERT weights by their xviz names: xviz's own TextEncoder only."""
+    from xviz.models.text_encoder import TextEncoder
+    return isinstance(model, TextEncoder)
+
+
 @torch.no_grad()
 def run_steps(model, text, layer: int = 0, head: int = 0, pad: int = 0) -> StepRun:
     """The chosen layer and head of a BERT-family xviz TextEncoder on `text`, step by step (see module doc)."""
-    if getattr(model, "kind", None) != "text" or not hasattr(model, "embed"):
+    if not is_bert_encoder(model):
         raise InputError("Step by step needs a BERT-family text encoder (e.g. minilm-l6).")
-    if not (0 <= layer < len(model.blocks) and 0 <= head < model.cfg.num_heads):
-        raise InputError(f"Layer must be 0…{len(model.blocks) - 1} and head 0…{model.cfg.num_heads - 1}.")
+    if not (0 <= layer < model.num_layers and 0 <= head < model.num_heads):
+        raise InputError(f"Layer must be 0…{model.num_layers - 1} and head 0…{model.num_heads - 1}.")
     batch = prepare_input(model, text, pad)
     with record(model, names=["hook_embed"] + [f"blocks.{i}.*" for i in range(layer + 1)]) as rec:
         model(**batch)

@@ -172,7 +172,7 @@ def ffn_steps(layer, r, toks, L, rec, eps) -> tuple[list[Step], torch.Tensor]:
 @torch.no_grad()
 def run_lm_steps(model, text: str, layer: int = 0, head: int = 0) -> StepRun:
     """A Llama-family decoder loaded through the HF adapter (kind "lm"), step by step."""
-    hf = getattr(model, "hf_model", None)
+    hf = model.hf_model if model.kind == "lm" else None
     if hf is None or not hasattr(hf, "model") or not hasattr(hf.model, "layers"):
         raise InputError("Decoder step by step needs a Llama-family model loaded through the adapter (smollm2-135m).")
     geo = _geometry(hf)

@@ -31,15 +31,6 @@ def kind_choice() -> str:
     return KINDS[label]
 
 
-def is_xviz_bert(model) -> bool:
-    from xviz.models.text_encoder import TextEncoder
-    return isinstance(model, TextEncoder)
-
-
-def _dims(model, kind: str) -> tuple[int, int]:
-    return model.num_layers, model.num_heads
-
-
 def inputs(model, kind: str = "text") -> tuple[object, int, int, int]:
     """Sentence (or example / pair), layer, head, padding → (item, layer, head, pad)."""
     c1, c2 = st.columns([3, 2])
@@ -52,7 +43,7 @@ def inputs(model, kind: str = "text") -> tuple[object, int, int, int]:
         text = st.text_area("Sentence", key="sw_text", height=68, bind=Q)
         seg = st.text_input("Second segment (optional: segment embeddings become 1)", "", key="sw_seg") \
             if kind == "text" else ""
-    n_layers, n_heads = _dims(model, kind)
+    n_layers, n_heads = model.num_layers, model.num_heads
     _keep_valid("sw_layer", range(n_layers))  # switching models: a layer / head the other model lacks
     _keep_valid("sw_head", range(n_heads))
     with c2:
@@ -87,7 +78,7 @@ def summary(run: StepRun) -> None:
 
 def head_b_choice(model, kind: str, head: int) -> int | None:
     """An optional second head of the same layer, shown beside the first at every step (None: off)."""
-    n_heads = _dims(model, kind)[1]
+    n_heads = model.num_heads
     _keep_valid("sw_head_b", range(n_heads))
     c1, c2, _ = st.columns([2, 1, 3])
     if not c1.toggle("Compare with a second head", key="sw_cmp", bind=Q):

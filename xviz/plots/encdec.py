@@ -2,9 +2,7 @@
 the beam tree, and the training curve of `seq2seq-tiny`. Arrays in, plotly figures out; no streamlit."""
 from __future__ import annotations
 
-import csv
 import html
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -90,12 +88,6 @@ def beam_tree_figure(nodes, decode, best_ids: set[int], title: str) -> go.Figure
     return fig
 
 
-def read_curve(csv_path) -> dict[str, list[float]]:
-    with open(csv_path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return {k: [float(r[k]) for r in rows] for k in rows[0]} if rows else {}
-
-
 def training_curve_figure(curve: dict[str, list[float]]) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=(
         "training losses", "held-out exact match (100 per task; last point: the full set)"))
@@ -109,8 +101,3 @@ def training_curve_figure(curve: dict[str, list[float]]) -> go.Figure:
     fig.update_xaxes(title="step")
     fig.update_layout(**base_layout("seq2seq-tiny training", 380))
     return subplot_titles(fig)
-
-
-def save_training_curve(csv_path: Path, png_path: Path) -> None:
-    from xviz.plots.export import figure_image
-    Path(png_path).write_bytes(figure_image(training_curve_figure(read_curve(csv_path)), "png", scale=1.5))

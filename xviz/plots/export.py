@@ -37,3 +37,17 @@ def figure_image(fig: go.Figure, fmt: str = "png", scale: float = 2.0) -> bytes:
         buf = BytesIO()
         im.save(buf, format="PNG")
         return buf.getvalue()
+
+
+def read_csv_columns(csv_path) -> dict[str, list[float]]:
+    """A training log (header row, numbers below) → {column: values}."""
+    import csv
+    with open(csv_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else [])}
+
+
+def save_curve_png(figure_of, csv_path, png_path) -> None:
+    """The PNG beside shipped weights: `figure_of(read_csv_columns(csv_path))` rendered once."""
+    from pathlib import Path
+    Path(png_path).write_bytes(figure_image(figure_of(read_csv_columns(csv_path)), "png", scale=1.5))

@@ -2,8 +2,6 @@
 comparison, and the training / fine-tuning curves. Images are server-rendered (px.imshow binary_string)."""
 from __future__ import annotations
 
-import csv
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -97,12 +95,6 @@ def loss_curve_figure(losses: list[float], title: str = "fine-tuning loss (hidde
     return fig
 
 
-def read_curve(csv_path: Path) -> dict[str, list[float]]:
-    with open(csv_path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return {k: [float(r[k]) for r in rows] for k in (rows[0].keys() if rows else [])}
-
-
 def training_curve_figure(curve: dict[str, list[float]], title: str = "mae-small training") -> go.Figure:
     """Training loss and held-out PSNR (model vs the two baselines) against the step, one above the other."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
@@ -116,8 +108,3 @@ def training_curve_figure(curve: dict[str, list[float]], title: str = "mae-small
     fig.update_layout(**base_layout(title, height=560), width=820,
                       legend=dict(orientation="h", y=-0.12, x=0))
     return subplot_titles(fig)
-
-
-def save_training_curve(csv_path: Path, png_path: Path) -> None:
-    from xviz.plots.export import figure_image
-    Path(png_path).write_bytes(figure_image(training_curve_figure(read_curve(csv_path)), "png", scale=1.5))
