@@ -1,6 +1,7 @@
 """Device and dtype choice (CUDA, then Apple MPS, then CPU) and the CUDA out-of-memory fallback."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -59,6 +60,7 @@ def run_with_oom_fallback(fn: Callable[[torch.device], T], device: torch.device 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3  # glibc <malloc.h>
 
 
+@functools.cache  # app.py runs on every rerun: set the allocator once per process
 def reuse_freed_memory(trim_mb: int = 2047, mmap_mb: int = 32) -> bool:
     """Ask glibc malloc to keep freed memory for reuse instead of returning it to the OS at once.
 
