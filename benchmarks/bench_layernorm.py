@@ -26,7 +26,7 @@ from xviz.train.live import TrainConfig, train_steps  # noqa: E402
 
 
 def init_table(args) -> None:
-    kw = dict(d_model=args.d, ffn=2 * args.d, heads=4, vocab=512, seq_len=32, batch=8,
+    kw = dict(hidden_size=args.d, mlp_hidden=2 * args.d, num_heads=4, vocab_size=512, seq_len=32, batch=8,
               seeds=tuple(range(args.seeds)), zipf=args.zipf, device=args.device)
     print(f"\n## Gradients at initialisation (d = {args.d}, FFN {2 * args.d}, 4 heads, {args.seeds} seeds, "
           f"Zipf s = {args.zipf}, {args.device})")

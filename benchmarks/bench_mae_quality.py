@@ -20,7 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import xviz  # noqa: E402
-from xviz.analysis.mae import image_to_tensor, quality, reconstruct  # noqa: E402
+from xviz.analysis.mae import quality, reconstruct  # noqa: E402
+from xviz.models.mae import prepare_mae  # noqa: E402
 from xviz.samples import load_sample  # noqa: E402
 
 HELD_OUT = ["chelsea", "coffee", "rocket"]   # scripts/train_mae.py HELD_OUT
@@ -30,7 +31,7 @@ SEEN = ["astronaut", "retina"]                # training images, for reference o
 def views_of(name: str, cfg, crops: int, seed: int) -> list[torch.Tensor]:
     """Centre crop + seeded random crops of a bundled sample, each (1, C, H, W) in model space."""
     img = load_sample(name)
-    out = [image_to_tensor(img, cfg.image_size, cfg)]
+    out = [prepare_mae(img, cfg)["pixel_values"]]
     g = torch.Generator().manual_seed(seed)
     W, H = img.size
     for _ in range(crops):
@@ -38,7 +39,7 @@ def views_of(name: str, cfg, crops: int, seed: int) -> list[torch.Tensor]:
         side = int(min(W, H) * frac ** 0.5)
         left = int(torch.randint(0, W - side + 1, (1,), generator=g))
         top = int(torch.randint(0, H - side + 1, (1,), generator=g))
-        out.append(image_to_tensor(img.crop((left, top, left + side, top + side)), cfg.image_size, cfg))
+        out.append(prepare_mae(img.crop((left, top, left + side, top + side)), cfg)["pixel_values"])
     return out
 
 

@@ -35,7 +35,7 @@ def table(rows: list[dict]) -> str:
     for n in sorted({r["n"] for r in rows}):
         at = {r["kernel"]: r for r in rows if r["n"] == n}
         base, sdpa = at.get("dense_masked", {}), at.get("sdpa_full", {})
-        for name, r in at.items():
+        for r in at.values():
             speed = base.get("ms") / r["ms"] if base.get("ms") and r["ms"] else None
             mem = r["peak_mib"] / base["peak_mib"] if base.get("peak_mib") and r["peak_mib"] is not None else None
             vs = sdpa.get("ms") / r["ms"] if sdpa.get("ms") and r["ms"] else None

@@ -75,7 +75,7 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
             pages = []
-            for i in range(args.sessions):
+            for _ in range(args.sessions):
                 pg = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
                 pg.goto(f"http://127.0.0.1:{args.port}/attention?attn_tab=Head&model_text={args.model}")
                 pages.append(pg)

@@ -24,9 +24,9 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from xviz.analysis.mae import image_to_tensor, quality  # noqa: E402
+from xviz.analysis.mae import quality  # noqa: E402
 from xviz.analysis.mae_train import cosine_lr, make_batch, train_step  # noqa: E402
-from xviz.models.mae import MAE, MAEConfig, load_mae_file, save_mae_file  # noqa: E402
+from xviz.models.mae import MAE, MAEConfig, load_mae_file, prepare_mae, save_mae_file  # noqa: E402
 
 TRAIN_SAMPLES = ["astronaut", "camera", "retina"]
 TRAIN_SKIMAGE = ["brick.png", "grass.png", "gravel.png", "cell.png", "coins.png", "hubble_deep_field.jpg",
@@ -59,12 +59,12 @@ def training_images(longest: int) -> list[torch.Tensor]:
 
 def held_out_views(cfg: MAEConfig) -> list[torch.Tensor]:
     from xviz.samples import load_sample
-    return [image_to_tensor(load_sample(n), cfg.image_size, cfg) for n in HELD_OUT]
+    return [prepare_mae(load_sample(n), cfg)["pixel_values"] for n in HELD_OUT]
 
 
 def build_config(a) -> MAEConfig:
-    return MAEConfig(image_size=(a.size, a.size), patch_size=a.patch, dim=a.dim, depth=a.depth, num_heads=a.heads,
-                     mlp_hidden=4 * a.dim, decoder_dim=a.dec_dim, decoder_depth=a.dec_depth,
+    return MAEConfig(image_size=(a.size, a.size), patch_size=a.patch, hidden_size=a.dim, num_layers=a.depth,
+                     num_heads=a.heads, mlp_hidden=4 * a.dim, decoder_hidden_size=a.dec_dim, decoder_layers=a.dec_depth,
                      decoder_heads=a.dec_heads, decoder_mlp_hidden=4 * a.dec_dim, norm_pix_loss=a.norm_pix_loss)
 
 

@@ -112,8 +112,8 @@ def main(argv=None) -> None:
     if a.init is not None:
         model = load_seq2seq_file(a.init).train()
     else:
-        model = Seq2Seq(Seq2SeqConfig(dim=a.dim, num_heads=a.heads, num_layers=a.layers, decoder_layers=a.layers,
-                                      mlp_hidden=a.mlp)).train()
+        model = Seq2Seq(Seq2SeqConfig(hidden_size=a.dim, num_heads=a.heads, num_layers=a.layers,
+                                      decoder_layers=a.layers, mlp_hidden=a.mlp)).train()
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
     g_data, g_mix = torch.Generator().manual_seed(a.seed + 1), torch.Generator().manual_seed(a.seed + 2)
     csv_path = a.out.with_suffix(".csv")

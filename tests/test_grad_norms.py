@@ -9,7 +9,7 @@ from xviz.analysis.grad_norms import METRICS, layer_grad_norms, ratio_vs_depth, 
 from xviz.hooks import record
 from xviz.models.lm import LMConfig, build_lm, lm_loss
 
-SMALL = dict(d_model=64, ffn=128, heads=4, vocab=256, seq_len=32, batch=8, seeds=(0, 1, 2))
+SMALL = dict(hidden_size=64, mlp_hidden=128, num_heads=4, vocab_size=256, seq_len=32, batch=8, seeds=(0, 1, 2))
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_all_metrics_present_finite_positive(sweep):
 
 
 def _tiny(pos="post", L=3, seed=0):
-    cfg = LMConfig(vocab=50, d_model=32, num_layers=L, heads=4, ffn=64, norm_position=pos)
+    cfg = LMConfig(vocab_size=50, hidden_size=32, num_layers=L, num_heads=4, mlp_hidden=64, norm_position=pos)
     model = build_lm(cfg, seed=seed)
     ids = zipf_tokens(2, 9, 50, 1.0, torch.Generator().manual_seed(seed))  # (B, N+1)
     return model, ids
@@ -62,9 +62,9 @@ def test_no_parameter_grad_is_touched(pos):
 
 def test_does_not_touch_global_rng():
     state = torch.get_rng_state()
-    a = layer_grad_norms(2, "post", d_model=32, ffn=64, vocab=50, seq_len=8, batch=2, seeds=(3,))
+    a = layer_grad_norms(2, "post", hidden_size=32, mlp_hidden=64, vocab_size=50, seq_len=8, batch=2, seeds=(3,))
     assert torch.equal(state, torch.get_rng_state())
-    b = layer_grad_norms(2, "post", d_model=32, ffn=64, vocab=50, seq_len=8, batch=2, seeds=(3,))
+    b = layer_grad_norms(2, "post", hidden_size=32, mlp_hidden=64, vocab_size=50, seq_len=8, batch=2, seeds=(3,))
     assert a.mean == b.mean  # deterministic from the seed alone
 
 
@@ -85,7 +85,7 @@ def test_weight_grads_match_backward_on_a_copy(pos):
 
 def _manual_forward(model, ids):
     """Re-implement TinyLM + Block.forward by hand, keeping every LayerNorm's input and output tensor."""
-    N, d = ids.shape[1], model.cfg.d_model
+    N, d = ids.shape[1], model.cfg.hidden_size
     from xviz.layers.pos_embed import sinusoidal
     x = model.embed(ids) * d ** 0.5 + sinusoidal(N, d)
     mask = torch.ones(N, N, dtype=torch.bool).tril()
@@ -127,7 +127,7 @@ def test_recorded_layernorm_grads_equal_autograd(pos):
 
 
 def test_mean_is_average_over_seeds():
-    kw = dict(d_model=32, ffn=64, vocab=50, seq_len=8, batch=2)
+    kw = dict(hidden_size=32, mlp_hidden=64, vocab_size=50, seq_len=8, batch=2)
     both = layer_grad_norms(2, "pre", seeds=(0, 1), **kw)
     a, b = (layer_grad_norms(2, "pre", seeds=(s,), **kw) for s in (0, 1))
     for k in METRICS:
@@ -152,7 +152,7 @@ def test_bad_arguments():
 
 @pytest.mark.gpu
 def test_cuda_gives_the_cpu_numbers():
-    kw = dict(d_model=32, ffn=64, vocab=50, seq_len=8, batch=2, seeds=(0, 1))
+    kw = dict(hidden_size=32, mlp_hidden=64, vocab_size=50, seq_len=8, batch=2, seeds=(0, 1))
     for pos in ("pre", "post"):
         cpu = layer_grad_norms(3, pos, **kw)
         gpu = layer_grad_norms(3, pos, device="cuda", **kw)

@@ -1,4 +1,5 @@
-"""Bad-image corpus through xviz.inputs.load_image (DESIGN §5): each gives a clear message or a correct RGB image."""
+"""Bad-image corpus through xviz.inputs.load_image (DESIGN §5): each gives a clear message or a correct RGB image
+(a LoadedImage: picture, notes, source, one digest)."""
 import io
 import struct
 import zlib
@@ -9,7 +10,7 @@ from PIL import Image
 
 from xviz.errors import InputError
 from xviz.inputs import load_image
-from xviz.inputs.image import fit_image, image_notes
+from xviz.inputs.image import LoadedImage, as_pil, fit_image
 from xviz.samples import load_sample, sample_bytes, sample_names
 
 
@@ -74,15 +75,15 @@ def test_not_bytes_and_oversized(monkeypatch):
 
 
 def _px(im, xy):
-    return tuple(im.getpixel(xy))
+    return tuple(as_pil(im).getpixel(xy))
 
 
 def test_sixteen_bit_scaled():
     arr = np.array([[0, 32896, 65535, 65535]] * 20, dtype=np.uint16).repeat(5, 1)  # (20, 20)
     im = load_image(_save(Image.fromarray(arr), "PNG"))
-    assert im.mode == "RGB" and _px(im, (0, 0)) == (0, 0, 0)
+    assert im.image.mode == "RGB" and _px(im, (0, 0)) == (0, 0, 0)
     assert _px(im, (7, 0)) == (128, 128, 128) and _px(im, (19, 0)) == (255, 255, 255)
-    assert any("16-bit" in n for n in image_notes(im))
+    assert any("16-bit" in n for n in im.notes)
 
 
 def test_cmyk_palette_rgba_gray_bitonal_float():
@@ -97,7 +98,7 @@ def test_cmyk_palette_rgba_gray_bitonal_float():
     rgba = Image.new("RGBA", (32, 32), (0, 0, 0, 128))
     im = load_image(_save(rgba, "PNG"))  # black at 50 % over white
     assert all(abs(c - 127) <= 1 for c in _px(im, (3, 3)))
-    assert any("white" in n for n in image_notes(im))
+    assert any("white" in n for n in im.notes)
     assert _px(load_image(_save(Image.new("L", (20, 20), 77), "PNG")), (1, 1)) == (77, 77, 77)
     assert _px(load_image(_save(Image.new("LA", (20, 20), (90, 255)), "PNG")), (1, 1)) == (90, 90, 90)
     assert _px(load_image(_save(Image.new("1", (20, 20), 1), "BMP")), (1, 1)) == (255, 255, 255)
@@ -113,7 +114,7 @@ def test_animated_gif_first_frame():
     im = load_image(buf.getvalue(), "anim.gif")
     r, g, b = _px(im, (10, 10))
     assert r > 200 and g < 50 and b < 50
-    assert any("3 frames" in n for n in image_notes(im))
+    assert any("3 frames" in n for n in im.notes)
 
 
 def test_exif_rotation_applied():
@@ -122,16 +123,61 @@ def test_exif_rotation_applied():
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 CW to view"
     out = load_image(_save(im, "JPEG", exif=exif.tobytes(), quality=95))
-    assert out.size == (40, 60)
+    assert out.image.size == (40, 60)
     r, g, b = _px(out, (35, 4))  # top-left red ends up top-right
     assert r > 200 and b < 60
-    assert any("EXIF" in n for n in image_notes(out))
+    assert any("EXIF" in n for n in out.notes)
+
+
+# EXIF orientation → what the viewer must do to the stored pixels (numpy, independent of Pillow's table).
+UPRIGHT = {1: lambda a: a, 2: np.fliplr, 3: lambda a: np.rot90(a, 2), 4: np.flipud,
+           5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+           7: lambda a: np.rot90(a, 2).transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1)}
+
+
+@pytest.mark.parametrize("fmt,kw", [("PNG", {}), ("TIFF", {}), ("WEBP", {"lossless": True})])
+def test_exif_orientations_come_out_upright(fmt, kw):
+    """All eight orientations in three lossless formats (TIFF's decoder applies the tag itself: it must not be
+    applied twice)."""
+    arr = np.random.default_rng(3).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    for o, upright in UPRIGHT.items():
+        exif = Image.Exif()
+        exif[0x0112] = o
+        out = load_image(_save(Image.fromarray(arr), fmt, exif=exif.tobytes(), **kw), f"o{o}")
+        np.testing.assert_array_equal(np.asarray(out.image), upright(arr), err_msg=f"{fmt} orientation {o}")
+        assert any("EXIF" in n for n in out.notes) == (o != 1)
+
+
+def test_loaded_image_carries_notes_source_and_one_digest():
+    data = _save(Image.new("RGBA", (32, 24), (10, 20, 30, 100)), "PNG")
+    a = load_image(data, "photo.png")
+    assert isinstance(a, LoadedImage) and a.source == "upload:photo.png" and a.image.size == (32, 24)
+    assert a.notes == ("Transparent areas are shown on white.",) and "xviz_notes" not in a.image.info
+    with pytest.raises(AttributeError):
+        a.notes = ()  # frozen
+    b = load_image(data, "photo.png", source="sample:x")
+    assert b.source == "sample:x"
+    from xviz.inputs import image_digest
+    from xviz.samples import sample_image
+    assert a.digest == b.digest == image_digest(a.image) and len(a.digest) == 40  # stable across loads
+    assert a == load_image(data, "photo.png") and hash(a) == hash(load_image(data, "photo.png")) and a != b
+    changed = a.image.copy()
+    changed.putpixel((5, 5), (0, 0, 0))
+    assert LoadedImage(changed).digest != a.digest                              # one pixel differs
+    assert LoadedImage(a.image.convert("L")).digest != LoadedImage(a.image.convert("RGB").convert("L").resize(
+        (24, 32))).digest                                                       # size is part of the key
+    import pickle
+    s = sample_image("coffee")
+    d = s.digest
+    again = pickle.loads(pickle.dumps(s))                                       # st.cache_data keeps it
+    assert again.__dict__["digest"] == d and again.source == "sample:coffee" and again == s
 
 
 def test_fit_and_samples():
     big = load_image(_save(_rgb(3000, 1500), "PNG"))
     small = fit_image(big, 1024)
-    assert small.size == (1024, 512) and any("Downscaled" in n for n in image_notes(small))
+    assert small.image.size == (1024, 512) and any("Downscaled" in n for n in small.notes)
+    assert small.notes[:len(big.notes)] == big.notes and small.source == big.source
     assert len(sample_names()) >= 4
     total = 0
     for n in sample_names():

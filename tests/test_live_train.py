@@ -6,7 +6,7 @@ import torch
 
 from xviz.train.live import SEP, TrainConfig, lr_at, make_batch, train_compare, train_steps
 
-FAST = TrainConfig(num_layers=2, d_model=32, ffn=64, batch=16, length=4, vocab=8, steps=8, lr=3e-3)
+FAST = TrainConfig(num_layers=2, hidden_size=32, mlp_hidden=64, batch=16, length=4, num_symbols=8, steps=8, lr=3e-3)
 
 
 def test_reverse_and_copy_batches():
@@ -29,7 +29,7 @@ def test_warmup_schedule():
 
 @pytest.mark.parametrize("pos", ["pre", "post"])
 def test_short_run_lowers_the_loss(pos):
-    cfg = replace(FAST, norm_position=pos, d_model=64, ffn=128, length=6, steps=40, warmup=5)
+    cfg = replace(FAST, norm_position=pos, hidden_size=64, mlp_hidden=128, length=6, steps=40, warmup=5)
     logs = list(train_steps(cfg))
     assert [s.step for s in logs] == list(range(1, 41))
     first = sum(s.loss for s in logs[:3]) / 3
@@ -77,7 +77,7 @@ def test_bad_config():
 
 @pytest.mark.gpu
 def test_training_runs_on_cuda():
-    cfg = replace(FAST, d_model=64, ffn=128, length=6, steps=40, warmup=5)
+    cfg = replace(FAST, hidden_size=64, mlp_hidden=128, length=6, steps=40, warmup=5)
     cpu = [s.loss for s in train_steps(cfg)]
     gpu = [s.loss for s in train_steps(cfg, device="cuda")]
     assert gpu[0] == pytest.approx(cpu[0], rel=1e-3)  # same initial weights and batch on both devices

@@ -10,8 +10,8 @@ from xviz.layers.patches import patchify, random_masking
 from xviz.layers.pos_embed import sincos_2d
 from xviz.models.mae import MAE, MAEConfig, masked_mse, patch_targets
 
-TINY = MAEConfig(image_size=(32, 32), patch_size=8, dim=32, depth=2, num_heads=4, mlp_hidden=64, decoder_dim=16,
-                 decoder_depth=2, decoder_heads=2, decoder_mlp_hidden=32)
+TINY = MAEConfig(image_size=(32, 32), patch_size=8, hidden_size=32, num_layers=2, num_heads=4, mlp_hidden=64,
+                 decoder_hidden_size=16, decoder_layers=2, decoder_heads=2, decoder_mlp_hidden=32)
 
 
 def _tiny(norm_pix=False, seed=0):

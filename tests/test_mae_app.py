@@ -63,6 +63,22 @@ def test_finetune_runs_on_a_copy():
     assert "before" in figure_titles(at) and "fine-tuning loss" in figure_titles(at)
 
 
+def test_url_reopens_the_same_sample_image():
+    """The image source and the sample are bound to the URL (?mae_img_src=Sample&mae_img_sample=coffee); the page
+    learns which sample it is from the LoadedImage's source."""
+    from conftest import APP_PATH
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP_PATH, default_timeout=180)
+    at.query_params.update({"mae_img_src": "Sample", "mae_img_sample": "coffee"})  # a shared link
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    sample, src = at.selectbox(key="mae_img_sample"), at.radio(key="mae_img_src")
+    assert sample.value == "coffee" and (sample.proto.query_param_key, src.proto.query_param_key) == \
+        ("mae_img_sample", "mae_img_src")
+    assert "“coffee” was held out" in _texts(at)
+
+
 @pytest.mark.browser
 def test_mae_page_in_browser(app_url, page, tmp_path):
     from xviz.samples import sample_bytes

@@ -131,7 +131,7 @@ def test_uploaded_digit_like_the_data_and_dark_ink_is_inverted():
     big = np.asarray(Image.fromarray((x[0, 0].numpy() * 255).astype(np.uint8)).resize((64, 64)))
     model = xviz.load_model("cnn-digits")
     for arr in (big, 255 - big):                              # bright ink on black, and dark ink on white
-        d = image_to_digit(load_image(_png(arr)))
+        d = image_to_digit(load_image(_png(arr)).image)
         assert d.shape == (1, 1, 16, 16)
         assert int(A.probabilities(model, d).argmax()) == int(y[0])
 
@@ -139,7 +139,7 @@ def test_uploaded_digit_like_the_data_and_dark_ink_is_inverted():
 @pytest.mark.parametrize("value", [0, 255, 128])
 def test_blank_image_is_refused(value):
     with pytest.raises(InputError, match="blank"):
-        image_to_digit(load_image(_png(np.full((32, 32), value, np.uint8))))
+        image_to_digit(load_image(_png(np.full((32, 32), value, np.uint8))).image)
 
 
 def test_oversized_and_tiny_images_are_refused():

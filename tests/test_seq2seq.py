@@ -12,7 +12,7 @@ from xviz.models import seq2seq_tasks as T
 from xviz.models.seq2seq import Seq2Seq, Seq2SeqConfig
 
 torch.set_num_threads(1)
-CFG = Seq2SeqConfig(dim=32, num_heads=4, num_layers=2, decoder_layers=2, mlp_hidden=64)
+CFG = Seq2SeqConfig(hidden_size=32, num_heads=4, num_layers=2, decoder_layers=2, mlp_hidden=64)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)
-    return Seq2Seq(Seq2SeqConfig(dim=32, num_heads=2, num_layers=1, decoder_layers=1, mlp_hidden=64)).eval()
+    return Seq2Seq(Seq2SeqConfig(hidden_size=32, num_heads=2, num_layers=1, decoder_layers=1, mlp_hidden=64)).eval()
 
 
 def test_alignment_matrix_and_score():

@@ -25,7 +25,7 @@ def test_metadata_and_curves_beside_the_weights(model):
     assert all(acc["at"][t] >= 0.98 for t in T.TASKS), acc
     assert WEIGHTS.with_suffix(".csv").is_file() and WEIGHTS.with_suffix(".png").is_file()
     assert WEIGHTS.stat().st_size < 10_000_000
-    assert "train_seq2seq.py" in model.meta["command"] and json.loads(model.meta["config"])["dim"] > 0
+    assert "train_seq2seq.py" in model.meta["command"] and json.loads(model.meta["config"])["hidden_size"] > 0
 
 
 @pytest.mark.parametrize("task", T.TASKS)

@@ -46,18 +46,18 @@ def test_global_tokens_and_longformer():
         sm.global_tokens(N, [N])
 
 
-@pytest.mark.parametrize("l", [1, 4, 6])
-def test_sparse_strided(l):
+@pytest.mark.parametrize("stride", [1, 4, 6])
+def test_sparse_strided(stride):
     # Child et al. 2019: A1 = {max(0, i − l), …, i}, A2 = {j : (i − j) mod l = 0}, causal
-    ref = loop_mask(N, lambda i, j: j <= i and (max(0, i - l) <= j or (i - j) % l == 0))
-    assert torch.equal(sm.sparse_strided(N, l), ref)
+    ref = loop_mask(N, lambda i, j: j <= i and (max(0, i - stride) <= j or (i - j) % stride == 0))
+    assert torch.equal(sm.sparse_strided(N, stride), ref)
 
 
-@pytest.mark.parametrize("l,c", [(4, 1), (6, 2), (5, 5)])
-def test_sparse_fixed(l, c):
+@pytest.mark.parametrize("stride,c", [(4, 1), (6, 2), (5, 5)])
+def test_sparse_fixed(stride, c):
     # A1 = {j : ⌊j/l⌋ = ⌊i/l⌋}, A2 = {j : j mod l ∈ {l − c, …, l − 1}}, causal
-    ref = loop_mask(N, lambda i, j: j <= i and (j // l == i // l or j % l in range(l - c, l)))
-    assert torch.equal(sm.sparse_fixed(N, l, c), ref)
+    ref = loop_mask(N, lambda i, j: j <= i and (j // stride == i // stride or j % stride in range(stride - c, stride)))
+    assert torch.equal(sm.sparse_fixed(N, stride, c), ref)
     with pytest.raises(ValueError):
         sm.sparse_fixed(N, 3, 4)
 

@@ -114,7 +114,8 @@ def test_swin_tiny_registry_is_untrained_and_records_windows():
     assert torch.equal(model.blocks[3].rel_bias.table, again.blocks[3].rel_bias.table)  # seeded, reproducible
     img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8))
     batch = model.prepare(img)
-    assert batch["pixel_values"].shape == (1, 3, 224, 224) and batch.image.shape == (224, 224, 3)
+    assert batch["pixel_values"].shape == (1, 3, 224, 224) and batch.array.shape == (224, 224, 3)
+    assert batch.image.size == (224, 224) and batch.grid == (56, 56) and batch.num_prefix == 0
     with torch.no_grad(), xviz.record(model, names="blocks.1.attn.hook_probs") as rec:
         out = model(**batch)
     assert out.grid == (7, 7) and out.last_hidden_state.shape == (1, 49, 768)

@@ -83,7 +83,7 @@ def test_swin_page_in_browser(app_url, page, tmp_path):
     from xviz.samples import load_sample
     path = os.path.join(tmp_path, "coffee.png")
     load_sample("coffee").save(path)
-    page.goto(app_url + "/swin?view=Cyclic+shift")
+    page.goto(app_url + "/swin?swin_view=Cyclic+shift")
     wait_idle(page)
     page.get_by_text("Upload", exact=True).click()
     wait_idle(page)

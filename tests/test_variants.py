@@ -83,7 +83,7 @@ def test_lsh_pattern_matches_sort_and_chunk_definition():
     ref = torch.zeros(n, n, dtype=torch.bool)
     for r in range(2):
         def chunk_of(bk):  # sort by (bucket, position), cut into chunks
-            order = sorted(range(n), key=lambda i: (int(bk[i]), i))
+            order = sorted(range(n), key=lambda pos: (int(bk[pos]), pos))
             return {pos: place // chunk for place, pos in enumerate(order)}
         cq, ck = chunk_of(buckets[r, :n]), chunk_of(buckets[r, n:])
         for i in range(n):

@@ -87,10 +87,11 @@ def test_page_synthetic_input_url_state_and_bad_text():
 
     from conftest import APP_PATH
     at = AppTest.from_file(APP_PATH, default_timeout=180)
-    at.query_params["a"] = "bigbird"
+    at.query_params["var_a"] = "BigBird"  # a bound selectbox: the URL holds the option's label
     at.run()
     at.switch_page(PAGE).run()
-    assert at.selectbox(key="var_a").value == "bigbird" and at.query_params["b"] in ("performer", ["performer"])
+    assert at.selectbox(key="var_a").value == "bigbird" and at.query_params["var_a"] == "BigBird"
+    assert "var_b" not in at.query_params  # a default value stays out of the URL
     at.radio(key="var_src").set_value("Synthetic long sequence").run()
     at.select_slider(key="var_syn_n").set_value(128).run()
     assert not at.exception
@@ -99,6 +100,103 @@ def test_page_synthetic_input_url_state_and_bad_text():
     at.text_area(key="var_text").input("   ").run()
     assert not at.exception
     assert any("empty" in e.value for e in at.error)
+
+
+# ---- URL state: every main control is bound to a query parameter named by its widget key ----------------------
+# A shared link: synthetic input (no model to load), two variants (by label), a knob of each widget kind.
+URL = {"var_src": "Synthetic long sequence", "var_syn_n": "128", "var_syn_seed": "5", "var_a": "Longformer",
+       "var_b": "Reformer LSH", "var_w": "16", "var_buckets": "8", "var_shared": "true", "var_proj": "gaussian",
+       "var_seed": "3", "var_heads": "2", "var_sizes": ["64", "128"]}
+KINDS = ("radio", "select_slider", "selectbox", "slider", "checkbox", "number_input", "multiselect", "text_area")
+
+
+def _open_with(query: dict):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import APP_PATH
+    at = AppTest.from_file(APP_PATH, default_timeout=180)
+    at.query_params.update(query)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _widgets(at) -> list:
+    """The page's own keyed widgets (var_…), all of them bound to the URL."""
+    return [w for kind in KINDS for w in getattr(at, kind) if (w.key or "").startswith("var_")]
+
+
+def _view(at) -> dict:
+    return {w.key: w.value for w in _widgets(at)}
+
+
+def test_page_reopens_the_view_its_url_names():
+    at = _open_with(URL)
+    v = _view(at)
+    assert (v["var_src"], v["var_syn_n"], v["var_syn_seed"]) == ("Synthetic long sequence", 128, 5)
+    assert (v["var_a"], v["var_b"], v["var_w"], v["var_buckets"]) == ("longformer", "lsh", 16, 8)
+    assert (v["var_shared"], v["var_proj"], v["var_seed"], v["var_heads"]) == (True, "gaussian", 3, 2)
+    assert v["var_sizes"] == [64, 128] and v["var_d"] == 2  # not in the URL: its default
+    assert any("synthetic, N = 128" in c.value for c in at.caption)
+    assert at.query_params == URL  # valid non-default values stay in the URL, nothing else is added
+
+
+def test_url_names_the_sentence_and_the_head_of_the_model():
+    """The layer/head keys carry the model's name: a link made on another model leaves these at their default."""
+    text = "The cat sat on the mat."
+    at = _open_with({"var_text": text, "var_text_minilm-l6_layer": "4", "var_text_minilm-l6_head": "5",
+                     "var_text_other-model_layer": "1", "var_causal": "true"})
+    assert at.text_area(key="var_text").value == text and at.checkbox(key="var_causal").value is True
+    assert any("minilm-l6, layer 4, head 5" in c.value for c in at.caption)
+
+
+def test_changing_a_widget_writes_the_url_and_the_url_reopens_it():
+    at = _open_with({"var_src": "Synthetic long sequence", "var_syn_n": "64"})
+    # The browser writes each change to ?<query_param_key>=…; AppTest has no browser, so check the key it is given
+    widgets = _widgets(at)
+    assert len(widgets) == 3 + len(V.PARAMS) + 2 + 7  # input, parameters, variants A/B, measurement
+    assert all(w.proto.query_param_key == w.key for w in widgets)
+    at.slider(key="var_d").set_value(3).run()
+    at.selectbox(key="var_b").set_value("kmeans").run()
+    at.checkbox(key="var_causal").check().run()
+    at.multiselect(key="var_kern").set_value(["sdpa_full", "performer"]).run()
+    at.selectbox(key="var_a").set_value("bigbird").run()
+    at.selectbox(key="var_a").set_value("sliding_window").run()  # back to its default
+    # ... and the server writes the bound values itself when the page mounts again (here: after a page switch)
+    at.switch_page("views/home.py").run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    q = at.query_params
+    assert (q["var_d"], q["var_b"], q["var_causal"]) == ("3", "Routing (k-means)", "true")
+    assert q["var_kern"] == ["full attention (SDPA)", "Performer FAVOR+ (linear)"]
+    assert "var_a" not in q and "var_w" not in q  # default values stay out of the URL
+    again = _open_with(dict(q))  # a fresh session on that URL shows the same view
+    assert _view(again) == _view(at)
+
+
+def test_a_bad_url_value_falls_back_to_the_default():
+    at = _open_with({"var_a": "no such variant", "var_w": "9999", "var_src": "Synthetic long sequence",
+                     "var_syn_n": "64"})
+    assert at.selectbox(key="var_a").value == "sliding_window" and "var_a" not in at.query_params
+    assert at.slider(key="var_w").value in (8, 256)  # refused (default) or clamped to the maximum
+
+
+@pytest.fixture
+def toy_variant(monkeypatch):
+    """A block-local pattern registered in one place: the registry (tests/test_variants_registry.py has it)."""
+    from test_variants_registry import TOY
+    monkeypatch.setitem(V.VARIANTS, TOY.name, TOY)
+    return TOY
+
+
+def test_a_variant_registered_once_is_on_the_page(toy_variant):
+    at = _open_with({"var_src": "Synthetic long sequence", "var_syn_n": "64", "var_a": toy_variant.label})
+    assert at.selectbox(key="var_a").value == toy_variant.name  # in the list, reachable by URL
+    assert any(toy_variant.note in c.value and "Block (BigBird, Sinkhorn)" in c.value for c in at.caption)
+    table = at.dataframe[0].value  # the gallery table
+    assert len(table) == len(V.VARIANTS) and toy_variant.label in set(table["variant"])
+    assert toy_variant.label in at.slider(key="var_block").help  # the knob it reads says so
 
 
 @pytest.mark.skipif("dinov2-s14" not in REGISTRY, reason="no image model registered")

@@ -5,7 +5,7 @@ import streamlit as st
 from xviz.app import encdec_sections as S
 from xviz.app import encdec_view as V
 from xviz.app import state
-from xviz.app.widgets import literal, user_errors
+from xviz.app.widgets import Q, literal, user_errors
 
 st.title("Encoder–decoder")
 st.caption("The encoder reads the whole source at once; the decoder writes the target one character at a time, "
@@ -29,6 +29,6 @@ if not V.is_own(model):  # a Hugging Face encoder–decoder added in the sidebar
     st.stop()
 with user_errors():
     ctx = V.inputs(model, name)
-view = st.radio("Section", list(SECTIONS), key="ed_view", horizontal=True, bind="query-params")
+view = st.radio("Section", list(SECTIONS), key="ed_view", horizontal=True, bind=Q)
 with user_errors():
     SECTIONS[view](ctx)

@@ -4,7 +4,7 @@ import streamlit as st
 from xviz.app import mae_view as V
 from xviz.app import state
 from xviz.app.image_input import image_input
-from xviz.app.widgets import user_errors
+from xviz.app.widgets import Q, user_errors
 
 st.title("Masked autoencoder")
 st.caption("MAE cuts the image into patches, hides most of them (75 % by default), runs the encoder on the visible "
@@ -20,8 +20,8 @@ left, right = st.columns([1, 3])
 with left:
     img = image_input("mae_img", default="chelsea")
 with right, user_errors():
-    V.model_notes(model, name, img.info.get("xviz_source", ""))
+    V.model_notes(model, name, img.source)
     ctx = V.controls(model, img, name)
-view = st.radio("Section", list(SECTIONS), key="mae_view", horizontal=True, bind="query-params")
+view = st.radio("Section", list(SECTIONS), key="mae_view", horizontal=True, bind=Q)
 with user_errors():
     SECTIONS[view](ctx)

@@ -3,7 +3,7 @@ to the real attention of a text model."""
 import streamlit as st
 
 from xviz.app import masking_view as V
-from xviz.app.widgets import user_errors
+from xviz.app.widgets import Q, user_errors
 
 st.title("Masking")
 st.caption("A mask says which keys each query may attend to (True = may attend). Masked scores get the most "
@@ -17,7 +17,7 @@ SECTIONS = {
     "Effect on attention": V.effect_section,
     "Side by side": lambda: V.effect_section(compare=True),
 }
-view = st.radio("Section", list(SECTIONS), key="mk_view", horizontal=True, bind="query-params")
+view = st.radio("Section", list(SECTIONS), key="mk_view", horizontal=True, bind=Q)
 
 with user_errors():
     SECTIONS[view]()

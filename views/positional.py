@@ -2,7 +2,7 @@
 import streamlit as st
 
 from xviz.app import positional_view as V
-from xviz.app.widgets import user_errors
+from xviz.app.widgets import Q, user_errors
 
 st.title("Positional encoding")
 st.caption("Attention is blind to order: without positions, permuting the tokens permutes the output. Each scheme "
@@ -17,7 +17,7 @@ SECTIONS = {
     "Beyond the trained length": V.beyond_section,
     "Side by side": V.compare_section,
 }
-view = st.radio("Section", list(SECTIONS), key="pe_view", horizontal=True, bind="query-params")
+view = st.radio("Section", list(SECTIONS), key="pe_view", horizontal=True, bind=Q)
 
 with user_errors():
     SECTIONS[view]()

@@ -3,7 +3,7 @@ import streamlit as st
 
 from xviz.app import swin_compare as SC
 from xviz.app import swin_view as SV
-from xviz.app.widgets import user_errors
+from xviz.app.widgets import Q, user_errors
 
 st.title("Swin windows")
 st.caption("Swin attends inside M×M windows (linear cost in the image size) and shifts the windows by ⌊M/2⌋ in "
@@ -20,12 +20,6 @@ SECTIONS = {
     "Real attention": SC.attention_section,
     "Two window sizes": SC.sizes_section,
 }
-names = list(SECTIONS)
-if "swin_view" not in st.session_state:  # a shared link opens the same section
-    wanted = st.query_params.get("view", names[0])
-    st.session_state["swin_view"] = wanted if wanted in names else names[0]
-
-view = st.radio("Section", names, key="swin_view", horizontal=True)
-st.query_params["view"] = view
+view = st.radio("Section", list(SECTIONS), key="swin_view", horizontal=True, bind=Q)
 with user_errors():
     SECTIONS[view](SV.controls())

@@ -285,10 +285,6 @@ def _default_meta(model: nn.Module, meta: dict | None, dtype: torch.dtype | None
     return out
 
 
-def is_recording() -> bool:
-    return _ACTIVE.get() is not None
-
-
 def active_recorder() -> "_Recorder | None":
     """The recorder of the current context, if any (for adapters that gate their own work on it)."""
     return _ACTIVE.get()

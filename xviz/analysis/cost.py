@@ -1,63 +1,12 @@
-"""Cost models (density, FLOPs, memory from formulas), errors against full attention, and measured scaling.
-
-FLOPs count a multiply-add as 2 and are per head; memory is the largest score-like intermediate per head, in
-elements (× bytes per element for bytes). The formulas follow each paper's own complexity statement.
-"""
+"""Errors of a variant against full attention; the cost models (formulas, per variant record) and the measured
+scaling are re-exported from where they live (xviz.variants.cost, xviz.analysis.scaling)."""
 from __future__ import annotations
-
-import math
-from dataclasses import dataclass
 
 import torch
 
 from xviz.analysis.scaling import measure_scaling  # noqa: F401  (re-exported: measured cost lives here too)
-from xviz.variants.catalog import PATTERNS, VariantParams
-
-
-@dataclass(frozen=True)
-class Cost:
-    density: float       # fraction of the N² (query, key) pairs with a non-zero weight (1 for dense mixing)
-    flops: float         # per head
-    memory: float        # elements of the largest N-dependent intermediate, per head
-    formula: str         # the FLOPs formula in words
-
-    def relative_to(self, ref: "Cost") -> tuple[float, float]:
-        return self.flops / ref.flops, self.memory / ref.memory
-
-
-def cost_model(name: str, n: int, d: int, p: VariantParams, nnz: int | None = None) -> Cost:
-    """Density, FLOPs and memory of variant `name` at length n, head dim d. `nnz` is the number of scored
-    pairs for patterns and content-based sparsity (count it from the mask); else a formula is used."""
-    nn_ = n * n
-    if name == "full":
-        return Cost(1.0, 4 * nn_ * d, nn_, "QKᵀ 2N²D + PV 2N²D")
-    if name in PATTERNS or name == "kmeans":
-        nnz = nn_ if nnz is None else nnz
-        extra = 0 if name in PATTERNS else 10 * 2 * (2 * n) * p.n_clusters * d  # 10 k-means steps on 2N points
-        return Cost(nnz / nn_, 4 * nnz * d + extra, nnz, "4·nnz·D" + (" + k-means" if extra else ""))
-    if name == "lsh":
-        c = math.ceil(n / p.n_buckets)
-        pairs = min(nn_, p.n_hashes * n * 2 * c)
-        hashing = 2 * (2 * n) * d * max(1, p.n_buckets // 2) * p.n_hashes
-        return Cost(pairs / nn_, 4 * pairs * d + hashing, pairs, "rounds·4·N·2c·D + hashing")
-    if name == "sinkhorn":
-        nb = math.ceil(n / p.block)
-        pairs = min(nn_, n * 2 * p.block)
-        return Cost(pairs / nn_, 4 * pairs * d + 2 * nb * nb * d + 4 * n * d, pairs, "4·N·2b·D + sort net")
-    if name == "linformer":
-        k = min(p.proj_dim, n)
-        return Cost(1.0, 8 * n * k * d, n * k, "EK, FV 4kND + scores and PV 4NkD")
-    if name == "performer":
-        m = p.features
-        return Cost(1.0, 8 * n * m * d + 4 * n * m, 2 * n * m, "φ(Q), φ(K) 4NmD + φ(K)ᵀV, φ(Q)(·) 4NmD")
-    if name == "synthesizer_dense":
-        return Cost(1.0, 2 * n * d * d + 2 * nn_ * d + 2 * nn_ * d, nn_, "F₁ 2ND² + F₂ 2N²D + PV 2N²D")
-    if name == "synthesizer_random":
-        return Cost(1.0, 2 * nn_ * d, nn_, "PV 2N²D (R is a parameter)")
-    if name == "fnet":
-        fft = 5 * n * d * (math.log2(max(d, 2)) + math.log2(max(n, 2)))
-        return Cost(1.0, fft, n * d, "FFTs 5·N·D·log₂(N·D)")
-    raise ValueError(f"unknown variant {name!r}")
+from xviz.variants.catalog import cost_model  # noqa: F401  (re-exported: the formulas live with each variant)
+from xviz.variants.cost import Cost  # noqa: F401
 
 
 # ---- error against full attention -------------------------------------------------------------------------

@@ -50,9 +50,9 @@ class GradNorms:
         return self.mean[metric][-1] / self.mean[metric][0]
 
 
-def zipf_tokens(batch: int, seq_len: int, vocab: int, zipf: float, generator: torch.Generator) -> torch.Tensor:
+def zipf_tokens(batch: int, seq_len: int, vocab_size: int, zipf: float, generator: torch.Generator) -> torch.Tensor:
     """(batch, seq_len) token ids with p(k) ∝ 1/(k+1)^zipf (zipf = 0: uniform), drawn on the CPU."""
-    p = 1.0 / torch.arange(1, vocab + 1, dtype=torch.float64) ** zipf  # (V,)
+    p = 1.0 / torch.arange(1, vocab_size + 1, dtype=torch.float64) ** zipf  # (V,)
     ids = torch.multinomial(p / p.sum(), batch * seq_len, replacement=True, generator=generator)
     return ids.view(batch, seq_len)  # (B, N)
 
@@ -85,8 +85,8 @@ def seed_grad_norms(model: TinyLM, ids: torch.Tensor) -> tuple[dict[str, torch.T
     return {k: v.detach().double().cpu() for k, v in out.items()}, float(loss.detach())
 
 
-def layer_grad_norms(num_layers: int = 6, norm_position: str = "pre", *, d_model: int = 128, ffn: int = 256,
-                     heads: int = 4, vocab: int = 512, seq_len: int = 32, batch: int = 8,
+def layer_grad_norms(num_layers: int = 6, norm_position: str = "pre", *, hidden_size: int = 128, mlp_hidden: int = 256,
+                     num_heads: int = 4, vocab_size: int = 512, seq_len: int = 32, batch: int = 8,
                      seeds: tuple[int, ...] = (0, 1, 2), zipf: float = 1.0,
                      device: torch.device | str = "cpu") -> GradNorms:
     """Expected per-layer gradient norms at initialisation, averaged over `seeds` (new weights + batch each)."""
@@ -94,20 +94,20 @@ def layer_grad_norms(num_layers: int = 6, norm_position: str = "pre", *, d_model
         raise ValueError(f"norm_position must be 'pre' or 'post', got {norm_position!r}")
     if not seeds:
         raise ValueError("give at least one seed")
-    cfg = LMConfig(vocab=vocab, d_model=d_model, num_layers=num_layers, heads=heads, ffn=ffn,
-                   norm_position=norm_position)
+    cfg = LMConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
+                   mlp_hidden=mlp_hidden, norm_position=norm_position)
     runs, losses = [], []
     for seed in seeds:
         model = build_lm(cfg, seed=seed, device=device)
         gen = torch.Generator().manual_seed(1_000_003 + seed)  # the batch: its own stream, same for pre and post
-        ids = zipf_tokens(batch, seq_len + 1, vocab, zipf, gen).to(device)  # (B, N+1)
+        ids = zipf_tokens(batch, seq_len + 1, vocab_size, zipf, gen).to(device)  # (B, N+1)
         norms, loss = seed_grad_norms(model, ids)
         runs.append(norms)
         losses.append(loss)
     mean = {k: torch.stack([r[k] for r in runs]).mean(0).tolist() for k in METRICS}
     std = {k: torch.stack([r[k] for r in runs]).std(0, unbiased=False).tolist() for k in METRICS}
-    config = dict(d_model=d_model, ffn=ffn, heads=heads, vocab=vocab, seq_len=seq_len, batch=batch,
-                  seeds=list(seeds), zipf=zipf, device=str(device))
+    config = dict(hidden_size=hidden_size, mlp_hidden=mlp_hidden, num_heads=num_heads, vocab_size=vocab_size,
+                  seq_len=seq_len, batch=batch, seeds=list(seeds), zipf=zipf, device=str(device))
     return GradNorms(norm_position, num_layers, mean, std, sum(losses) / len(losses), config)
 
 

@@ -1,7 +1,6 @@
 """Run an image model once and record what the Attention page (image mode) shows. Plain function; the app caches."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +11,7 @@ from xviz.analysis.recorded_run import RecordedRun
 from xviz.device import run_with_oom_fallback
 from xviz.errors import ResourceError
 from xviz.hooks import Recording, record
+from xviz.inputs.image import LoadedImage
 
 IMAGE_HOOKS = ["hook_embed", "blocks.*.attn.hook_probs", "blocks.*.hook_resid_post"]
 MAX_RECORD_BYTES = 2 * 2**30
@@ -34,21 +34,20 @@ class ImageRun(RecordedRun):
         return self.rec.stack("resid_post")[:, 0].float()  # (L, N, C)
 
 
-def image_digest(img: Image.Image) -> str:
-    """A plain cache key for an image: SHA-1 of its mode, size and pixels."""
-    h = hashlib.sha1(f"{img.mode}{img.size}".encode())
-    h.update(img.tobytes())
-    return h.hexdigest()
-
-
 def estimate_image_record_bytes(model, n_tokens: int, bytes_per: int = 4) -> int:
-    cfg = model.cfg
-    return bytes_per * cfg.num_layers * (cfg.num_heads * n_tokens * n_tokens + n_tokens * cfg.hidden_size)
+    """Per block: probabilities (H·N²) + the residual stream (N·C), from the contract only (num_layers, num_heads,
+    hidden_size). Swin: every block is costed as a first-stage block with global attention, an upper bound (the
+    largest per-stage cost): stage s has N_s = N/4^s tokens, 2^s·H heads and 2^s·C channels, so its windowed
+    probabilities N_s·m²·2^s·H (windows of m² <= N_s tokens) and residual N_s·2^s·C never exceed H·N² and N·C."""
+    L, H, C = model.num_layers, model.num_heads, model.hidden_size
+    return bytes_per * L * (H * n_tokens * n_tokens + n_tokens * C)
 
 
-def run_image(model, image: Image.Image, size: int | None = None, mode: str | None = None,
+def run_image(model, image: LoadedImage | Image.Image, size: int | None = None, mode: str | None = None,
               max_bytes: int = MAX_RECORD_BYTES) -> ImageRun:
-    batch = model.prepare(image, size=size, mode=mode)
+    """Record one image (a LoadedImage, or a bare PIL image, wrapped as one) through an image model."""
+    loaded = image if isinstance(image, LoadedImage) else LoadedImage(image)
+    batch = model.prepare(loaded.image, size=size, mode=mode)
     n = batch.num_prefix + batch.grid[0] * batch.grid[1]
     need = estimate_image_record_bytes(model, n)
     if need > max_bytes:
@@ -58,7 +57,7 @@ def run_image(model, image: Image.Image, size: int | None = None, mode: str | No
 
     def forward(device: torch.device) -> Recording:
         m = model if device == model.device else _cpu_copy(model)
-        meta = {"input": image.info.get("xviz_source", "image"), "input_size": list(batch.image.size),
+        meta = {"input": loaded.source, "input_size": list(batch.image.size),
                 "grid": list(batch.grid), "resize_mode": batch.mode}
         with torch.no_grad(), record(m, names=IMAGE_HOOKS, dtype=dtype, meta=meta) as rec:
             m(pixel_values=batch["pixel_values"].to(device))
@@ -68,7 +67,7 @@ def run_image(model, image: Image.Image, size: int | None = None, mode: str | No
     if dtype is not None:
         note = f"The recording ({need / 2**20:,.0f} MiB in float32) is stored as float16."
         notice = f"{notice} {note}" if notice else note
-    key = f"{getattr(model, 'name', type(model).__name__)}|{image_digest(image)}|{batch.image.size}|{batch.mode}"
+    key = f"{getattr(model, 'name', type(model).__name__)}|{loaded.digest}|{batch.image.size}|{batch.mode}"
     return ImageRun(rec, batch.image, batch.grid, batch.patch_size, batch.num_prefix, batch.valid,
                     batch.token_labels, notice, key)
 

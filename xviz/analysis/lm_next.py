@@ -121,7 +121,7 @@ def ablation_edits(pairs: Iterable[tuple[int, int]], mode: str = "zero") -> dict
     by_layer: dict[int, list[int]] = {}
     for layer, head in pairs:
         by_layer.setdefault(int(layer), []).append(int(head))
-    return {f"blocks.{l}.attn.hook_z": _ablate_fn(sorted(set(h)), mode) for l, h in by_layer.items()}
+    return {f"blocks.{layer}.attn.hook_z": _ablate_fn(sorted(set(h)), mode) for layer, h in by_layer.items()}
 
 
 def kl_divergence(logp: torch.Tensor, logq: torch.Tensor) -> float:

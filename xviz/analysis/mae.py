@@ -9,43 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image
 
 from xviz.errors import InputError
+from xviz.inputs.image_batch import denormalise
 from xviz.layers.patches import make_mask, patch_mask_to_pixels, patchify, random_masking, unpatchify
-
-
-def image_to_tensor(image: Image.Image, size: tuple[int, int], cfg) -> torch.Tensor:
-    """PIL → (1, C, H, W) normalised: resize so the image covers (H, W) (bicubic, antialiased), centre crop."""
-    if not isinstance(image, Image.Image):
-        raise InputError("Expected an image.")
-    H, W = size
-    img = image.convert("RGB" if cfg.in_chans == 3 else "L")
-    scale = max(H / img.height, W / img.width)
-    rw, rh = max(W, round(img.width * scale)), max(H, round(img.height * scale))
-    img = img.resize((rw, rh), Image.Resampling.BICUBIC)
-    left, top = (rw - W) // 2, (rh - H) // 2
-    img = img.crop((left, top, left + W, top + H))
-    x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
-    x = x.reshape(H, W, -1).permute(2, 0, 1)[None]             # (H, W, C) -> (1, C, H, W)
-    return normalize(x, cfg)
-
-
-def _stats(cfg, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    mean = torch.tensor(cfg.image_mean, dtype=like.dtype, device=like.device).view(1, -1, 1, 1)
-    std = torch.tensor(cfg.image_std, dtype=like.dtype, device=like.device).view(1, -1, 1, 1)
-    return mean, std
-
-
-def normalize(x01: torch.Tensor, cfg) -> torch.Tensor:
-    mean, std = _stats(cfg, x01)
-    return (x01 - mean) / std
-
-
-def denormalize(x: torch.Tensor, cfg) -> torch.Tensor:
-    """(B, C, H, W) model space → [0, 1] display RGB (clamped)."""
-    mean, std = _stats(cfg, x)
-    return (x * std + mean).clamp(0, 1)
 
 
 def unnormalize_pred(pred: torch.Tensor, target_patches: torch.Tensor) -> torch.Tensor:
@@ -126,7 +93,7 @@ def predict_pixels(model, pixel_values: torch.Tensor, masking) -> tuple[torch.Te
     if cfg.norm_pix_loss:
         pred = unnormalize_pred(pred, patchify(pixel_values, p))
     gh, gw = pixel_values.shape[2] // p, pixel_values.shape[3] // p
-    return unpatchify(pred, p, gh, gw, channels=cfg.in_chans), out
+    return unpatchify(pred, p, gh, gw, channels=cfg.num_channels), out
 
 
 @torch.no_grad()
@@ -148,7 +115,8 @@ def reconstruct(model, pixel_values: torch.Tensor, strategy: str = "random", rat
     pred_img, out = predict_pixels(model, pixel_values, masking)
     is_masked = masking[1]
     m = patch_mask_to_pixels(is_masked, p, grid).to(pixel_values)  # (B, 1, H, W)
-    x01, r01 = denormalize(pixel_values, cfg), denormalize(pred_img, cfg)
+    x01 = denormalise(pixel_values, cfg.image_mean, cfg.image_std)
+    r01 = denormalise(pred_img, cfg.image_mean, cfg.image_std)
     pasted = x01 * (1 - m) + r01 * m
     err = ((r01 - x01) ** 2).mean(1, keepdim=True)               # (B, 1, H, W)
     patch_err = patchify(err, p).mean(-1).reshape(*grid)         # (h, w)

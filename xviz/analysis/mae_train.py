@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from xviz.analysis.mae import normalize
+from xviz.inputs.image_batch import denormalise, normalise
 from xviz.layers.patches import make_mask
 
 
@@ -87,7 +87,7 @@ def make_batch(images: list[torch.Tensor], batch_size: int, size: tuple[int, int
     else:
         idx = torch.multinomial(weights, batch_size, replacement=True, generator=g).tolist()
     views = torch.stack([augment(images[i], size, g, heavy) for i in idx])  # (B, C, h, w)
-    return normalize(views, cfg)
+    return normalise(views, cfg.image_mean, cfg.image_std)
 
 
 def train_step(model, opt, batch: torch.Tensor, ratio: float, g: torch.Generator, strategy: str = "random") -> float:
@@ -109,11 +109,10 @@ def finetune(model, pixel_values: torch.Tensor, steps: int, lr: float = 3e-4, se
              progress: Callable[[int, float], None] | None = None) -> tuple[torch.nn.Module, list[float]]:
     """Fine-tune a DEEP COPY of `model` on one image (light crops + flips, fresh random masks each step);
     returns (the copy in eval mode, losses). The given (possibly shared, cached) model is never touched."""
-    from xviz.analysis.mae import denormalize
     tuned = copy.deepcopy(model).train()
     opt = torch.optim.AdamW([q for q in tuned.parameters() if q.requires_grad], lr=lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(int(seed))
-    img01 = denormalize(pixel_values, model.cfg)[0].cpu()
+    img01 = denormalise(pixel_values, model.cfg.image_mean, model.cfg.image_std)[0].cpu()
     size = tuple(pixel_values.shape[2:])
     losses = []
     for step in range(int(steps)):

@@ -42,12 +42,14 @@ def kv_head_of(head: int, num_heads: int, num_kv_heads: int) -> int:
 
 
 def head_dim(model) -> int:
-    """Width of one query head: hidden size / heads, unless the config says otherwise (Gemma's head_dim)."""
-    cfg = model.config if isinstance(model, HFModel) else model.cfg
-    if hasattr(cfg, "get_text_config"):
-        cfg = cfg.get_text_config()
-    explicit = getattr(cfg, "head_dim", None)  # an HF config field, not a contract attribute
-    return int(explicit) if isinstance(explicit, int) and explicit > 0 else int(cfg.hidden_size // model.num_heads)
+    """Width of one query head: the contract's hidden_size / num_heads. The one exception: an HF config that
+    declares its own head_dim (Gemma: wider heads than hidden_size / num_heads), which the adapter's q, k, v have."""
+    if isinstance(model, HFModel):
+        cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        explicit = getattr(cfg, "head_dim", None)  # an HF config field, not a contract attribute
+        if isinstance(explicit, int) and explicit > 0:
+            return explicit
+    return model.hidden_size // max(model.num_heads, 1)
 
 
 def estimate_record_bytes(model, batch_size: int, n_tokens: int, bytes_per: int = 4) -> int:

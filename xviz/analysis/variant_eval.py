@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 import torch
 
-from xviz.analysis.cost import Cost, attention_errors, cost_model
+from xviz.analysis.cost import attention_errors
 from xviz.variants import full
-from xviz.variants.catalog import PATTERNS, VARIANTS, VariantParams, is_causal, pattern_mask, run_variant
+from xviz.variants.catalog import VARIANTS, variant
+from xviz.variants.cost import Cost
+from xviz.variants.params import VariantParams
 
 
 @dataclass
@@ -39,20 +41,14 @@ def evaluate(name: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p: Va
              topk: int = 5) -> VariantResult:
     """q, k, v (N, D) of one head → the variant's output and attention, its errors and its cost model."""
     n, d = q.shape
-    causal = is_causal(name, p)
+    spec = variant(name)
+    causal = spec.is_causal(p)
     ref_out, ref_attn = full(q, k, v, causal=causal)
-    out, attn = run_variant(name, q, k, v, p)
-    support = attn != 0  # content-based patterns: the pairs that got a weight
-    if name in PATTERNS:  # the pattern itself (an allowed pair's weight can underflow to exactly 0)
-        support = pattern_mask(name, n, p)
-    elif name in ("linformer", "performer", "synthesizer_dense", "synthesizer_random", "fnet"):
-        support = torch.ones(n, n, dtype=torch.bool)  # dense mixing: every pair contributes
-        if causal:
-            support = support.tril()
-    spec = VARIANTS[name]
+    out, attn = spec.apply(q, k, v, p)
+    support = spec.support_of(attn, p)
     return VariantResult(name, spec.label, spec.group, out, attn, ref_attn, support,
                          attention_errors(out, attn, ref_out, ref_attn, topk),
-                         cost_model(name, n, d, p, nnz=int(support.sum())), cost_model("full", n, d, p), causal)
+                         spec.cost(n, d, p, int(support.sum())), VARIANTS["full"].cost(n, d, p), causal)
 
 
 def evaluate_all(q, k, v, p: VariantParams, names: Sequence[str] | None = None, topk: int = 5

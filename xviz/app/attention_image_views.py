@@ -13,6 +13,7 @@ from xviz.analysis.head_stats import (head_entropy, high_norm_tokens, max_norm_r
 from xviz.analysis.image_run import ImageRun
 from xviz.analysis.rollout import FUSIONS, all_head_maps, attention_map, prefix_share, rollout_row, token_map
 from xviz.app import widgets
+from xviz.app.widgets import Q
 from xviz.plots.attention import layer_head_figure
 from xviz.plots.vision import (attention_figure, collapse_figure, difference_figure, mean_distance_figure,
                                norm_ratio_figure, overview_image, patch_grid_figure)
@@ -70,10 +71,10 @@ def _query_controls(run: ImageRun) -> tuple[str, int, int]:
         if st.session_state.get(k, 0) > hi:
             st.session_state[k] = hi  # a smaller grid after a size change
     c1, c2, c3 = st.columns([2, 1, 1])
-    kind = c1.radio("Query token", ["CLS", "Patch"], key="img_query", horizontal=True,
+    kind = c1.radio("Query token", ["CLS", "Patch"], key="img_query", horizontal=True, bind=Q,
                     help="Click a patch on the map, or type its row and column.")
-    row = c2.number_input("Patch row", 0, gh - 1, key="img_row", disabled=kind == "CLS")
-    col = c3.number_input("Patch column", 0, gw - 1, key="img_col", disabled=kind == "CLS")
+    row = c2.number_input("Patch row", 0, gh - 1, key="img_row", disabled=kind == "CLS", bind=Q)
+    col = c3.number_input("Patch column", 0, gw - 1, key="img_col", disabled=kind == "CLS", bind=Q)
     return kind, int(row), int(col)
 
 
@@ -84,8 +85,9 @@ def _query_index(run: ImageRun, kind: str, row: int, col: int) -> int:
 
 def _layer_head(run: ImageRun, suffix: str = "") -> tuple[int, int | None]:
     c1, c2 = st.columns(2)
-    layer = c1.selectbox("Layer", range(run.num_layers), index=run.num_layers - 1, key=f"img_layer{suffix}")
-    head = c2.selectbox("Head", ["mean"] + list(range(run.num_heads)), key=f"img_head{suffix}",
+    layer = c1.selectbox("Layer", range(run.num_layers), index=run.num_layers - 1, key=f"img_layer{suffix}",
+                         bind=Q)
+    head = c2.selectbox("Head", ["mean"] + list(range(run.num_heads)), key=f"img_head{suffix}", bind=Q,
                         format_func=lambda h: "mean of heads" if h == "mean" else f"head {h}")
     return layer, None if head == "mean" else int(head)
 
@@ -100,7 +102,7 @@ def render_image_views(run_a: ImageRun, run_b: ImageRun | None, compare: str, st
         runs = [("A", run_a, layer, head)] + ([("B", run_b, layer, head)] if run_b is not None else [])
         runs = runs if len(runs) == 2 else [("", run_a, layer, head)]
     query = _query_controls(run_a)
-    tabs = st.tabs(TABS, key="img_tab", on_change="rerun")
+    tabs = st.tabs(TABS, key="img_tab", on_change="rerun", bind=Q)
     opened = next((i for i, t in enumerate(tabs) if getattr(t, "open", False)), 0)
     with tabs[opened]:  # only the open tab runs
         [_tab_map, _tab_overview, _tab_rollout, _tab_stats, _tab_collapse, _tab_export][opened](runs, query, stem)
@@ -124,7 +126,7 @@ def _selected(run: ImageRun, query) -> tuple[int, int] | None:
 
 
 def _tab_map(runs, query, stem) -> None:
-    robust = st.toggle("Clip colours at the 99th percentile", key="img_robust",
+    robust = st.toggle("Clip colours at the 99th percentile", key="img_robust", bind=Q,
                        help="One very bright sink patch can wash out every other patch.")
 
     def one(tag, run: ImageRun, layer, head):
@@ -173,8 +175,8 @@ def _tab_overview(runs, query, stem) -> None:
 
 def _tab_rollout(runs, query, stem) -> None:
     c1, c2 = st.columns(2)
-    fusion = c1.radio("Head fusion", FUSIONS, key="img_fusion", horizontal=True)
-    depth = c2.slider("Through layer", 1, runs[0][1].num_layers, runs[0][1].num_layers, key="img_depth")
+    fusion = c1.radio("Head fusion", FUSIONS, key="img_fusion", horizontal=True, bind=Q)
+    depth = c2.slider("Through layer", 1, runs[0][1].num_layers, runs[0][1].num_layers, key="img_depth", bind=Q)
 
     def one(tag, run: ImageRun, layer, head):
         q = _query_index(run, *query)
@@ -203,7 +205,7 @@ def _stats(_run: ImageRun, key: str) -> dict:
 
 
 def _tab_stats(runs, query, stem) -> None:
-    factor = st.slider("High-norm threshold (× median patch norm)", 1.5, 10.0, 2.0, 0.5, key="img_factor")
+    factor = st.slider("High-norm threshold (× median patch norm)", 1.5, 10.0, 2.0, 0.5, key="img_factor", bind=Q)
 
     def one(tag, run: ImageRun, layer, head):
         s = _stats(run, run.key)

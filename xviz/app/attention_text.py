@@ -6,6 +6,7 @@ import streamlit as st
 
 from xviz.analysis.text_run import TextRun, run_text
 from xviz.app import run_cache, state, widgets
+from xviz.app.widgets import Q
 from xviz.app.attention_views import render_views
 from xviz.errors import InputError
 from xviz.inputs.text import decode_text_upload
@@ -30,8 +31,8 @@ def _text_inputs() -> tuple[object, object | None, str]:
     """Returns (item A, item B or None, compare mode). An item is a text or a (text_a, text_b) pair."""
     c1, c2 = st.columns([3, 1])
     with c2:
-        compare = st.radio("Compare", COMPARE, key="attn_compare", bind="query-params")
-        pair = st.checkbox("Sentence pair", key="attn_pair", help="Two segments: [CLS] A [SEP] B [SEP]")
+        compare = st.radio("Compare", COMPARE, key="attn_compare", bind=Q)
+        pair = st.checkbox("Sentence pair", key="attn_pair", help="Two segments: [CLS] A [SEP] B [SEP]", bind=Q)
         upload = st.file_uploader("or upload .txt", type=["txt"], key="attn_upload")
     with c1:
         if upload is not None and st.session_state.get("attn_upload_id") != upload.file_id:
@@ -41,9 +42,10 @@ def _text_inputs() -> tuple[object, object | None, str]:
                                                                      widgets.literal(upload.name[:80]))
             except InputError as err:  # say why, keep the current text and the rest of the page
                 st.error(str(err))
-        text_a = st.text_area("Text", DEFAULT_A, key="attn_text", height=80, bind="query-params")
-        seg = st.text_input("Second segment", "It slept all afternoon.", key="attn_seg") if pair else None
-        text_b = st.text_area("Text B", DEFAULT_B, key="attn_text_b", height=80) if compare == COMPARE[1] else None
+        text_a = st.text_area("Text", DEFAULT_A, key="attn_text", height=80, bind=Q)
+        seg = st.text_input("Second segment", "It slept all afternoon.", key="attn_seg", bind=Q) if pair else None
+        text_b = (st.text_area("Text B", DEFAULT_B, key="attn_text_b", height=80, bind=Q)
+                  if compare == COMPARE[1] else None)
     item_a = (text_a, seg) if pair else text_a
     item_b = None if text_b is None else ((text_b, seg) if pair else text_b)
     return item_a, item_b, compare
@@ -57,7 +59,7 @@ def _second_model(name_a: str) -> str:
     if st.session_state.get("attn_model_b") not in choices:
         st.session_state.pop("attn_model_b", None)
     kw = {} if "attn_model_b" in st.session_state else {"index": choices.index(default)}
-    return st.selectbox("Model B", choices, key="attn_model_b", bind="query-params",
+    return st.selectbox("Model B", choices, key="attn_model_b", bind=Q,
                         help="Runs on the same text with its own tokenizer: its own tokens and statistics.", **kw)
 
 

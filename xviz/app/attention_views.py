@@ -11,6 +11,7 @@ from xviz.analysis.attention_stats import head_output_norms, head_stat_maps, mas
 from xviz.analysis.collapse import cross_layer_similarity
 from xviz.analysis.text_run import TextRun
 from xviz.app import widgets
+from xviz.app.widgets import Q
 from xviz.plots.attention import (difference_figure, head_norms_figure, layer_head_figure, neuron_view_figure,
                                   overview_grid, token_lines)
 from xviz.plots.heatmap import gamma_colorscale, heatmap
@@ -49,8 +50,8 @@ def _selectors(run: TextRun, suffix: str = "") -> tuple[int, int]:
         if st.session_state.get(key, 0) not in range(n):  # a smaller model than the last one
             st.session_state[key] = 0
     c1, c2 = st.columns(2)
-    layer = c1.selectbox("Layer", range(run.num_layers), key=f"attn_layer{suffix}", bind="query-params")
-    head = c2.selectbox("Head", range(run.num_heads), key=f"attn_head{suffix}", bind="query-params")
+    layer = c1.selectbox("Layer", range(run.num_layers), key=f"attn_layer{suffix}", bind=Q)
+    head = c2.selectbox("Head", range(run.num_heads), key=f"attn_head{suffix}", bind=Q)
     return layer, head
 
 
@@ -68,7 +69,7 @@ def render_views(run_a: TextRun, run_b: TextRun | None, compare: str, stem: str)
         runs = [("A", run_a, layer, head), ("B", run_b, layer, head)]
     else:
         runs = [("", run_a, layer, head)]
-    tabs = st.tabs(TABS, key="attn_tab", on_change="rerun", bind="query-params")
+    tabs = st.tabs(TABS, key="attn_tab", on_change="rerun", bind=Q)
     # Only the open tab runs (on_change="rerun"): a 512-token run stays fast.
     opened = next((i for i, t in enumerate(tabs) if getattr(t, "open", False)), 0)
     with tabs[opened]:
@@ -81,8 +82,7 @@ def _tab_overview(runs, run_a, compare, stem) -> None:
 
 def _tab_head(runs, run_a, compare, stem) -> None:
     st.toggle("√ colour scale (reveals small weights next to a dominant sink column: [CLS]/[SEP], or a "
-              "decoder's first token)", key="attn_sqrt",
-              bind="query-params")
+              "decoder's first token)", key="attn_sqrt", bind=Q)
     _columns(runs, _head)
     if compare != "Two models":  # two tokenisations: no cell-by-cell difference
         _difference(runs)
@@ -94,12 +94,13 @@ def _tab_qkv(runs, run_a, compare, stem) -> None:
 
 def _tab_neuron(runs, run_a, compare, stem) -> None:
     tokens = run_a.tokens[0]
-    qi = st.selectbox("Query token", range(len(tokens)), key="attn_query", format_func=lambda i: f"{i}: {tokens[i]}")
+    qi = st.selectbox("Query token", range(len(tokens)), key="attn_query", bind=Q,
+                      format_func=lambda i: f"{i}: {tokens[i]}")
     _columns(runs, lambda tag, r, lyr, hd: _neuron(tag, r, lyr, hd, qi))
 
 
 def _tab_lines(runs, run_a, compare, stem) -> None:
-    thr = st.slider("Hide weights below", 0.0, 0.5, 0.05, 0.01, key="attn_threshold")
+    thr = st.slider("Hide weights below", 0.0, 0.5, 0.05, 0.01, key="attn_threshold", bind=Q)
     _columns(runs, lambda tag, r, lyr, hd: _lines(tag, r, lyr, hd, thr))
 
 

@@ -8,8 +8,8 @@ import streamlit as st
 
 from xviz.analysis import encdec as A
 from xviz.app import state
-from xviz.app.encdec_view import Q, Ctx, cached_run
-from xviz.app.widgets import figure, literal
+from xviz.app.encdec_view import Ctx, cached_run
+from xviz.app.widgets import Q, figure, literal
 from xviz.models import seq2seq_decode as D
 from xviz.models import seq2seq_tasks as T
 from xviz.plots import encdec as P
@@ -25,9 +25,9 @@ def cached_trace(name: str, device: str, source: str, task: str, strategy: str, 
 def decoding_section(c: Ctx) -> None:
     a, b, cc, d = st.columns(4)
     strategy = a.radio("Strategy", D.STRATEGIES, key="ed_strategy", horizontal=True, bind=Q)
-    temp = b.slider("Temperature", 0.1, 3.0, 1.0, 0.1, key="ed_temp", disabled=strategy != "sample")
-    seed = int(cc.number_input("Seed", 0, 1_000_000, 0, key="ed_seed", disabled=strategy != "sample"))
-    beams = int(d.slider("Beams", 1, 8, 3, key="ed_beams", disabled=strategy != "beam"))
+    temp = b.slider("Temperature", 0.1, 3.0, 1.0, 0.1, key="ed_temp", disabled=strategy != "sample", bind=Q)
+    seed = int(cc.number_input("Seed", 0, 1_000_000, 0, key="ed_seed", disabled=strategy != "sample", bind=Q))
+    beams = int(d.slider("Beams", 1, 8, 3, key="ed_beams", disabled=strategy != "beam", bind=Q))
     tr = cached_trace(c.name, str(state.device()), c.source, c.task, strategy, beams, temp, seed)
     ref, _ = T.reference(c.task, c.source)
     verdict = "" if ref is None else \
@@ -38,7 +38,7 @@ def decoding_section(c: Ctx) -> None:
         st.info("The model ended immediately (<eos> first): nothing to step through.")
         return
     _clamp("ed_step", 1, len(tr.steps))
-    step = st.slider("Step", 1, len(tr.steps), 1, key="ed_step") - 1 if len(tr.steps) > 1 else 0
+    step = st.slider("Step", 1, len(tr.steps), 1, key="ed_step", bind=Q) - 1 if len(tr.steps) > 1 else 0
     s = tr.steps[step]
     src_tokens = c.model.decode(c.model.source_ids(c.source, c.task))
     prefix = T.decode_ids(tr.ids[:step]) or "<bos>"
@@ -82,9 +82,10 @@ def exposure_section(c: Ctx) -> None:
                 "continue from its mistake (exposure bias).")
     a, b = st.columns(2)
     _clamp("ed_mpos", 0, len(gold) - 1)
-    pos = int(a.slider("Mistake at target position", 0, len(gold) - 1, min(2, len(gold) - 1), key="ed_mpos"))
+    pos = int(a.slider("Mistake at target position", 0, len(gold) - 1, min(2, len(gold) - 1), key="ed_mpos",
+                       bind=Q))
     default = "x" if gold[pos] != "x" else "y"
-    wrong = b.text_input("Wrong character", default, max_chars=1, key="ed_wrong") or default
+    wrong = b.text_input("Wrong character", default, max_chars=1, key="ed_wrong", bind=Q) or default
     T.encode_chars(wrong)
     eb = A.exposure_bias(c.model, c.source, c.task, gold, pos, wrong)
     mistaken = gold[:pos] + wrong + gold[pos + 1:]
@@ -100,14 +101,14 @@ def exposure_section(c: Ctx) -> None:
 
 def scheduled_sampling(c: Ctx, gold: str) -> None:
     st.subheader("Scheduled sampling (Bengio et al. 2015)")
-    k = st.slider("Decay k of ε_i = k / (k + exp(i / k))", 10, 1000, 200, 10, key="ed_ssk")
+    k = st.slider("Decay k of ε_i = k / (k + exp(i / k))", 10, 1000, 200, 10, key="ed_ssk", bind=Q)
     steps = list(range(0, 8 * k + 1, max(1, k // 25)))
     fig = go.Figure(go.Scatter(x=steps, y=[A.inverse_sigmoid(i, k) for i in steps], name="inverse sigmoid"))
     fig.add_trace(go.Scatter(x=steps, y=[max(0.0, 1 - i / (8 * k)) for i in steps], name="linear"))
     fig.add_trace(go.Scatter(x=steps, y=[0.999 ** i for i in steps], name="exponential 0.999^i"))
     fig.update_layout(**base_layout("ε_i: probability of feeding the ground truth at training step i", 300))
     figure(fig, "ed_ss_curve")
-    eps = st.slider("ε (share fed from the ground truth)", 0.0, 1.0, 0.5, 0.05, key="ed_eps")
+    eps = st.slider("ε (share fed from the ground truth)", 0.0, 1.0, 0.5, 0.05, key="ed_eps", bind=Q)
     mix = A.mix_table(c.model, c.source, c.task, gold, eps, seed=0)
     st.dataframe(pd.DataFrame({"ground truth": mix["gold"], "model's prediction": mix["pred"],
                                "fed to the decoder": mix["mixed"],

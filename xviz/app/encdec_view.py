@@ -9,12 +9,11 @@ import torch
 
 from xviz.analysis import encdec as A
 from xviz.app import state
-from xviz.app.widgets import figure, literal, recording_downloads
+from xviz.app.widgets import Q, figure, literal, recording_downloads
 from xviz.models import seq2seq_tasks as T
 from xviz.models.seq2seq import Seq2Seq
 from xviz.plots import encdec as P
 
-Q = "query-params"
 EXAMPLES = {
     "reverse": ["transformers", "attentionisallyouneed", "abcdefghijklmnopqrstuvwx", "level"],
     "date": ["3rd of March 2021", "March 3, 2021", "December 25, 1999", "21st of July 1969",
@@ -143,7 +142,7 @@ def model_picker() -> None:
     if len(choices) > 1:
         if st.session_state.get("model_seq2seq") not in choices:
             st.session_state["model_seq2seq"] = state.model_name("seq2seq")
-        st.selectbox("Encoder–decoder", choices, key="model_seq2seq")
+        st.selectbox("Encoder–decoder", choices, key="model_seq2seq", bind=Q)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Running the Hugging Face model…")
@@ -156,7 +155,7 @@ def hf_section(model, name: str) -> None:
     st.info("A Hugging Face encoder–decoder: no known alignment here (the alignment score needs xviz's own tasks), "
             "and decoding step by step, AT vs NAT and BLEU are for seq2seq-tiny.")
     source = st.text_area("Source", "The cat sat on the mat.", key="ed_hf_src", height=68, bind=Q)
-    target = st.text_input("Target (empty: the model's own greedy output)", "", key="ed_hf_tgt")
+    target = st.text_input("Target (empty: the model's own greedy output)", "", key="ed_hf_tgt", bind=Q)
     run = cached_hf_run(name, str(state.device()), source, target)
     st.markdown(f"Decoder input: **{literal(run.target)}**")
     dec_L = sum(1 for k in run.rec if k.endswith("cross_attn.hook_probs"))

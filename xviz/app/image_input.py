@@ -1,48 +1,58 @@
-"""Image input widget: a bundled sample or an upload, validated by xviz.inputs.image (messages, never tracebacks)."""
+"""Image input widget: a bundled sample or an upload, validated by xviz.inputs.image (messages, never tracebacks).
+Returns a LoadedImage (picture, notes, source, digest); the source radio and the sample are bound to the URL."""
 from __future__ import annotations
 
 import streamlit as st
-from PIL import Image
 
-from xviz.app.widgets import literal
+from xviz.app.widgets import Q, literal
 from xviz.errors import InputError
-from xviz.inputs.image import fit_image, image_notes, load_image
-from xviz.samples import CAPTIONS, load_sample, sample_names
+from xviz.inputs.image import LoadedImage, fit_image, load_image
+from xviz.samples import CAPTIONS, sample_image, sample_names
 
 MAX_SIDE = 1024   # uploads are downscaled to this for display and overlays (models resize anyway)
 SOURCES = ["Sample", "Upload"]
 
 
+def _hashed(loaded: LoadedImage) -> LoadedImage:
+    """Compute the digest now, so the cached copy carries it: an image is hashed once."""
+    _ = loaded.digest
+    return loaded
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
-def _sample(name: str) -> Image.Image:
-    return load_sample(name)
+def _sample(name: str) -> LoadedImage:
+    return _hashed(sample_image(name))
 
 
-def image_input(key: str, label: str = "Image", default: str = "chelsea") -> Image.Image:
-    """A radio between bundled samples and an upload. Returns an RGB PIL image (longer side ≤ 1024 px).
+@st.cache_data(max_entries=8, show_spinner=False)
+def _upload(file_id: str, name: str, source: str, _data: bytes) -> LoadedImage:
+    """One decode, downscale and digest per uploaded file (Streamlit gives every upload a new file_id)."""
+    return _hashed(fit_image(load_image(_data, name, source), MAX_SIDE))
+
+
+def image_input(key: str, label: str = "Image", default: str = "chelsea") -> LoadedImage:
+    """A radio between bundled samples and an upload → LoadedImage (RGB, longer side ≤ 1024 px for uploads).
 
     On a bad or missing upload the message is shown and the page run stops (st.stop); switching back to a
     sample makes the page usable again.
     """
-    src = st.radio(label, SOURCES, horizontal=True, key=f"{key}_src")
+    src = st.radio(label, SOURCES, horizontal=True, key=f"{key}_src", bind=Q)
     if src == "Sample":
         names = sample_names()
+        # plain names as options: the URL then reads ?{key}_sample=coffee (a format_func label would go there)
         name = st.selectbox("Sample image", names, index=names.index(default) if default in names else 0,
-                            key=f"{key}_sample", format_func=lambda n: f"{n} — {CAPTIONS.get(n, '')}")
-        img = _sample(name)
-        img.info["xviz_source"] = f"sample:{name}"
-        return img
+                            key=f"{key}_sample", bind=Q)
+        st.caption(CAPTIONS.get(name, ""))
+        return _sample(name)
     up = st.file_uploader("Upload an image (PNG, JPEG, GIF, BMP, TIFF, WebP)", key=f"{key}_file")
     if up is None:
         st.info("Upload an image file, or choose **Sample** above.")
         st.stop()
-    name = literal(up.name[:80] or "upload")
     try:
-        img = fit_image(load_image(up.getvalue(), name), MAX_SIDE)
+        loaded = _upload(up.file_id, literal(up.name[:80] or "upload"), f"upload:{up.name[:80]}", up.getvalue())
     except InputError as err:
         st.error(str(err))
         st.stop()
-    for note in image_notes(img):
+    for note in loaded.notes:
         st.caption(note)
-    img.info["xviz_source"] = f"upload:{up.name[:80]}"
-    return img
+    return loaded

@@ -9,19 +9,19 @@ import streamlit as st
 
 from xviz.analysis.grad_norms import METRICS, GradNorms, layer_grad_norms, ratio_vs_depth
 from xviz.app import state
-from xviz.app.widgets import figure
+from xviz.app.widgets import Q, figure
 from xviz.plots import layernorm as F
 from xviz.train.live import TASKS, TrainConfig, train_compare
 
-Q = "query-params"  # widget values live in the URL, so a view can be shared
 HEADS, FFN_RATIO, VOCAB, SEQ_LEN, BATCH = 4, 2, 512, 32, 8  # the paper: d = 512, FFN 1024, 4 heads
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
-def grad_norms_cached(num_layers: int, norm_position: str, d_model: int, seeds: tuple[int, ...], zipf: float,
+def grad_norms_cached(num_layers: int, norm_position: str, hidden_size: int, seeds: tuple[int, ...], zipf: float,
                       device: str) -> GradNorms:
-    return layer_grad_norms(num_layers, norm_position, d_model=d_model, ffn=FFN_RATIO * d_model, heads=HEADS,
-                            vocab=VOCAB, seq_len=SEQ_LEN, batch=BATCH, seeds=seeds, zipf=zipf, device=device)
+    return layer_grad_norms(num_layers, norm_position, hidden_size=hidden_size, mlp_hidden=FFN_RATIO * hidden_size,
+                            num_heads=HEADS, vocab_size=VOCAB, seq_len=SEQ_LEN, batch=BATCH, seeds=seeds, zipf=zipf,
+                            device=device)
 
 
 def init_section() -> None:

@@ -8,34 +8,35 @@ import streamlit as st
 from xviz.analysis.lm_decode import MAX_NEW_TOKENS, Decoding, cache_bytes
 from xviz.app import lm_cache as C
 from xviz.app import widgets
-from xviz.app.lm_view import Q, Ctx, export
+from xviz.app.lm_view import Ctx, export
+from xviz.app.widgets import Q
 from xviz.plots import lm as P
 
 STRATEGIES = {"Greedy": "greedy", "Sampling (temperature / top-k / top-p)": "sample", "Beam search": "beam"}
 DEFAULT_B = "The capital of Germany is"
 
 
-def decoding_controls(key: str, bind: bool = True) -> Decoding:
-    """Strategy radio and its settings; max new tokens is clamped to MAX_NEW_TOKENS with a message."""
-    b = dict(bind=Q) if bind else {}
-    label = st.radio("Strategy", list(STRATEGIES), key=f"{key}_strategy", horizontal=True, **b)
+def decoding_controls(key: str) -> Decoding:
+    """Strategy radio and its settings (in the URL under `key`_…); max new tokens is clamped to MAX_NEW_TOKENS
+    with a message."""
+    label = st.radio("Strategy", list(STRATEGIES), key=f"{key}_strategy", horizontal=True, bind=Q)
     strategy = STRATEGIES[label]
     c = st.columns(4)
-    asked = int(c[0].number_input("Max new tokens", 1, 512, 12, key=f"{key}_max", **b))
+    asked = int(c[0].number_input("Max new tokens", 1, 512, 12, key=f"{key}_max", bind=Q))
     if asked > MAX_NEW_TOKENS:
         st.warning(f"At most {MAX_NEW_TOKENS} new tokens on this page (every step is a forward on this device); "
                    f"generating {MAX_NEW_TOKENS}.")
     d = dict(strategy=strategy, max_new_tokens=min(asked, MAX_NEW_TOKENS))
     if strategy == "sample":
-        d["temperature"] = float(c[1].slider("Temperature", 0.05, 2.0, 1.0, 0.05, key=f"{key}_temp", **b))
-        d["top_k"] = int(c[2].number_input("Top-k (0 = off)", 0, 1000, 50, key=f"{key}_topk", **b))
-        d["top_p"] = float(c[3].slider("Top-p (1 = off)", 0.05, 1.0, 0.9, 0.05, key=f"{key}_topp", **b))
-        d["seed"] = int(st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{key}_seed", **b))
+        d["temperature"] = float(c[1].slider("Temperature", 0.05, 2.0, 1.0, 0.05, key=f"{key}_temp", bind=Q))
+        d["top_k"] = int(c[2].number_input("Top-k (0 = off)", 0, 1000, 50, key=f"{key}_topk", bind=Q))
+        d["top_p"] = float(c[3].slider("Top-p (1 = off)", 0.05, 1.0, 0.9, 0.05, key=f"{key}_topp", bind=Q))
+        d["seed"] = int(st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{key}_seed", bind=Q))
     elif strategy == "beam":
-        d["num_beams"] = int(c[1].number_input("Beams", 1, 8, 3, key=f"{key}_beams", **b))
-        d["length_penalty"] = float(c[2].slider("Length penalty α", -2.0, 3.0, 1.0, 0.1, key=f"{key}_alpha", **b,
+        d["num_beams"] = int(c[1].number_input("Beams", 1, 8, 3, key=f"{key}_beams", bind=Q))
+        d["length_penalty"] = float(c[2].slider("Length penalty α", -2.0, 3.0, 1.0, 0.1, key=f"{key}_alpha", bind=Q,
                                                 help="Final score = Σ log p / len^α (as transformers does)."))
-        d["early_stopping"] = bool(c[3].toggle("Early stopping", False, key=f"{key}_early", **b))
+        d["early_stopping"] = bool(c[3].toggle("Early stopping", False, key=f"{key}_early", bind=Q))
     return Decoding(**d)
 
 
@@ -80,7 +81,7 @@ def _attention_rows(ctx: Ctx, gen, new) -> None:
     if st.session_state.get("lm_gen_head", "mean") not in heads:
         st.session_state["lm_gen_head"] = "mean"
     layer = int(c1.number_input("Layer", 0, ctx.num_layers - 1, ctx.num_layers - 1, key="lm_gen_layer", bind=Q))
-    head = c2.selectbox("Head", heads, key="lm_gen_head")
+    head = c2.selectbox("Head", heads, key="lm_gen_head", bind=Q)
     t_max = gen.steps[-1].attn.shape[-1]
     rows = np.zeros((len(gen.steps), t_max), dtype=np.float32)              # (steps, keys), 0 = not there yet
     for i, s in enumerate(gen.steps):
@@ -167,7 +168,7 @@ def _two_settings(ctx: Ctx) -> None:
     for col, side in zip(cols, ("A", "B")):
         with col:
             st.markdown(f"**Setting {side}**")
-            d = decoding_controls(f"lm_cmp_{side}", bind=False)
+            d = decoding_controls(f"lm_cmp_{side}")
             if d.strategy == "beam":
                 res = C.beam(ctx.name, ctx.device, ctx.ids, C.decoding_tuple(d))
                 toks, probs = (res.beams[0][0], None) if res.beams else ([], None)

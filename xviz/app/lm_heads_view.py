@@ -10,7 +10,8 @@ import streamlit as st
 from xviz.analysis.lm_heads import IOI_ANSWERS, IOI_PROMPT, SCORES
 from xviz.app import lm_cache as C
 from xviz.app import widgets
-from xviz.app.lm_view import Q, Ctx, export
+from xviz.app.lm_view import Ctx, export
+from xviz.app.widgets import Q
 from xviz.plots import lm as P
 
 _PAIR = re.compile(r"^L(\d+)H(\d+)$")
@@ -100,7 +101,7 @@ def _ioi(ctx: Ctx) -> None:
     st.markdown(f"**IOI preset** (Wang et al. 2022): “{IOI_PROMPT}” → “ Mary”. Logit difference Mary − John, "
                 "and how it changes when each head alone is ablated.")
     c1, c2 = st.columns([1, 3])
-    mode = c1.radio("Ablation", ["zero", "mean"], key="lm_ioi_mode", horizontal=True)
+    mode = c1.radio("Ablation", ["zero", "mean"], key="lm_ioi_mode", horizontal=True, bind=Q)
     if not c2.toggle(f"Run the per-head ablation ({ctx.num_layers} batched forwards of {ctx.num_heads} rows; "
                      "about half a minute for SmolLM2 on 2 CPU cores)", key="lm_ioi_run"):
         return

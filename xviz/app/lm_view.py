@@ -9,10 +9,10 @@ import streamlit as st
 
 from xviz.app import lm_cache as C
 from xviz.app import state, widgets
+from xviz.app.widgets import Q
 from xviz.hooks import Recording
 from xviz.plots import lm as P
 
-Q = "query-params"
 DEFAULT_PROMPT = "The capital of France is"
 TABS = ["Next token", "Logit lens", "Generate", "Ablation", "Head scores", "Compare"]
 

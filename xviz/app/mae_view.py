@@ -1,7 +1,6 @@
 """Render helpers of the MAE page: controls, the reconstruction, side-by-side comparison, fine-tuning."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import streamlit as st
@@ -10,7 +9,8 @@ import torch
 from xviz.analysis.mae import reconstruct
 from xviz.analysis.mae_train import finetune
 from xviz.app import state
-from xviz.app.widgets import figure
+from xviz.app.widgets import Q, figure
+from xviz.inputs.image import LoadedImage
 from xviz.layers.patches import STRATEGIES
 from xviz.models.mae import MAE
 from xviz.plots import mae as P
@@ -34,9 +34,9 @@ class Ctx:
 def model_notes(model: MAE, name: str, source: str) -> None:
     cfg = model.cfg
     H, W = cfg.image_size
-    st.caption(f"Model **{name}**: {cfg.depth}-block encoder ({cfg.dim} wide) on the visible patches only, "
-               f"{cfg.decoder_depth}-block decoder ({cfg.decoder_dim} wide); {cfg.patch_size}-px patches; the image "
-               f"is resized and centre-cropped to {H}×{W} px.")
+    st.caption(f"Model **{name}**: {cfg.num_layers}-block encoder ({cfg.hidden_size} wide) on the visible patches "
+               f"only, {cfg.decoder_layers}-block decoder ({cfg.decoder_hidden_size} wide); {cfg.patch_size}-px "
+               f"patches; the image is resized and centre-cropped to {H}×{W} px.")
     note = state.model_note(name)
     if note:
         st.caption(note + ".")
@@ -55,14 +55,13 @@ def model_notes(model: MAE, name: str, source: str) -> None:
             st.caption(f"“{sample}” was one of mae-small's training images (seen with heavy augmentation).")
 
 
-def controls(model: MAE, img, name: str) -> Ctx:
+def controls(model: MAE, img: LoadedImage, name: str) -> Ctx:
     c1, c2, c3 = st.columns([2, 3, 1])
-    strategy = c1.selectbox("Masking strategy", STRATEGIES, key="mae_strategy", help=STRATEGY_HELP)
-    ratio = c2.slider("Mask ratio", 0.0, 0.95, 0.75, 0.05, key="mae_ratio", help="MAE's default: 0.75.")
-    seed = int(c3.number_input("Seed", 0, 1_000_000, 0, key="mae_seed"))
-    pv = model.prepare(img)["pixel_values"]
-    digest = hashlib.sha1(pv.cpu().numpy().tobytes()).hexdigest()[:12]
-    return Ctx(model, pv, strategy, ratio, seed, f"{name}:{digest}")
+    strategy = c1.selectbox("Masking strategy", STRATEGIES, key="mae_strategy", help=STRATEGY_HELP, bind=Q)
+    ratio = c2.slider("Mask ratio", 0.0, 0.95, 0.75, 0.05, key="mae_ratio", help="MAE's default: 0.75.", bind=Q)
+    seed = int(c3.number_input("Seed", 0, 1_000_000, 0, key="mae_seed", bind=Q))
+    pv = model.prepare(img.image)["pixel_values"]
+    return Ctx(model, pv, strategy, ratio, seed, f"{name}:{img.digest[:12]}")
 
 
 def reconstruction_section(c: Ctx) -> None:
@@ -83,13 +82,13 @@ def reconstruction_section(c: Ctx) -> None:
 
 
 def compare_section(c: Ctx) -> None:
-    what = st.radio("Compare", ["two ratios", "two strategies"], key="mae_cmp", horizontal=True)
+    what = st.radio("Compare", ["two ratios", "two strategies"], key="mae_cmp", horizontal=True, bind=Q)
     if what == "two ratios":
-        ratio_b = st.slider("Ratio B", 0.0, 0.95, 0.5, 0.05, key="mae_ratio_b")
+        ratio_b = st.slider("Ratio B", 0.0, 0.95, 0.5, 0.05, key="mae_ratio_b", bind=Q)
         a_lbl, b_lbl, b = f"ratio {c.ratio:.2f}", f"ratio {ratio_b:.2f}", (c.strategy, ratio_b)
     else:
         others = [s for s in STRATEGIES if s != c.strategy]
-        strat_b = st.selectbox("Strategy B", others, key="mae_strategy_b")
+        strat_b = st.selectbox("Strategy B", others, key="mae_strategy_b", bind=Q)
         a_lbl, b_lbl, b = c.strategy, strat_b, (strat_b, c.ratio)
     rec_a = reconstruct(c.model, c.pixel_values, c.strategy, c.ratio, c.seed)
     rec_b = reconstruct(c.model, c.pixel_values, b[0], b[1], c.seed)
@@ -108,8 +107,8 @@ def finetune_section(c: Ctx) -> None:
     cap = step_cap(c.model)
     st.caption(f"Trains a private **copy** of the model on this one image (random masks, crops and flips); the "
                f"shared model stays as it is. Up to {cap} steps on this device.")
-    steps = int(st.number_input("Steps", 1, cap, min(20, cap), key="mae_ft_steps"))
-    lr = st.select_slider("Learning rate", [1e-5, 3e-5, 1e-4, 3e-4, 1e-3], 3e-4, key="mae_ft_lr")
+    steps = int(st.number_input("Steps", 1, cap, min(20, cap), key="mae_ft_steps", bind=Q))
+    lr = st.select_slider("Learning rate", [1e-5, 3e-5, 1e-4, 3e-4, 1e-3], 3e-4, key="mae_ft_lr", bind=Q)
     if st.button("Fine-tune on this image", key="mae_ft_go"):
         bar = st.progress(0.0, text="fine-tuning…")
         batch = 8 if cap > 5 else 2

@@ -73,7 +73,8 @@ def padding_sides(model, sentences: list[str], layer_head: Callable) -> None:
     res = cached_sides(name, str(state.device()), tuple(sentences))
     st.caption(f"**{widgets.literal(name)}** is a causal decoder: each query sees itself and earlier real tokens.")
     _batches(res)
-    b = st.selectbox("Sentence", range(len(res.left.tokens)), key="mk_dec_b", format_func=lambda i: f"#{i}")
+    b = st.selectbox("Sentence", range(len(res.left.tokens)), key="mk_dec_b", format_func=lambda i: f"#{i}",
+                     bind=widgets.Q)
     layer, head = layer_head(model, "mk_dec")
     for col, run in zip(st.columns(2), (res.left, res.right)):
         with col:

@@ -8,14 +8,14 @@ import streamlit as st
 from xviz.analysis import masking as A
 from xviz.app import masking_decoder_view, state
 from xviz.app.image_input import image_input
-from xviz.app.widgets import figure
+from xviz.app.widgets import Q, figure
 from xviz.plots import masks as F
 
 DEFAULT = "The cat sat on the mat.\nDogs bark.\nAttention is all you need, they said in 2017."
 
 
 def sentences() -> list[str]:
-    text = st.text_area("Sentences (one per line)", DEFAULT, key="mk_text", height=90)
+    text = st.text_area("Sentences (one per line)", DEFAULT, key="mk_text", height=90, bind=Q)
     lines = [ln for ln in text.splitlines() if ln.strip()]
     return lines or [text]  # empty input → clean_text raises a clear InputError
 
@@ -25,8 +25,8 @@ def _layer_head(model, key: str) -> tuple[int, int]:
     for k, n in ((f"{key}_l", model.num_layers), (f"{key}_h", model.num_heads)):
         if st.session_state.get(k, 0) >= n:  # a smaller model than the last one
             st.session_state[k] = 0
-    layer = c1.slider("Layer", 0, model.num_layers - 1, 0, key=f"{key}_l")
-    head = c2.slider("Head", 0, model.num_heads - 1, 0, key=f"{key}_h")
+    layer = c1.slider("Layer", 0, model.num_layers - 1, 0, key=f"{key}_l", bind=Q)
+    head = c2.slider("Head", 0, model.num_heads - 1, 0, key=f"{key}_h", bind=Q)
     return layer, head
 
 
@@ -48,7 +48,7 @@ def padding_section() -> None:
     figure(F.batch_figure(batch.tokens, batch["attention_mask"]), "mk_batch",
            caption="Each sentence padded with [PAD] to the longest one; dark = 1 (a real token), light = 0.")
     st.dataframe(A.batch_table(batch.tokens, batch["attention_mask"]), hide_index=False)
-    b = st.selectbox("Sentence", range(len(batch.tokens)), key="mk_b", format_func=lambda i: f"#{i}")
+    b = st.selectbox("Sentence", range(len(batch.tokens)), key="mk_b", format_func=lambda i: f"#{i}", bind=Q)
     layer, head = _layer_head(model, "mk_pad")
     a, c = st.columns(2)
     with a:
@@ -64,9 +64,10 @@ def patterns_section() -> None:
     model = state.get_model("text")
     pk = _packed(model)
     c1, c2, c3 = st.columns(3)
-    kind = c1.selectbox("Mask", A.mask_kinds(padding=False), index=1, key="mk_kind")
-    prefix = c2.slider("Prefix length (prefix-LM)", 0, len(pk.tokens), min(5, len(pk.tokens)), key="mk_prefix")
-    window = c3.slider("Window / stride / block (sparse)", 1, 16, 4, key="mk_win")
+    kind = c1.selectbox("Mask", A.mask_kinds(padding=False), index=1, key="mk_kind", bind=Q)
+    prefix = c2.slider("Prefix length (prefix-LM)", 0, len(pk.tokens), min(5, len(pk.tokens)), key="mk_prefix",
+                       bind=Q)
+    window = c3.slider("Window / stride / block (sparse)", 1, 16, 4, key="mk_win", bind=Q)
     mask = A.build_mask(kind, len(pk.tokens), pk.doc_ids, prefix=prefix, window=window)
     st.caption("The sentences are packed into one row (each as the tokenizer gives it: [CLS] … [SEP] for BERT), as "
                "in pre-training with packing.")
@@ -104,10 +105,10 @@ def _encoder():
 def mlm_section() -> None:
     model = _encoder()
     text = st.text_input("Sentence", "The quick brown fox jumps over the lazy dog near the river bank.",
-                         key="mk_mlm_text")
+                         key="mk_mlm_text", bind=Q)
     c1, c2 = st.columns(2)
-    seed = c1.number_input("Seed", 0, 1_000_000, 0, key="mk_seed")
-    prob = c2.slider("Selection probability", 0.05, 0.5, 0.15, step=0.05, key="mk_prob")
+    seed = c1.number_input("Seed", 0, 1_000_000, 0, key="mk_seed", bind=Q)
+    prob = c2.slider("Selection probability", 0.05, 0.5, 0.15, step=0.05, key="mk_prob", bind=Q)
     rows, out = A.mlm_example(model, text, int(seed), prob)
     n_sel = int(out.selected.sum())
     st.markdown(f"**{n_sel}** of {len(rows) - 2} word pieces selected: {int(out.replaced.sum())} → [MASK], "
@@ -119,11 +120,11 @@ def mlm_section() -> None:
 
 
 def mae_section() -> None:
-    img = image_input("mk_img")
+    img = image_input("mk_img").image
     c1, c2, c3 = st.columns(3)
-    ratio = c1.slider("Mask ratio", 0.0, 0.95, 0.75, step=0.05, key="mk_ratio")
-    patch = c2.selectbox("Patch size (224 px image)", [14, 16, 32], index=1, key="mk_patch")
-    seed = c3.number_input("Seed", 0, 1_000_000, 0, key="mk_mae_seed")
+    ratio = c1.slider("Mask ratio", 0.0, 0.95, 0.75, step=0.05, key="mk_ratio", bind=Q)
+    patch = c2.selectbox("Patch size (224 px image)", [14, 16, 32], index=1, key="mk_patch", bind=Q)
+    seed = c3.number_input("Seed", 0, 1_000_000, 0, key="mk_mae_seed", bind=Q)
     is_masked, kept = A.mae_patch_mask(224, int(patch), ratio, int(seed))
     n = is_masked.numel()
     st.markdown(f"**{n - kept}** of {n} patches hidden, **{kept}** visible (keep = int(N·(1 − ratio)); "
@@ -145,9 +146,9 @@ def effect_section(compare: bool = False) -> None:
     masking_decoder_view.effect_note(model)
     kinds = A.mask_kinds(padding=False)
     cols = st.columns(2 if compare else 1)
-    chosen = [cols[0].selectbox("Mask A" if compare else "Mask", kinds, index=1, key="mk_eff_a")]
+    chosen = [cols[0].selectbox("Mask A" if compare else "Mask", kinds, index=1, key="mk_eff_a", bind=Q)]
     if compare:
-        chosen.append(cols[1].selectbox("Mask B", kinds, index=3, key="mk_eff_b"))
+        chosen.append(cols[1].selectbox("Mask B", kinds, index=3, key="mk_eff_b", bind=Q))
     layer, head = _layer_head(model, "mk_eff")
     results = [(kind, A.attention_under_mask(model, pk.input_ids, A.build_mask(kind, n, pk.doc_ids, prefix=min(5, n))))
                for kind in chosen]

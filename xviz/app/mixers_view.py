@@ -7,12 +7,11 @@ import torch
 
 from xviz.analysis import mixers as A
 from xviz.app import state, widgets
+from xviz.app.widgets import Q
 from xviz.errors import InputError, XvizError
 from xviz.inputs.image import load_image
 from xviz.models.digits import image_to_digit, load_split, shift
 from xviz.plots import mixers as P
-
-Q = "query-params"
 
 
 def models() -> dict:
@@ -51,7 +50,7 @@ def digit_input() -> torch.Tensor:
         st.info("Upload a picture of a single digit, or pick one from the held-out set.")
         st.stop()
     try:
-        return image_to_digit(load_image(up.getvalue(), widgets.literal(up.name[:80] or "upload")))
+        return image_to_digit(load_image(up.getvalue(), widgets.literal(up.name[:80] or "upload")).image)
     except InputError as err:
         st.error(str(err))
         st.stop()

@@ -5,7 +5,7 @@ import streamlit as st
 
 from xviz.analysis import positional as A
 from xviz.app import state
-from xviz.app.widgets import figure
+from xviz.app.widgets import Q, figure
 from xviz.errors import XvizError
 from xviz.layers import pos_embed as P
 from xviz.plots import positional as F
@@ -14,9 +14,9 @@ from xviz.plots import positional_rel as R
 
 def sinusoidal_section() -> None:
     c1, c2, c3 = st.columns(3)
-    n = c1.slider("Positions", 4, 512, 50, key="pe_n")
-    dim = c2.slider("Dimension", 8, 512, 128, step=8, key="pe_dim")
-    sim_kind = c3.radio("Similarity", ["dot", "cosine"], horizontal=True, key="pe_sim")
+    n = c1.slider("Positions", 4, 512, 50, key="pe_n", bind=Q)
+    dim = c2.slider("Dimension", 8, 512, 128, step=8, key="pe_dim", bind=Q)
+    sim_kind = c3.radio("Similarity", ["dot", "cosine"], horizontal=True, key="pe_sim", bind=Q)
     figure(F.pe_heatmap(P.sinusoidal(n, dim), P.wavelengths(dim), f"Sinusoidal encoding, {n} × {dim}"), "pe_heat",
            caption="PE[p, 2i] = sin(p·ωᵢ), PE[p, 2i+1] = cos(p·ωᵢ), ωᵢ = 10000^(−2i/d) (Vaswani et al. 2017, "
                    "§3.5); the wavelengths 2π/ωᵢ grow geometrically from 2π to 10000·2π.")
@@ -30,7 +30,7 @@ def sinusoidal_section() -> None:
         formula = A.sinusoidal_dot_formula(A.offset_curve(sim).offsets, dim) if sim_kind == "dot" else None
         figure(F.offset_figure({"sinusoidal": A.offset_curve(sim)}, formula), "pe_offset",
                caption="The band (min–max over p) has zero width: the similarity depends only on the offset k.")
-    k = st.slider("Shift k for PE(p+k) = M_k·PE(p)", 1, 100, 5, key="pe_k")
+    k = st.slider("Shift k for PE(p+k) = M_k·PE(p)", 1, 100, 5, key="pe_k", bind=Q)
     check = A.transform_check(n, dim, k)
     st.metric(f"max |M_{k}·PE(p) − PE(p+{k})| over {n} positions", f"{check.max_error:.2e}")
     figure(F.transform_figure(check), "pe_mk", caption="M_k is block-diagonal: one 2×2 rotation by ωᵢ·k per "
@@ -47,7 +47,7 @@ def learned_section() -> None:
         figure(F.table_figure(lt.table, "Learned position embeddings"), "pe_learned_table",
                caption="The trained table itself (position × channel; colours clipped at the 99th percentile of "
                        "|value|) and each row's L2 norm.")
-        n = st.slider("Positions compared", 8, lt.table.shape[0], min(128, lt.table.shape[0]), key="pe_ln")
+        n = st.slider("Positions compared", 8, lt.table.shape[0], min(128, lt.table.shape[0]), key="pe_ln", bind=Q)
         sim = A.similarity(lt.table[:n], "cosine")
         a, b = st.columns(2)
         with a:
@@ -80,14 +80,14 @@ def vision_section() -> None:
     st.caption(f"{name}: `{lt.name}`, {h} × {w} patch grid (+{lt.prefix} prefix row(s) set aside)."
                + (f" Model: {note}" if note else ""))
     sim4 = A.grid_similarity(lt.table, lt.grid)
-    stride = st.slider("Show every k-th patch as a tile", 1, max(1, h // 2), max(1, h // 10), key="pe_stride")
+    stride = st.slider("Show every k-th patch as a tile", 1, max(1, h // 2), max(1, h // 10), key="pe_stride", bind=Q)
     figure(F.mosaic_figure(A.grid_mosaic(sim4, stride), "Cosine similarity of each patch position to all others"),
            "pe_mosaic", caption="As in the ViT paper: tile (r, c) shows how similar the position embedding of "
                                 "patch (r, c) is to every other patch's; nearby patches are alike, rows and "
                                 "columns too.")
     c1, c2 = st.columns(2)
-    r = c1.slider("Patch row", 0, h - 1, h // 2, key="pe_pr")
-    c = c2.slider("Patch column", 0, w - 1, w // 4, key="pe_pc")
+    r = c1.slider("Patch row", 0, h - 1, h // 2, key="pe_pr", bind=Q)
+    c = c2.slider("Patch column", 0, w - 1, w // 4, key="pe_pc", bind=Q)
     figure(F.grid_maps_figure({f"patch ({r}, {c})": sim4[r, c]}, "Similarity of one patch position"), "pe_patch",
            caption="One tile of the mosaic, large: cosine similarity of the chosen patch's position embedding to "
                    "every other patch's.")
@@ -95,10 +95,10 @@ def vision_section() -> None:
 
 def sincos2d_section() -> None:
     c1, c2, c3, c4 = st.columns(4)
-    gh = c1.slider("Grid rows", 2, 32, 14, key="pe_gh")
-    gw = c2.slider("Grid columns", 2, 32, 14, key="pe_gw")
-    dim = c3.slider("Dimension", 8, 256, 64, step=4, key="pe_d2")
-    cls = c4.checkbox("CLS token (row of zeros)", True, key="pe_cls")
+    gh = c1.slider("Grid rows", 2, 32, 14, key="pe_gh", bind=Q)
+    gw = c2.slider("Grid columns", 2, 32, 14, key="pe_gw", bind=Q)
+    dim = c3.slider("Dimension", 8, 256, 64, step=4, key="pe_d2", bind=Q)
+    cls = c4.checkbox("CLS token (row of zeros)", True, key="pe_cls", bind=Q)
     pe = P.sincos_2d(gh, gw, dim, cls_token=cls)
     st.caption(f"Table shape {tuple(pe.shape)}; row 0 {'is the CLS row of zeros' if cls else 'is patch (0, 0)'}.")
     figure(F.table_heatmap(pe, "2-D sin-cos table (tokens × channels)"), "pe_2d_table",
@@ -110,8 +110,8 @@ def sincos2d_section() -> None:
            caption="MAE layout: channels [0, D/2) encode the COLUMN (sin | cos), [D/2, D) the ROW; tokens are "
                    "row-major. The first maps vary along x, the last along y.")
     c1, c2 = st.columns(2)
-    r = c1.slider("Patch row", 0, gh - 1, gh // 2, key="pe_2r")
-    c = c2.slider("Patch column", 0, gw - 1, gw // 2, key="pe_2c")
+    r = c1.slider("Patch row", 0, gh - 1, gh // 2, key="pe_2r", bind=Q)
+    c = c2.slider("Patch column", 0, gw - 1, gw // 2, key="pe_2c", bind=Q)
     sim = A.similarity(body, "cosine")[r * gw + c].reshape(gh, gw)  # (h·w,) → (h, w)
     figure(F.grid_maps_figure({f"patch ({r}, {c})": sim}, "Cosine similarity to one patch", signed=False),
            "pe_2d_sim", caption="All positive (the cos halves add a constant share): colours span the own range.")
@@ -120,18 +120,18 @@ def sincos2d_section() -> None:
 def relative_section() -> None:
     st.subheader("RoPE (Su et al. 2021)")
     c1, c2, c3, c4 = st.columns(4)
-    n = c1.slider("Positions", 4, 128, 32, key="pe_rn")
-    dim = c2.slider("Head dim", 4, 128, 32, step=2, key="pe_rd")
-    seed = c3.number_input("Seed", 0, 10_000, 0, key="pe_rs")
-    inter = c4.radio("Pairs", ["interleaved", "halves"], key="pe_ri") == "interleaved"
+    n = c1.slider("Positions", 4, 128, 32, key="pe_rn", bind=Q)
+    dim = c2.slider("Head dim", 4, 128, 32, step=2, key="pe_rd", bind=Q)
+    seed = c3.number_input("Seed", 0, 10_000, 0, key="pe_rs", bind=Q)
+    inter = c4.radio("Pairs", ["interleaved", "halves"], key="pe_ri", bind=Q) == "interleaved"
     demo = A.rope_demo(n, dim, seed=int(seed), interleaved=inter)
     st.metric("max spread along one diagonal (same offset, different positions)", f"{demo.offset_spread:.1e}")
     figure(R.rope_figure(demo), "pe_rope", caption="q and k are rotated pair-wise by θᵢ·position; "
            "⟨R_m q, R_n k⟩ = ⟨q, R_(n−m) k⟩, so the score depends only on the offset n − m.")
     st.subheader("ALiBi (Press et al. 2022)")
     c1, c2 = st.columns(2)
-    heads = c1.slider("Heads", 1, 16, 8, key="pe_ah")
-    n_a = c2.slider("Sequence length", 4, 64, 16, key="pe_an")
+    heads = c1.slider("Heads", 1, 16, 8, key="pe_ah", bind=Q)
+    n_a = c2.slider("Sequence length", 4, 64, 16, key="pe_an", bind=Q)
     slopes, bias = A.alibi(heads, n_a)
     st.caption("Slopes: " + ", ".join(f"{float(s):.4g}" for s in slopes))
     figure(R.alibi_figure(slopes, bias), "pe_alibi",
@@ -155,7 +155,7 @@ def swin_bias_section() -> None:
     pname, table, M = found
     st.caption(f"{name}: `{pname}` {tuple(table.shape)} = ((2M−1)², heads), M = {M}. {state.model_note(name) or ''} "
                "More on the Swin windows page.")
-    head = st.slider("Head", 0, table.shape[1] - 1, 0, key="pe_sh")
+    head = st.slider("Head", 0, table.shape[1] - 1, 0, key="pe_sh", bind=Q)
     a, b = st.columns(2)
     with a:
         figure(bias_table_figure(table, head, f"table of head {head} over (Δrow, Δcol)"), "pe_swin_table",
@@ -167,9 +167,9 @@ def swin_bias_section() -> None:
 
 def beyond_section() -> None:
     c1, c2, c3 = st.columns(3)
-    trained = c1.slider("Trained length", 16, 1024, 512, key="pe_bt")
-    total = c2.slider("Positions shown", 32, 4096, 2048, key="pe_bn")
-    dim = c3.slider("Dimension", 8, 512, 64, step=8, key="pe_bd")
+    trained = c1.slider("Trained length", 16, 1024, 512, key="pe_bt", bind=Q)
+    total = c2.slider("Positions shown", 32, 4096, 2048, key="pe_bn", bind=Q)
+    dim = c3.slider("Dimension", 8, 512, 64, step=8, key="pe_bd", bind=Q)
     frac = A.unseen_angle_fraction(total, trained, dim)
     lt = A.find_position_table(state.get_model("text"))
     norms = lt.table.norm(dim=1) if lt is not None else None
@@ -184,10 +184,10 @@ def beyond_section() -> None:
 
 def compare_section() -> None:
     c1, c2, c3, c4 = st.columns(4)
-    ka = c1.selectbox("Kind A", A.KINDS, index=0, key="pe_ka")
-    kb = c2.selectbox("Kind B", A.KINDS, index=3, key="pe_kb")
-    n = c3.slider("Positions", 4, 256, 64, key="pe_cn")
-    dim = c4.slider("Dimension", 8, 384, 64, step=8, key="pe_cd")
+    ka = c1.selectbox("Kind A", A.KINDS, index=0, key="pe_ka", bind=Q)
+    kb = c2.selectbox("Kind B", A.KINDS, index=3, key="pe_kb", bind=Q)
+    n = c3.slider("Positions", 4, 256, 64, key="pe_cn", bind=Q)
+    dim = c4.slider("Dimension", 8, 384, 64, step=8, key="pe_cd", bind=Q)
     table = None
     if "learned (text model)" in (ka, kb):
         lt = A.find_position_table(state.get_model("text"))

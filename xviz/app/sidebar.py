@@ -4,12 +4,11 @@ from __future__ import annotations
 import streamlit as st
 
 from xviz.app import state
-from xviz.app.widgets import literal
+from xviz.app.widgets import Q, literal
 from xviz.errors import XvizError
 
 KIND_LABELS = {"text": "Text model", "lm": "Language model", "image": "Image model", "mae": "MAE model",
                "swin": "Swin model"}
-URL_KINDS = ("text", "lm")
 KIND_HELP = {"text": "Encoders (BERT) and causal language models: every text page takes either.",
              "lm": "Causal language models (the Language-model page)."}
 
@@ -33,15 +32,15 @@ def render() -> None:
 
 
 def _picker(kind: str, label: str, choices: list[str]) -> None:
-    """One model picker. The text and language-model pickers live in the URL (?model_text=smollm2-135m), so a
-    link reopens a page on the same model; a stale value (a custom model of another session) is replaced."""
+    """One model picker, in the URL (?model_text=smollm2-135m, ?model_image=…), so a link reopens a page on the
+    same model; a stale value (a custom model of another session) is replaced."""
     key = f"model_{kind}"
-    kw: dict = {"bind": "query-params"} if kind in URL_KINDS else {}
+    kw: dict = {}
     if key in st.session_state and st.session_state[key] not in choices:
         st.session_state[key] = state.model_name(kind)
     if key not in st.session_state:
         kw["index"] = choices.index(state.model_name(kind))
-    st.selectbox(label, choices, key=key, help=KIND_HELP.get(kind), **kw)
+    st.selectbox(label, choices, key=key, help=KIND_HELP.get(kind), bind=Q, **kw)
 
 
 def _add_custom() -> None:

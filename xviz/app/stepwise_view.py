@@ -7,12 +7,12 @@ from xviz.analysis.sqrt_d import dot_variance, real_head_stats, softmax_saturati
 from xviz.analysis.stepwise import StepRun, run_steps
 from xviz.analysis.stepwise_lm import run_lm_steps
 from xviz.app import state, widgets
+from xviz.app.widgets import Q
 from xviz.plots import stepwise as P
 
 EXAMPLES = ["The cat sat on the mat because it was tired.",
             "The bank raised interest rates, so we sat by the river bank.",
             "Attention is all you need."]
-Q = "query-params"
 
 
 KINDS = {"Encoder (BERT: MiniLM)": "text", "Decoder (Llama: SmolLM2)": "lm"}
@@ -41,8 +41,8 @@ def inputs(model, kind: str = "text") -> tuple[object, int, int, int]:
             st.session_state["sw_text"] = ex
         st.session_state.setdefault("sw_text", EXAMPLES[0])
         text = st.text_area("Sentence", key="sw_text", height=68, bind=Q)
-        seg = st.text_input("Second segment (optional: segment embeddings become 1)", "", key="sw_seg") \
-            if kind == "text" else ""
+        seg = st.text_input("Second segment (optional: segment embeddings become 1)", "", key="sw_seg",
+                            bind=Q) if kind == "text" else ""
     n_layers, n_heads = model.num_layers, model.num_heads
     _keep_valid("sw_layer", range(n_layers))  # switching models: a layer / head the other model lacks
     _keep_valid("sw_head", range(n_heads))
@@ -50,7 +50,7 @@ def inputs(model, kind: str = "text") -> tuple[object, int, int, int]:
         a, b, c = st.columns(3)
         layer = a.selectbox("Layer", range(n_layers), key="sw_layer", bind=Q)
         head = b.selectbox("Head", range(n_heads), key="sw_head", bind=Q)
-        pad = int(c.number_input("[PAD] tokens", 0, 8, 0, key="sw_pad",
+        pad = int(c.number_input("[PAD] tokens", 0, 8, 0, key="sw_pad", bind=Q,
                                  help="Appended with attention mask 0, so the mask step has work to do.")) \
             if kind == "text" else 0
     item = (text, seg) if seg.strip() else text
@@ -89,13 +89,12 @@ def head_b_choice(model, kind: str, head: int) -> int | None:
 def stepper(run: StepRun, run_b: StepRun | None = None) -> None:
     keys = [s.key for s in run.steps]
     _keep_valid("sw_step", keys)  # the encoder and the decoder have different steps
-    b1, b2, _ = st.columns([1, 1, 6])
-    current = st.session_state.get("sw_step", st.query_params.get("sw_step", keys[0]))
-    i = keys.index(current) if current in keys else 0
-    b1.button("◀ Previous", key="sw_prev", disabled=i == 0, on_click=_go, args=(keys, i - 1))
-    b2.button("Next ▶", key="sw_next", disabled=i == len(keys) - 1, on_click=_go, args=(keys, i + 1))
+    b1, b2, _ = st.columns([1, 1, 6])  # filled after the slider, which knows the step (from the URL, too)
     key = st.select_slider("Step", keys, key="sw_step", bind=Q,  # plain keys: they are what the URL shows
                            help="tok → … → out: the operations of the block in order (Previous / Next move one).")
+    i = keys.index(key)
+    b1.button("◀ Previous", key="sw_prev", disabled=i == 0, on_click=_go, args=(keys, i - 1))
+    b2.button("Next ▶", key="sw_next", disabled=i == len(keys) - 1, on_click=_go, args=(keys, i + 1))
     if run_b is None:
         show_step(run, keys.index(key))
         return

@@ -7,7 +7,7 @@ from xviz.analysis import swin_cost as C
 from xviz.analysis import swin_views as V
 from xviz.app import state
 from xviz.app.swin_view import Ctx, _untrained_note, pick
-from xviz.app.widgets import figure
+from xviz.app.widgets import Q, figure
 from xviz.plots import swin as P
 from xviz.plots import swin_model as PM
 
@@ -20,7 +20,7 @@ def attention_section(c: Ctx) -> None:
         st.info("This model has no W-MSA / SW-MSA block pair.")
         return
     a, b, d, e = st.columns(4)
-    pair = a.selectbox("Blocks", pairs, key="swin_pair",
+    pair = a.selectbox("Blocks", pairs, key="swin_pair", bind=Q,
                        format_func=lambda p: f"stage {p[0] + 1}: {p[1]} (W-MSA) / {p[2]} (SW-MSA)")
     heads = model.blocks[pair[1]].attn.num_heads
     head = pick(b, "Head", heads, 0, "swin_att_head")
@@ -34,7 +34,7 @@ def attention_section(c: Ctx) -> None:
     for col, blk, kind in zip(cols, pair[1:], ["W-MSA", "SW-MSA"]):
         wa = V.window_attention(model, probs[blk], blk, win)
         with col:
-            figure(PM.window_attention_figure(batch.image, wa, head, query, V.window_pixels(batch.image, wa),
+            figure(PM.window_attention_figure(batch.array, wa, head, query, V.window_pixels(batch.array, wa),
                                               f"block {blk} ({kind}, shift {wa.shift}): query {query}"),
                    f"swin_att_img_{kind}", caption=f"Where query {query} of window {win} looks (head {head}), on "
                                                    f"the {wa.grid[0]}×{wa.grid[1]} map; other pixels dimmed.")
@@ -45,7 +45,7 @@ def attention_section(c: Ctx) -> None:
 
 def sizes_section(c: Ctx) -> None:
     other = 4 if c.M != 4 else 7
-    m2 = st.slider("Second window size", 2, 12, other, key="swin_M2")
+    m2 = st.slider("Second window size", 2, 12, other, key="swin_M2", bind=Q)
     cols = st.columns(2)
     for i, (col, M, s) in enumerate(zip(cols, [c.M, m2], [c.s, m2 // 2])):
         H, W = max(1, round(c.H / M)) * M, max(1, round(c.W / M)) * M

@@ -12,7 +12,7 @@ from xviz.analysis import swin_cost as C
 from xviz.analysis import swin_views as V
 from xviz.app import state
 from xviz.app.image_input import image_input
-from xviz.app.widgets import figure
+from xviz.app.widgets import Q, figure
 from xviz.layers.windows import relative_position_bias, relative_position_index
 from xviz.plots import swin as P
 from xviz.plots import swin_model as PM
@@ -31,31 +31,32 @@ class Ctx:
 
 def _clamp(key: str, hi: int, default: int) -> None:
     """Keep a slider's stored value inside its (changing) range before the slider is drawn."""
-    v = st.session_state.get(key, default)
-    st.session_state[key] = v if 0 <= v <= hi else min(default, hi)
+    if not 0 <= st.session_state.get(key, default) <= hi:
+        st.session_state[key] = min(default, hi)
 
 
 def pick(container, label: str, n: int, default: int, key: str, **kw) -> int:
-    """A 0..n−1 slider; with a single choice there is nothing to slide (Streamlit refuses min == max)."""
+    """A 0..n−1 slider (in the URL); with a single choice there is nothing to slide (Streamlit refuses
+    min == max)."""
     if n <= 1:
         return 0
-    _clamp(key, n - 1, min(default, n - 1))
-    return container.slider(label, 0, n - 1, key=key, **kw)
+    default = min(default, n - 1)
+    _clamp(key, n - 1, default)
+    return container.slider(label, 0, n - 1, default, key=key, bind=Q, **kw)
 
 
 def controls() -> Ctx:
     left, right = st.columns([1, 2])
     with right:  # sliders first: image_input may stop the run (upload pending) and they must keep their state
         c1, c2 = st.columns(2)
-        M = c1.slider("Window size M", 2, 12, 7, key="swin_M", help="Tokens per window side (Swin: 7).")
-        _clamp("swin_shift", M - 1, M // 2)
-        s = c2.slider("Shift s", 0, M - 1, key="swin_shift", help="SW-MSA rolls the map by (−s, −s); Swin: ⌊M/2⌋.")
-        nh = c1.slider("Windows down", 1, 10, 8, key="swin_nh")
-        nw = c2.slider("Windows across", 1, 10, 8, key="swin_nw")
+        M = c1.slider("Window size M", 2, 12, 7, key="swin_M", bind=Q, help="Tokens per window side (Swin: 7).")
+        s = pick(c2, "Shift s", M, M // 2, "swin_shift", help="SW-MSA rolls the map by (−s, −s); Swin: ⌊M/2⌋.")
+        nh = c1.slider("Windows down", 1, 10, 8, key="swin_nh", bind=Q)
+        nw = c2.slider("Windows across", 1, 10, 8, key="swin_nw", bind=Q)
         st.caption(f"Feature map {nh * M} × {nw * M} tokens ({nh * nw} windows of {M}×{M}); Swin-T's first stage "
                    "is 56 × 56 tokens (a 224 px image cut into 4 px patches) with M = 7, s = 3.")
     with left:
-        img = image_input("swin_img")
+        img = image_input("swin_img").image
     pic, q = V.grid_image(img, nh * M, nw * M)
     return Ctx(img, pic, q, nh * M, nw * M, M, s)
 
@@ -129,7 +130,7 @@ def rf_section(c: Ctx) -> None:
     a, b, d = st.columns(3)
     r = pick(a, "Token row", c.H, c.H // 2, "swin_rf_r")
     col = pick(b, "Token column", c.W, c.W // 2, "swin_rf_c")
-    k = d.slider("Layers k", 0, 10, 2, key="swin_rf_k")
+    k = d.slider("Layers k", 0, 10, 2, key="swin_rf_k", bind=Q)
     field = C.receptive_field(c.H, c.W, c.M, (r, col), k, shift=c.s)
     x, y = st.columns([3, 2])
     with x:
@@ -145,8 +146,8 @@ def rf_section(c: Ctx) -> None:
 
 def cost_section(c: Ctx) -> None:
     a, b = st.columns(2)
-    ch = a.select_slider("Channels C", [48, 96, 128, 192, 384], 96, key="swin_C")
-    patch = b.select_slider("Patch size (px)", [2, 4, 8, 16], 4, key="swin_patch")
+    ch = a.select_slider("Channels C", [48, 96, 128, 192, 384], 96, key="swin_C", bind=Q)
+    patch = b.select_slider("Patch size (px)", [2, 4, 8, 16], 4, key="swin_patch", bind=Q)
     rows = C.cost_curve([2 ** i for i in range(5, 13)] + [c.H * patch], patch, ch, c.M)
     rows = sorted({r["image_px"]: r for r in rows}.values(), key=lambda r: r["image_px"])
     cur = next(r for r in rows if r["image_px"] == c.H * patch)

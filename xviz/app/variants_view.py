@@ -3,7 +3,6 @@ All numbers come from xviz.analysis (variant_inputs, variant_eval, scaling); fig
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 
 import streamlit as st
 import torch
@@ -12,12 +11,12 @@ from xviz.analysis.scaling import default_sizes, measure_scaling
 from xviz.analysis.variant_eval import evaluate, evaluate_all
 from xviz.analysis.variant_inputs import HeadQKV, image_qkv, synthetic_qkv, text_qkv
 from xviz.app import state
-from xviz.app.widgets import figure
+from xviz.app.widgets import Q, figure
 from xviz.device import device_label
 from xviz.kernels import KERNELS, KernelParams, kernel_available
 from xviz.models.loading import REGISTRY
 from xviz.plots import variants as vplots
-from xviz.variants import VARIANTS, VariantParams
+from xviz.variants import PARAMS, VARIANTS, Param, VariantParams, used_params
 
 DEFAULT_TEXT = ("Efficient attention replaces the full matrix of every token looking at every other token "
                 "with a cheaper pattern, and this page shows what that costs on a real head.")
@@ -31,11 +30,9 @@ def _text_head(model_name: str, device: str, text: str, layer: int, head: int) -
 
 
 @st.cache_data(max_entries=16, show_spinner="Recording Q/K/V…")
-def _image_head(model_name: str, device: str, pixels: bytes, size: tuple, mode: str, layer: int, head: int
-                ) -> HeadQKV:
-    from PIL import Image
-    img = Image.frombytes(mode, size, pixels)
-    return image_qkv(state.load_model_cached(model_name, device), img, layer, head, size=224)
+def _image_head(model_name: str, device: str, digest: str, layer: int, head: int, _img) -> HeadQKV:
+    """Keyed on the LoadedImage's digest (the picture itself, `_img`, is not hashed again)."""
+    return image_qkv(state.load_model_cached(model_name, device), _img.image, layer, head, size=224)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -48,8 +45,8 @@ def _layer_head(model, key: str) -> tuple[int, int]:
     c1, c2 = st.columns(2)
     L, H = model.num_layers, model.num_heads
     key = f"{key}_{model.name}"
-    layer = c1.number_input("Layer", 0, L - 1, min(2, L - 1), key=f"{key}_layer")
-    head = c2.number_input("Head", 0, H - 1, 0, key=f"{key}_head")
+    layer = c1.number_input("Layer", 0, L - 1, min(2, L - 1), key=f"{key}_layer", bind=Q)
+    head = c2.number_input("Head", 0, H - 1, 0, key=f"{key}_head", bind=Q)
     return int(layer), int(head)
 
 
@@ -61,9 +58,9 @@ def input_section() -> tuple[HeadQKV, str]:
     """The Q/K/V the page works on (a head of the text / image model, or a synthetic sequence) and a plain
     string key naming it, for the caches below."""
     sources = SOURCES if has_image_model() else [SOURCES[0], SOURCES[2]]
-    src = st.radio("Input", sources, horizontal=True, key="var_src")
+    src = st.radio("Input", sources, horizontal=True, key="var_src", bind=Q)
     if src == "Sentence":
-        text = st.text_area("Sentence", DEFAULT_TEXT, key="var_text", height=80)
+        text = st.text_area("Sentence", DEFAULT_TEXT, key="var_text", height=80, bind=Q)
         model = state.get_model("text")
         layer, head = _layer_head(model, "var_text")
         args = (state.model_name("text"), str(state.device()), text, layer, head)
@@ -84,49 +81,52 @@ def input_section() -> tuple[HeadQKV, str]:
         if note:
             st.caption(note)
         layer, head = _layer_head(model, "var_img")
-        pixels = img.tobytes()
-        args = (state.model_name("image"), str(state.device()), hashlib.sha1(pixels).hexdigest(), layer, head)
-        return _image_head(*args[:2], pixels, img.size, img.mode, layer, head), repr(args)
+        args = (state.model_name("image"), str(state.device()), img.digest, layer, head)
+        return _image_head(*args, img), repr(args)
     c1, c2 = st.columns(2)
-    n = c1.select_slider("Tokens N", [64, 128, 256, 512, 1024], 256, key="var_syn_n")
-    seed = c2.number_input("Seed", 0, 10_000, 0, key="var_syn_seed")
+    n = c1.select_slider("Tokens N", [64, 128, 256, 512, 1024], 256, key="var_syn_n", bind=Q)
+    seed = c2.number_input("Seed", 0, 10_000, 0, key="var_syn_seed", bind=Q)
     return _synthetic(int(n), int(seed)), f"synthetic {n} {seed}"
 
 
 # ---- parameters -----------------------------------------------------------------------------------------------
 def params_section() -> VariantParams:
-    """One shared set of sliders; every variant reads the knobs it has."""
+    """One shared set of sliders, built from the registry: every knob some variant reads, once, in its column
+    (knobs nobody reads keep VariantParams' default)."""
     with st.expander("Parameters (window, stride, globals, buckets, k, m, seed, …)", expanded=False):
-        c = st.columns(4)
-        kw = dict(
-            window=c[0].slider("Window w (|i − j| ≤ w/2)", 2, 256, 8, 2, key="var_w"),
-            dilation=c[0].slider("Dilation d", 1, 8, 2, key="var_d"),
-            stride=c[0].slider("Stride / Sparse Transformer l", 1, 64, 4, key="var_stride"),
-            summary=c[0].slider("Fixed pattern: summary c", 1, 16, 1, key="var_c"),
-            n_global=c[1].slider("Global tokens", 0, 8, 1, key="var_glob"),
-            block=c[1].slider("Block (BigBird, Sinkhorn)", 2, 64, 4, key="var_block"),
-            num_random=c[1].slider("BigBird random blocks r", 0, 8, 1, key="var_r"),
-            n_clusters=c[1].slider("k-means clusters", 1, 32, 3, key="var_clusters"),
-            n_buckets=c[2].select_slider("LSH buckets", [1, 2, 4, 8, 16, 32, 64], 4, key="var_buckets"),
-            n_hashes=c[2].slider("LSH rounds", 1, 8, 2, key="var_hashes"),
-            shared_qk=c[2].checkbox("Reformer shared-QK", False, key="var_shared"),
-            proj_dim=c[2].slider("Linformer k", 1, 512, 8, key="var_k"),
-            projection=c[3].selectbox("Linformer E, F", ["pool", "gaussian"], key="var_proj"),
-            features=c[3].slider("Performer features m", 1, 1024, 64, key="var_m"),
-            orthogonal=c[3].checkbox("Orthogonal features", True, key="var_orf"),
-            causal=_causal_checkbox(c[3]),
-            seed=int(c[3].number_input("Seed", 0, 10_000, 0, key="var_seed")),
-        )
+        cols = st.columns(4)
+        kw = {name: _param_widget(cols[PARAMS[name].column], PARAMS[name]) for name in used_params()}
     return VariantParams(**kw)
 
 
-def _causal_checkbox(col) -> bool:
+def _help(spec: Param) -> str:
+    """The knob's meaning and the variants it changes (from the registry, so the list never goes stale)."""
+    readers = ", ".join(v.label for v in VARIANTS.values() if spec.name in v.reads)
+    return (f"{spec.help}. " if spec.help else "") + f"Read by: {readers}."
+
+
+def _param_widget(col, spec: Param):
+    """The widget a Param asks for, bound to the URL under its key."""
+    if spec.name == "causal":
+        return _causal_checkbox(col, spec)
+    kw = dict(key=spec.key, help=_help(spec), bind=Q)
+    if spec.widget == "slider":
+        return col.slider(spec.label, spec.min, spec.max, spec.default, spec.step, **kw)
+    if spec.widget == "select_slider":
+        return col.select_slider(spec.label, list(spec.options), spec.default, **kw)
+    if spec.widget == "selectbox":
+        return col.selectbox(spec.label, list(spec.options), index=spec.options.index(spec.default), **kw)
+    if spec.widget == "checkbox":
+        return col.checkbox(spec.label, spec.default, **kw)
+    return int(col.number_input(spec.label, spec.min, spec.max, spec.default, spec.step, **kw))
+
+
+def _causal_checkbox(col, spec: Param) -> bool:
     """On by default for a decoder's head (its real attention is causal); a separate key per case, so switching
-    between an encoder and a decoder restores each one's own default."""
+    between an encoder and a decoder restores each one's own default (and a URL names which one it sets)."""
     decoder = st.session_state.get("var_src", SOURCES[0]) == SOURCES[0] and state.get_model("text").is_causal
-    return col.checkbox("Causal", decoder, key="var_causal_dec" if decoder else "var_causal",
-                        help="Mask keys after the query (j > i), in the variant and in the full attention it "
-                             "is compared with.")
+    return col.checkbox(spec.label, decoder, key=f"{spec.key}_dec" if decoder else spec.key, help=spec.help,
+                        bind=Q)
 
 
 # ---- sections ---------------------------------------------------------------------------------------------------
@@ -136,8 +136,9 @@ def _evaluate(key: str, name: str, params: dict, _head: HeadQKV):
 
 
 @st.cache_data(max_entries=16, show_spinner="Running every variant…")
-def _evaluate_all(key: str, params: dict, _head: HeadQKV):
-    return evaluate_all(_head.q, _head.k, _head.v, VariantParams(**params))
+def _evaluate_all(key: str, params: dict, names: tuple, _head: HeadQKV):
+    """`names`: the registry's variants, part of the cache key (a variant registered later is run, not missed)."""
+    return evaluate_all(_head.q, _head.k, _head.v, VariantParams(**params), names)
 
 
 def _metrics(res) -> None:
@@ -156,22 +157,27 @@ def _metrics(res) -> None:
         st.caption(f"{e['empty_rows']:.0%} of the queries get no key at all (output 0).")
 
 
+def _label(name: str) -> str:
+    return VARIANTS[name].label
+
+
+def _note(spec) -> str:
+    """The variant's note and the knobs it reads (the sliders that change it)."""
+    knobs = ", ".join(PARAMS[r].label for r in spec.reads)
+    return spec.note + (f" Parameters: {knobs}." if knobs else "")
+
+
 def compare_section(head: HeadQKV, key: str, params: VariantParams) -> None:
     names = list(VARIANTS)
     p = dataclasses.asdict(params)
     cols = st.columns(2)
     res = []
     for col, wkey, default in ((cols[0], "var_a", "sliding_window"), (cols[1], "var_b", "performer")):
-        with col:
-            param = wkey[-1]  # ?a=…&b=… in the URL: a shared link opens the same comparison
-            if wkey not in st.session_state:
-                st.session_state[wkey] = st.query_params.get(param) if st.query_params.get(param) in names \
-                    else default
-            name = st.selectbox("Variant A" if wkey == "var_a" else "Variant B", names,
-                                format_func=lambda n: VARIANTS[n].label, key=wkey)
-            st.query_params[param] = name
+        with col:  # bound to the URL (?var_a=Longformer, by label): a shared link opens the same comparison
+            name = st.selectbox("Variant A" if wkey == "var_a" else "Variant B", names, key=wkey, bind=Q,
+                                index=names.index(default) if default in names else 0, format_func=_label)
             r = _evaluate(key, name, p, head)
-            st.caption(VARIANTS[name].note)
+            st.caption(_note(VARIANTS[name]))
             figure(vplots.variant_figure(r, with_full=False), key=f"{wkey}_fig",
                    caption="Left: the query–key pairs it computes (dark). Right: its effective attention matrix.")
             _metrics(r)
@@ -186,7 +192,7 @@ def compare_section(head: HeadQKV, key: str, params: VariantParams) -> None:
 
 
 def gallery_section(head: HeadQKV, key: str, params: VariantParams) -> None:
-    results = _evaluate_all(key, dataclasses.asdict(params), head)
+    results = _evaluate_all(key, dataclasses.asdict(params), tuple(VARIANTS), head)
     figure(vplots.gallery_figure(results), key="var_gallery",
            caption="|effective attention| of every variant on this head, each scaled to its own maximum.")
     rows = [r.row() for r in results]
@@ -205,6 +211,10 @@ def measure_cached(device: str, kernels: tuple, sizes: tuple, dtype: str, heads:
     return rows
 
 
+def _kernel_label(name: str) -> str:
+    return KERNELS[name].label
+
+
 def measure_section() -> None:
     dev = state.device()
     st.caption(f"Synthetic Q/K/V, batch 1, head dim 64, on **{device_label(dev)}**. Time is the median of 3 "
@@ -214,16 +224,17 @@ def measure_section() -> None:
         st.caption("The compiled FlexAttention block-sparse kernels (sliding window, BigBird) are offered on a "
                    "CUDA device; the CPU runs small sizes of the rest.")
     c = st.columns(4)
-    kernels = c[0].multiselect("Kernels", names, names, format_func=lambda n: KERNELS[n].label, key="var_kern")
+    # Bound to the URL; the defaults depend on the device, and only values off the default are written.
+    kernels = c[0].multiselect("Kernels", names, names, format_func=_kernel_label, key="var_kern", bind=Q)
     sizes_all = sorted(set(default_sizes(dev) + [64, 2048, 4096]))
-    sizes = c[1].multiselect("Sequence lengths", sizes_all, default_sizes(dev), key="var_sizes")
-    heads = c[2].slider("Heads", 1, 16, 8 if dev.type == "cuda" else 4, key="var_heads")
+    sizes = c[1].multiselect("Sequence lengths", sizes_all, default_sizes(dev), key="var_sizes", bind=Q)
+    heads = c[2].slider("Heads", 1, 16, 8 if dev.type == "cuda" else 4, key="var_heads", bind=Q)
     dtypes = ["bfloat16", "float16", "float32"] if dev.type == "cuda" else ["float32"]
-    dtype = c[3].selectbox("dtype", dtypes, key="var_dtype")
-    c = st.columns(3)
-    kp = dict(window=c[0].slider("window w", 2, 1024, 512 if dev.type == "cuda" else 64, 2, key="var_kw"),
-              features=c[1].slider("Performer m", 8, 512, 256 if dev.type == "cuda" else 64, key="var_km"),
-              proj_dim=c[2].slider("Linformer k", 8, 512, 256 if dev.type == "cuda" else 64, key="var_kk"))
+    dtype = c[3].selectbox("dtype", dtypes, key="var_dtype", bind=Q)
+    c, big = st.columns(3), dev.type == "cuda"
+    kp = dict(window=c[0].slider("window w", 2, 1024, 512 if big else 64, 2, key="var_kw", bind=Q),
+              features=c[1].slider("Performer m", 8, 512, 256 if big else 64, key="var_km", bind=Q),
+              proj_dim=c[2].slider("Linformer k", 8, 512, 256 if big else 64, key="var_kk", bind=Q))
     request = (str(dev), tuple(kernels), tuple(sorted(sizes)), dtype, int(heads), kp)
     if st.button("Measure", type="primary", key="var_measure", disabled=not (kernels and sizes)):
         st.session_state["var_request"] = request

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -12,6 +11,10 @@ import streamlit as st
 from xviz.errors import XvizError
 from xviz.hooks import Recording
 from xviz.plots.export import figure_html, figure_image
+
+# The one URL mechanism: a widget made with bind=Q keeps its value in the URL under its key (?attn_layer=3), so a
+# copied link reopens the same view. Defaults are left out of the URL; invalid values are dropped by Streamlit.
+Q = "query-params"
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -61,14 +64,3 @@ def user_errors() -> Iterator[None]:
 def literal(text: str) -> str:
     """Escape user text for st.markdown so markup is shown, never rendered."""
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
-
-
-def show_meta(meta: dict) -> None:
-    with st.expander("Run details"):
-        st.code(json.dumps(meta, indent=2, default=str), language="json")
-
-
-def cached_run(fn: Callable, *args):
-    """Call fn(*args) with user errors shown (helper for pages)."""
-    with user_errors():
-        return fn(*args)

@@ -3,15 +3,20 @@
 Sizes are checked from the header, before any pixel is decoded (decompression bombs); 16-bit, CMYK, palette,
 transparent and grayscale images are converted to 8-bit RGB (transparency composited on white); EXIF rotation is
 applied; animated / multi-frame files give their first frame with a note. Everything else → InputError.
+The result is a LoadedImage: the picture, what was done to it (notes), where it came from, and one digest.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import re
 import warnings
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from xviz.errors import InputError
 
@@ -20,17 +25,45 @@ MAX_PIXELS = 50_000_000         # 50 megapixels (e.g. 8660 × 5773), checked bef
 MAX_SIDE = 16_384
 MIN_SIDE = 16                   # smaller than one ViT patch is not a picture
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")  # JPEG covers MPO (phones)
-NOTES_KEY = "xviz_notes"
-
-# EXIF Orientation tag (0x0112) → the transpose that undoes it (as in PIL.ImageOps.exif_transpose).
-_ORIENT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-           5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-           8: Image.Transpose.ROTATE_90}
 
 
-def load_image(data: bytes, name: str = "upload") -> Image.Image:
-    """Bytes of an image file → RGB PIL image. Notes (first frame used, EXIF rotation, conversions) are in
-    `image_notes(img)`. Raises InputError with a sentence a user can act on."""
+def image_digest(img: Image.Image) -> str:
+    """The one cache key of an image's content: SHA-1 of its mode, size and pixels."""
+    h = hashlib.sha1(f"{img.mode}{img.size}".encode())
+    h.update(img.tobytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedImage:
+    """An accepted image: the RGB picture, what loading did to it (first frame used, rotation, conversions,
+    downscaling) and where it came from ("sample:chelsea", "upload:photo.jpg"). `digest` is computed once, on
+    first use, and is the cache key wherever this image's content matters."""
+
+    image: Image.Image
+    notes: tuple[str, ...] = ()
+    source: str = "image"
+
+    @cached_property
+    def digest(self) -> str:
+        return image_digest(self.image)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, LoadedImage) and (self.digest, self.notes, self.source) == \
+            (other.digest, other.notes, other.source)
+
+    def __hash__(self) -> int:
+        return hash((self.digest, self.notes, self.source))
+
+
+def as_pil(image) -> Image.Image:
+    """A LoadedImage's picture, or the object itself (callers that take either)."""
+    return image.image if isinstance(image, LoadedImage) else image
+
+
+def load_image(data: bytes, name: str = "upload", source: str | None = None) -> LoadedImage:
+    """Bytes of an image file → LoadedImage (RGB picture, notes, source; `source` defaults to "upload:name").
+    Raises InputError with a sentence a user can act on."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InputError(f"Expected the bytes of an image file, got {type(data).__name__}.")
     data = bytes(data)
@@ -44,19 +77,12 @@ def load_image(data: bytes, name: str = "upload") -> Image.Image:
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
         notes.append(f"{name} has {frames} frames (animated or multi-page); the first frame is used.")
-    orientation = _orientation(im)
-    im = _decode(im, name)
+    orientation = _orientation(im)  # from the header: TIFF's decoder applies (and drops) the tag itself
+    im = _upright(_decode(im, name))
     rgb = to_rgb(im, notes)
-    if orientation in _ORIENT:
-        rgb = rgb.transpose(_ORIENT[orientation])
+    if orientation in range(2, 9):
         notes.append("Rotated upright as its EXIF orientation says.")
-    rgb.info[NOTES_KEY] = notes
-    return rgb
-
-
-def image_notes(img: Image.Image) -> list[str]:
-    """What load_image did to the file (first frame used, rotation, conversions)."""
-    return list(img.info.get(NOTES_KEY, []))
+    return LoadedImage(rgb, tuple(notes), source if source is not None else f"upload:{name}")
 
 
 def _open(data: bytes, name: str) -> Image.Image:
@@ -92,6 +118,15 @@ def _orientation(im: Image.Image) -> int:
         return int(im.getexif().get(0x0112, 1))
     except Exception:  # a broken EXIF block is not worth refusing the picture
         return 1
+
+
+def _upright(im: Image.Image) -> Image.Image:
+    """Undo the EXIF orientation (Pillow's ImageOps.exif_transpose, in place on the decoded image)."""
+    try:
+        ImageOps.exif_transpose(im, in_place=True)
+    except Exception:  # a broken EXIF block is not worth refusing the picture
+        pass
+    return im
 
 
 def _decode(im: Image.Image, name: str) -> Image.Image:
@@ -138,13 +173,13 @@ def to_rgb(im: Image.Image, notes: list[str] | None = None) -> Image.Image:
     return im.convert("RGB")
 
 
-def fit_image(img: Image.Image, max_side: int = 1024) -> Image.Image:
-    """Downscale (keeping the aspect ratio) so the longer side is ≤ max_side; notes are kept."""
-    notes = image_notes(img)
+def fit_image(loaded: LoadedImage, max_side: int = 1024) -> LoadedImage:
+    """Downscale (keeping the aspect ratio, Lanczos) so the longer side is ≤ max_side, with a note."""
+    img = loaded.image
     if max(img.size) <= max_side:
-        return img
-    w, h = img.size
-    s = max_side / max(w, h)
-    out = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.LANCZOS)
-    out.info[NOTES_KEY] = notes + [f"Downscaled from {w} × {h} to {out.size[0]} × {out.size[1]} px."]
-    return out
+        return loaded
+    out = ImageOps.contain(img, (max_side, max_side), Image.Resampling.LANCZOS)  # sides round(w·s), round(h·s)
+    if 0 in out.size:  # a sliver (ratio > 2·max_side) would round to 0 px: keep one
+        out = img.resize((max(1, out.width), max(1, out.height)), Image.Resampling.LANCZOS)
+    note = f"Downscaled from {img.width} × {img.height} to {out.width} × {out.height} px."
+    return dataclasses.replace(loaded, image=out, notes=loaded.notes + (note,))

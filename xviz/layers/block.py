@@ -5,23 +5,25 @@ Xiong et al. 2020 compare the two; `norm1`/`norm2` carry hook_in/hook_out whatev
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from xviz.hooks import HookPoint
 from xviz.layers.attention import Attention
 
+# name (xviz's and HF's `hidden_act` spellings) → activation module class; modules, not lambdas, so that a
+# model can be pickled and its activation shows up in print(model)
 ACTIVATIONS = {
-    "gelu": lambda x: F.gelu(x),
-    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
-    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
-    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
-    "relu": F.relu,
-    "silu": F.silu,
-    "swish": F.silu,
+    "gelu": nn.GELU,
+    "gelu_tanh": partial(nn.GELU, approximate="tanh"),
+    "gelu_new": partial(nn.GELU, approximate="tanh"),
+    "gelu_pytorch_tanh": partial(nn.GELU, approximate="tanh"),
+    "relu": nn.ReLU,
+    "silu": nn.SiLU,
+    "swish": nn.SiLU,
 }
 
 
@@ -54,7 +56,7 @@ class MLP(nn.Module):
             raise ValueError(f"unknown activation {act!r}; known: {sorted(ACTIVATIONS)}")
         self.fc1 = nn.Linear(dim, hidden, bias=bias)
         self.fc2 = nn.Linear(hidden, dim, bias=bias)
-        self.act = ACTIVATIONS[act]
+        self.act = ACTIVATIONS[act]()
         self.hook_hidden = HookPoint()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

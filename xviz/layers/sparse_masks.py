@@ -119,23 +119,23 @@ def bigbird(n: int, block: int = 64, num_random: int = 3, num_global_blocks: int
     return _expand_blocks(bm, block, n)
 
 
-def sparse_strided(n: int, l: int) -> torch.Tensor:
-    """Sparse Transformer strided pattern (Child et al. 2019), causal: the previous l positions
-    (max(0, i − l) ≤ j ≤ i) ∪ {j ≤ i : (i − j) mod l = 0}."""
-    _check(n, l=l)
+def sparse_strided(n: int, stride: int) -> torch.Tensor:
+    """Sparse Transformer strided pattern (Child et al. 2019; `stride` is the paper's l), causal: the previous
+    `stride` positions (max(0, i − stride) ≤ j ≤ i) ∪ {j ≤ i : (i − j) mod stride = 0}."""
+    _check(n, stride=stride)
     rel = _offsets(n)
-    return (rel >= 0) & ((rel <= l) | (rel % l == 0))
+    return (rel >= 0) & ((rel <= stride) | (rel % stride == 0))
 
 
-def sparse_fixed(n: int, l: int, c: int) -> torch.Tensor:
-    """Sparse Transformer fixed pattern (Child et al. 2019), causal: the query's own block of l
-    (⌊j/l⌋ = ⌊i/l⌋) ∪ the last c positions of every block (j mod l ≥ l − c), both with j ≤ i."""
-    _check(n, l=l, c=c)
-    if c > l:
-        raise ValueError(f"c must be ≤ l, got c={c}, l={l}")
+def sparse_fixed(n: int, stride: int, c: int) -> torch.Tensor:
+    """Sparse Transformer fixed pattern (Child et al. 2019; `stride` is the paper's l), causal: the query's own
+    block (⌊j/stride⌋ = ⌊i/stride⌋) ∪ the last c positions of every block (j mod stride ≥ stride − c), j ≤ i."""
+    _check(n, stride=stride, c=c)
+    if c > stride:
+        raise ValueError(f"c must be ≤ the stride, got c={c}, stride={stride}")
     i = torch.arange(n)
-    same_block = (i[:, None] // l) == (i[None, :] // l)
-    summary = (i % l >= l - c)[None, :].expand(n, n)
+    same_block = (i[:, None] // stride) == (i[None, :] // stride)
+    summary = (i % stride >= stride - c)[None, :].expand(n, n)
     return (same_block | summary) & (_offsets(n) >= 0)
 
 

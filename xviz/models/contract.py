@@ -30,6 +30,9 @@ class XvizModel(Protocol):
     def num_heads(self) -> int: ...            # query heads per block
 
     @property
+    def hidden_size(self) -> int: ...          # residual width of the (first) stack (Swin: its first stage)
+
+    @property
     def num_kv_heads(self) -> int: ...         # key/value heads (== num_heads unless grouped-query attention)
 
     @property
@@ -49,7 +52,8 @@ class XvizModel(Protocol):
 
 
 class ContractMixin:
-    """Defaults for xviz's own models, derived from their config (`cfg.num_layers`, `cfg.num_heads`)."""
+    """Defaults for xviz's own models, derived from their config (`cfg.num_layers`, `cfg.num_heads`,
+    `cfg.hidden_size`: every xviz config uses one vocabulary of field names, see tests/test_contract.py)."""
 
     kind: str
     name: str = ""
@@ -70,6 +74,10 @@ class ContractMixin:
     @property
     def num_heads(self) -> int:
         return self.cfg.num_heads
+
+    @property
+    def hidden_size(self) -> int:
+        return self.cfg.hidden_size
 
     @property
     def num_kv_heads(self) -> int:

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import torch
 from torch import nn
 
 from xviz.hooks import HookPoint
+from xviz.inputs.image_batch import ImageBatch, denormalise
 from xviz.models.contract import ContractMixin
 from xviz.models.digits import SIZE, read_meta, to_pil, weights_path
 from xviz.models.loading import register
 from xviz.models.mixers import DigitCNN, DigitConfig, DigitModel, DigitOutput, TokenMixerNet
 from xviz.models.vit import ViT, ViTConfig
-from xviz.models.vit_prepare import ImageBatch
 
 
 def vit_config(cfg: DigitConfig) -> ViTConfig:
-    return ViTConfig(hidden_size=cfg.dim, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
+    return ViTConfig(hidden_size=cfg.hidden_size, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
                      mlp_hidden=cfg.mlp_hidden, patch_size=cfg.patch_size, image_size=cfg.image_size,
                      num_channels=1, layer_norm_eps=1e-6, input_size=cfg.image_size, resize_mode="stretch",
                      image_mean=(0.5,), image_std=(0.5,))
@@ -33,7 +32,7 @@ class DigitViT(DigitModel, ViT):
     def __init__(self, cfg: DigitConfig):
         ViT.__init__(self, vit_config(cfg))
         self.digit_cfg = cfg
-        self.head = nn.Linear(cfg.dim, cfg.num_classes)
+        self.head = nn.Linear(cfg.hidden_size, cfg.num_classes)
         self.hook_logits = HookPoint()
 
     @property
@@ -47,12 +46,8 @@ class DigitViT(DigitModel, ViT):
     def prepare(self, image, size=None, mode=None) -> ImageBatch:
         """PIL image / (1, 1, 16, 16) tensor → ImageBatch (what the Attention page draws on); always 16 × 16."""
         pv = DigitModel.prepare(self, image)["pixel_values"]     # (1, 1, 16, 16) normalised
-        g, p = self.cfg.grid, self.cfg.patch_size
-        batch = ImageBatch(pixel_values=pv)
-        batch.image, batch.grid, batch.patch_size, batch.mode = to_pil(pv.cpu() * 0.5 + 0.5), (g, g), p, "stretch"
-        batch.num_prefix, batch.valid, batch.box = 1, np.ones(g * g, dtype=bool), (0, 0, SIZE, SIZE)
-        batch.token_labels = ["CLS"] + [f"({r},{c})" for r in range(g) for c in range(g)]
-        return batch
+        shown = to_pil(denormalise(pv.cpu(), self.cfg.image_mean, self.cfg.image_std))
+        return ImageBatch.build(pv, shown, self.cfg.patch_size, "stretch", ["CLS"], (0, 0, SIZE, SIZE))
 
 
 def build(cfg: DigitConfig) -> nn.Module:

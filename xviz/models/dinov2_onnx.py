@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from xviz.errors import ModelLoadError
+from xviz.inputs.image_batch import IMAGENET_MEAN, IMAGENET_STD
 from xviz.models.cache import cache_dir
 from xviz.models.loading import load_converted, register
-from xviz.models.vit import IMAGENET_MEAN, IMAGENET_STD, ViT, ViTConfig, convert_hf_vit
+from xviz.models.vit import ViT, ViTConfig, convert_hf_vit
 
 CACHE_VERSION = 1
 _MATMUL = re.compile(r"^/backbone/encoder/layer\.(\d+)/(.+)/MatMul$")

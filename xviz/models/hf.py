@@ -146,6 +146,13 @@ class HFModel(TextPrepMixin, nn.Module):
         return int(self._text_config().num_attention_heads)
 
     @property
+    def hidden_size(self) -> int:
+        """The text config's width (multimodal: the text tower's); HF's attribute_map covers d_model / n_embd.
+        Hierarchical vision configs (swin: hidden_size is the last stage's) give their first stage, embed_dim."""
+        cfg = self._text_config()
+        return int(cfg.embed_dim if hasattr(cfg, "depths") and hasattr(cfg, "embed_dim") else cfg.hidden_size)
+
+    @property
     def num_kv_heads(self) -> int:
         cfg = self._text_config()
         return int(getattr(cfg, "num_key_value_heads", None) or self.num_heads)

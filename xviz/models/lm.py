@@ -24,11 +24,11 @@ from xviz.layers.pos_embed import sinusoidal
 
 @dataclass(frozen=True)
 class LMConfig:
-    vocab: int = 64
-    d_model: int = 64
+    vocab_size: int = 64
+    hidden_size: int = 64
     num_layers: int = 6
-    heads: int = 4
-    ffn: int = 128
+    num_heads: int = 4
+    mlp_hidden: int = 128
     norm_position: Literal["pre", "post"] = "pre"
     act: str = "relu"  # the paper's FFN: max(0, xW¹ + b¹)W² + b²
 
@@ -43,18 +43,19 @@ class TinyLM(nn.Module):
         self.cfg = cfg
         with torch.device("meta"):  # no memory, no global-RNG draws; real values come from init_weights
             # _weight: skip Embedding's own normal_ init (on meta it goes through slow Python reference kernels)
-            self.embed = nn.Embedding(cfg.vocab, cfg.d_model, _weight=torch.empty(cfg.vocab, cfg.d_model))
+            V, C = cfg.vocab_size, cfg.hidden_size
+            self.embed = nn.Embedding(V, C, _weight=torch.empty(V, C))
             self.blocks = nn.ModuleList(
-                Block(cfg.d_model, cfg.heads, mlp_hidden=cfg.ffn, norm_position=cfg.norm_position, act=cfg.act)
+                Block(C, cfg.num_heads, mlp_hidden=cfg.mlp_hidden, norm_position=cfg.norm_position, act=cfg.act)
                 for _ in range(cfg.num_layers))
-            self.norm_f = HookedLayerNorm(cfg.d_model) if cfg.norm_position == "pre" else nn.Identity()
-            self.head = nn.Linear(cfg.d_model, cfg.vocab, bias=False)  # untied from the embedding
+            self.norm_f = HookedLayerNorm(C) if cfg.norm_position == "pre" else nn.Identity()
+            self.head = nn.Linear(C, V, bias=False)  # untied from the embedding
         _materialize(self)
         init_weights(self, torch.Generator().manual_seed(seed))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, N) int64 → logits (B, N, vocab)."""
-        N, d = ids.shape[1], self.cfg.d_model
+        N, d = ids.shape[1], self.cfg.hidden_size
         pe = sinusoidal(N, d).to(self.head.weight.device)                   # (N, C)
         x = self.embed(ids) * math.sqrt(d) + pe                              # (B, N, C), fairseq scaling
         mask = torch.ones(N, N, dtype=torch.bool, device=ids.device).tril()  # causal, True = may attend

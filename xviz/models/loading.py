@@ -201,7 +201,8 @@ def download_from_hub(hub_id: str) -> Path:
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
-        raise ModelLoadError("Loading hf:<id> needs the huggingface_hub package (pip install huggingface_hub).") from None
+        raise ModelLoadError("Loading hf:<id> needs the huggingface_hub package "
+                             "(pip install huggingface_hub).") from None
     try:
         path = snapshot_download(hub_id, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.spm"])
     except Exception as err:

@@ -16,14 +16,13 @@ from torch import nn
 
 from xviz.errors import InputError, ModelLoadError
 from xviz.hooks import HookPoint
+from xviz.inputs.image_batch import IMAGENET_MEAN, IMAGENET_STD, ImageBatch, prepare_image
 from xviz.layers.block import Block
 from xviz.layers.patches import make_mask, patchify, random_masking
 from xviz.layers.pos_embed import sincos_2d
 from xviz.models.contract import ContractMixin
 from xviz.models.loading import register
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "mae_small.safetensors"
 
 
@@ -31,18 +30,18 @@ WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "mae_small.safete
 class MAEConfig:
     image_size: tuple[int, int] = (64, 64)   # (H, W) the position tables are built for
     patch_size: int = 8
-    in_chans: int = 3
-    dim: int = 128
-    depth: int = 4
+    num_channels: int = 3
+    hidden_size: int = 128
+    num_layers: int = 4
     num_heads: int = 4
     mlp_hidden: int = 512
-    decoder_dim: int = 96
-    decoder_depth: int = 2
+    decoder_hidden_size: int = 96
+    decoder_layers: int = 2
     decoder_heads: int = 4
     decoder_mlp_hidden: int = 384
     mask_ratio: float = 0.75
     norm_pix_loss: bool = False
-    eps: float = 1e-6
+    layer_norm_eps: float = 1e-6
     act: str = "gelu"
     qkv_bias: bool = True
     image_mean: tuple[float, ...] = IMAGENET_MEAN
@@ -93,34 +92,30 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, is_masked: torch.Tensor
 
 
 class MAE(ContractMixin, nn.Module):
-    kind = "mae"
-
-    @property
-    def num_layers(self) -> int:  # the encoder's blocks (blocks.{i}); the decoder has its own
-        return self.cfg.depth
+    kind = "mae"  # contract: num_layers / num_heads / hidden_size are the encoder's; the decoder has its own
 
     def __init__(self, cfg: MAEConfig):
         super().__init__()
         self.cfg = cfg
-        p, C = cfg.patch_size, cfg.in_chans
-        self.patch_embed = nn.Conv2d(C, cfg.dim, kernel_size=p, stride=p)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.dim))
+        p, C, eps = cfg.patch_size, cfg.num_channels, cfg.layer_norm_eps
+        D, Dd = cfg.hidden_size, cfg.decoder_hidden_size
+        self.patch_embed = nn.Conv2d(C, D, kernel_size=p, stride=p)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
         self.blocks = nn.ModuleList(
-            Block(cfg.dim, cfg.num_heads, mlp_hidden=cfg.mlp_hidden, eps=cfg.eps, act=cfg.act, qkv_bias=cfg.qkv_bias)
-            for _ in range(cfg.depth))
-        self.norm = nn.LayerNorm(cfg.dim, eps=cfg.eps)
-        self.decoder_embed = nn.Linear(cfg.dim, cfg.decoder_dim)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, cfg.decoder_dim))
+            Block(D, cfg.num_heads, mlp_hidden=cfg.mlp_hidden, eps=eps, act=cfg.act, qkv_bias=cfg.qkv_bias)
+            for _ in range(cfg.num_layers))
+        self.norm = nn.LayerNorm(D, eps=eps)
+        self.decoder_embed = nn.Linear(D, Dd)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, Dd))
         self.decoder_blocks = nn.ModuleList(
-            Block(cfg.decoder_dim, cfg.decoder_heads, mlp_hidden=cfg.decoder_mlp_hidden, eps=cfg.eps, act=cfg.act,
-                  qkv_bias=cfg.qkv_bias) for _ in range(cfg.decoder_depth))
-        self.decoder_norm = nn.LayerNorm(cfg.decoder_dim, eps=cfg.eps)
-        self.decoder_pred = nn.Linear(cfg.decoder_dim, p * p * C)
+            Block(Dd, cfg.decoder_heads, mlp_hidden=cfg.decoder_mlp_hidden, eps=eps, act=cfg.act, qkv_bias=cfg.qkv_bias)
+            for _ in range(cfg.decoder_layers))
+        self.decoder_norm = nn.LayerNorm(Dd, eps=eps)
+        self.decoder_pred = nn.Linear(Dd, p * p * C)
         gh, gw = cfg.grid
         # fixed (not learned) tables; non-persistent: rebuilt from the config, never read from a checkpoint
-        self.register_buffer("pos_embed", sincos_2d(gh, gw, cfg.dim, cls_token=True)[None], persistent=False)
-        self.register_buffer("decoder_pos_embed", sincos_2d(gh, gw, cfg.decoder_dim, cls_token=True)[None],
-                             persistent=False)
+        self.register_buffer("pos_embed", sincos_2d(gh, gw, D, cls_token=True)[None], persistent=False)
+        self.register_buffer("decoder_pos_embed", sincos_2d(gh, gw, Dd, cls_token=True)[None], persistent=False)
         self.hook_embed, self.hook_latent, self.hook_decoder_in, self.hook_pred = (HookPoint() for _ in range(4))
 
     @property
@@ -162,8 +157,8 @@ class MAE(ContractMixin, nn.Module):
         is_masked, ids_restore) from xviz.layers.patches; else `noise` (exact reproduction) or a strategy."""
         B, C, H, W = pixel_values.shape
         p = self.cfg.patch_size
-        if C != self.cfg.in_chans or H % p or W % p:
-            raise InputError(f"Expected {self.cfg.in_chans}-channel images whose sides are multiples of {p}, "
+        if C != self.cfg.num_channels or H % p or W % p:
+            raise InputError(f"Expected {self.cfg.num_channels}-channel images whose sides are multiples of {p}, "
                              f"got {C}×{H}×{W}.")
         grid = (H // p, W // p)
         pos = self._pos(self.pos_embed, grid)                          # (1, 1 + N, C)
@@ -214,11 +209,17 @@ class MAE(ContractMixin, nn.Module):
         loss = self.forward_loss(pixel_values, pred, is_masked)
         return MAEOutput(loss, pred, is_masked, ids_restore, latent)
 
-    def prepare(self, image, size: tuple[int, int] | None = None) -> dict:
-        """PIL image → {"pixel_values": (1, C, H, W)}: resized (shorter side) and centre-cropped to the model's
-        image size, scaled to [0, 1], normalised with the config's mean/std."""
-        from xviz.analysis.mae import image_to_tensor
-        return {"pixel_values": image_to_tensor(image, size or self.cfg.image_size, self.cfg).to(self.device)}
+    def prepare(self, image, size: tuple[int, int] | None = None) -> ImageBatch:
+        """PIL image → ImageBatch {"pixel_values": (1, C, H, W)}: resized so it covers (H, W) (bicubic) and
+        centre-cropped to the model's image size (grayscale when num_channels is 1), normalised with the config's
+        mean/std."""
+        return prepare_mae(image, self.cfg, size, self.device)
+
+
+def prepare_mae(image, cfg: MAEConfig, size: tuple[int, int] | None = None, device="cpu") -> ImageBatch:
+    """The MAE's preparation without a model (training scripts, benchmarks): see MAE.prepare."""
+    return prepare_image(image, size or cfg.image_size, "crop", cfg.image_mean, cfg.image_std, patch=cfg.patch_size,
+                         crop_ratio=1.0, channels=cfg.num_channels, device=device)
 
 
 def load_mae_file(path: Path) -> MAE:

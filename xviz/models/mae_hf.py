@@ -11,8 +11,9 @@ from pathlib import Path
 import torch
 
 from xviz.errors import ModelLoadError
+from xviz.inputs.image_batch import IMAGENET_MEAN, IMAGENET_STD
 from xviz.models.loading import load_converted, read_config, read_state_dict, register_architecture
-from xviz.models.mae import IMAGENET_MEAN, IMAGENET_STD, MAE, MAEConfig
+from xviz.models.mae import MAE, MAEConfig
 
 _LAYER = {  # HF sub-module (either layout) → xviz Block sub-module
     "attention.q_proj": "attn.q_proj", "attention.k_proj": "attn.k_proj", "attention.v_proj": "attn.v_proj",
@@ -44,12 +45,13 @@ def config_from_hf(cfg: dict, folder: Path | None = None) -> MAEConfig:
         mean, std = tuple(pc.get("image_mean", mean)), tuple(pc.get("image_std", std))
     try:
         return MAEConfig(
-            image_size=size, patch_size=cfg["patch_size"], in_chans=cfg.get("num_channels", 3),
-            dim=cfg["hidden_size"], depth=cfg["num_hidden_layers"], num_heads=cfg["num_attention_heads"],
-            mlp_hidden=cfg["intermediate_size"], decoder_dim=cfg["decoder_hidden_size"],
-            decoder_depth=cfg["decoder_num_hidden_layers"], decoder_heads=cfg["decoder_num_attention_heads"],
-            decoder_mlp_hidden=cfg["decoder_intermediate_size"], mask_ratio=cfg.get("mask_ratio", 0.75),
-            norm_pix_loss=bool(cfg.get("norm_pix_loss", False)), eps=cfg.get("layer_norm_eps", 1e-12),
+            image_size=size, patch_size=cfg["patch_size"], num_channels=cfg.get("num_channels", 3),
+            hidden_size=cfg["hidden_size"], num_layers=cfg["num_hidden_layers"],
+            num_heads=cfg["num_attention_heads"], mlp_hidden=cfg["intermediate_size"],
+            decoder_hidden_size=cfg["decoder_hidden_size"], decoder_layers=cfg["decoder_num_hidden_layers"],
+            decoder_heads=cfg["decoder_num_attention_heads"], decoder_mlp_hidden=cfg["decoder_intermediate_size"],
+            mask_ratio=cfg.get("mask_ratio", 0.75), norm_pix_loss=bool(cfg.get("norm_pix_loss", False)),
+            layer_norm_eps=cfg.get("layer_norm_eps", 1e-12),
             act=cfg.get("hidden_act", "gelu"), qkv_bias=cfg.get("qkv_bias", True), image_mean=mean, image_std=std)
     except KeyError as err:
         raise ModelLoadError(f"config.json lacks {err} needed for a ViTMAE model.") from None

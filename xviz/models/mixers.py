@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xviz.hooks import HookPoint
-from xviz.layers.block import ACTIVATIONS, MLP, HookedLayerNorm
+from xviz.layers.block import MLP, HookedLayerNorm
 from xviz.models.contract import ContractMixin
 from xviz.models.digits import SIZE, normalise
 
@@ -26,7 +26,7 @@ class DigitConfig:
     arch: str = "mixer"
     image_size: int = SIZE
     patch_size: int = 4
-    dim: int = 64
+    hidden_size: int = 64
     num_layers: int = 4
     num_heads: int = 4          # ViT only
     token_hidden: int = 64      # Mixer: hidden width of the token-mixing MLP
@@ -84,8 +84,8 @@ class PatchEmbed(nn.Module):
 
     def __init__(self, cfg: DigitConfig, pos: bool = True):
         super().__init__()
-        self.proj = nn.Conv2d(1, cfg.dim, cfg.patch_size, stride=cfg.patch_size)
-        self.pos = nn.Parameter(torch.zeros(1, cfg.num_tokens, cfg.dim)) if pos else None
+        self.proj = nn.Conv2d(1, cfg.hidden_size, cfg.patch_size, stride=cfg.patch_size)
+        self.pos = nn.Parameter(torch.zeros(1, cfg.num_tokens, cfg.hidden_size)) if pos else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.proj(x).flatten(2).transpose(1, 2)  # (B, C, g, g) -> (B, g·g, C)
@@ -118,9 +118,9 @@ class MixerBlock(nn.Module):
 
     def __init__(self, cfg: DigitConfig):
         super().__init__()
-        self.norm1, self.norm2 = HookedLayerNorm(cfg.dim, 1e-6), HookedLayerNorm(cfg.dim, 1e-6)
+        self.norm1, self.norm2 = HookedLayerNorm(cfg.hidden_size, 1e-6), HookedLayerNorm(cfg.hidden_size, 1e-6)
         self.token_mix = TokenMixingMLP(cfg.num_tokens, cfg.token_hidden)
-        self.mlp = MLP(cfg.dim, cfg.mlp_hidden)
+        self.mlp = MLP(cfg.hidden_size, cfg.mlp_hidden)
         self.hook_resid_pre, self.hook_resid_mid, self.hook_resid_post = HookPoint(), HookPoint(), HookPoint()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -141,8 +141,8 @@ class FNetBlock(nn.Module):
 
     def __init__(self, cfg: DigitConfig):
         super().__init__()
-        self.norm1, self.norm2 = HookedLayerNorm(cfg.dim, 1e-6), HookedLayerNorm(cfg.dim, 1e-6)
-        self.mlp = MLP(cfg.dim, cfg.mlp_hidden)
+        self.norm1, self.norm2 = HookedLayerNorm(cfg.hidden_size, 1e-6), HookedLayerNorm(cfg.hidden_size, 1e-6)
+        self.mlp = MLP(cfg.hidden_size, cfg.mlp_hidden)
         self.hook_mix_in, self.hook_mix_out = HookPoint(), HookPoint()
         self.hook_resid_pre, self.hook_resid_mid, self.hook_resid_post = HookPoint(), HookPoint(), HookPoint()
 
@@ -164,8 +164,8 @@ class TokenMixerNet(DigitModel, nn.Module):
         self.hook_embed = HookPoint()
         block = {"mixer": MixerBlock, "fnet": FNetBlock}[cfg.arch]
         self.blocks = nn.ModuleList(block(cfg) for _ in range(cfg.num_layers))
-        self.norm = HookedLayerNorm(cfg.dim, 1e-6)
-        self.head = nn.Linear(cfg.dim, cfg.num_classes)
+        self.norm = HookedLayerNorm(cfg.hidden_size, 1e-6)
+        self.head = nn.Linear(cfg.hidden_size, cfg.num_classes)
         self.hook_logits = HookPoint()
 
     @property
@@ -202,10 +202,14 @@ class DigitCNN(DigitModel, nn.Module):
     def num_heads(self) -> int:
         return 0
 
+    @property
+    def hidden_size(self) -> int:  # no residual stream: the first convolution's channels
+        return self.cfg.channels[0]
+
     def forward(self, pixel_values: torch.Tensor) -> DigitOutput:
         x = pixel_values
         for i, (conv, hook) in enumerate(zip(self.convs, self.hooks)):
-            x = hook(ACTIVATIONS["gelu"](conv(x)))                 # (B, C_i, H_i, W_i)
+            x = hook(F.gelu(conv(x)))                 # (B, C_i, H_i, W_i)
             if i < len(self.convs) - 1:
                 x = F.max_pool2d(x, 2)
         return DigitOutput(self.hook_logits(self.head(x.mean((2, 3)))))  # global average pool -> (B, 10)

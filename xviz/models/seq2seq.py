@@ -38,7 +38,7 @@ WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "seq2seq_tiny.saf
 @dataclass(frozen=True)
 class Seq2SeqConfig:
     vocab_size: int = len(T.VOCAB)
-    dim: int = 128
+    hidden_size: int = 128       # shared by the encoder and both decoders
     num_heads: int = 4
     num_layers: int = 2          # encoder blocks
     decoder_layers: int = 2      # decoder blocks (AT and NAT each)
@@ -46,7 +46,7 @@ class Seq2SeqConfig:
     max_source: int = 48         # task token + characters
     max_target: int = 32         # <bos> + characters (+ <eos> predicted)
     norm_position: str = "pre"
-    eps: float = 1e-5
+    layer_norm_eps: float = 1e-5
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -58,9 +58,9 @@ class DecoderBlock(nn.Module):
 
     def __init__(self, cfg: Seq2SeqConfig):
         super().__init__()
-        C = cfg.dim
+        C = cfg.hidden_size
         self.pre = cfg.norm_position == "pre"
-        self.norm1, self.norm_cross, self.norm2 = (HookedLayerNorm(C, cfg.eps) for _ in range(3))
+        self.norm1, self.norm_cross, self.norm2 = (HookedLayerNorm(C, cfg.layer_norm_eps) for _ in range(3))
         self.attn = Attention(C, cfg.num_heads)
         self.cross_attn = Attention(C, cfg.num_heads)  # q from x, k/v from the encoder (kv=)
         self.mlp = MLP(C, cfg.mlp_hidden)
@@ -83,7 +83,8 @@ class Stack(nn.Module):
     def __init__(self, blocks: list[nn.Module], cfg: Seq2SeqConfig):
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
-        self.norm = HookedLayerNorm(cfg.dim, cfg.eps) if cfg.norm_position == "pre" else nn.Identity()
+        pre = cfg.norm_position == "pre"
+        self.norm = HookedLayerNorm(cfg.hidden_size, cfg.layer_norm_eps) if pre else nn.Identity()
         self.hook_out = HookPoint()
 
 
@@ -101,11 +102,11 @@ class Seq2Seq(ContractMixin, nn.Module):
     def __init__(self, cfg: Seq2SeqConfig):
         super().__init__()
         self.cfg = cfg
-        C = cfg.dim
+        C = cfg.hidden_size
         self.embed = nn.Embedding(cfg.vocab_size, C, padding_idx=T.PAD)
         nn.init.normal_(self.embed.weight, std=C ** -0.5)  # ·√C at the input → unit scale; tied output small
-        enc = [Block(C, cfg.num_heads, mlp_hidden=cfg.mlp_hidden, norm_position=cfg.norm_position, eps=cfg.eps)
-               for _ in range(cfg.num_layers)]
+        enc = [Block(C, cfg.num_heads, mlp_hidden=cfg.mlp_hidden, norm_position=cfg.norm_position,
+                     eps=cfg.layer_norm_eps) for _ in range(cfg.num_layers)]
         self.encoder = Stack(enc, cfg)
         self.decoder = Stack([DecoderBlock(cfg) for _ in range(cfg.decoder_layers)], cfg)
         self.nat_decoder = Stack([DecoderBlock(cfg) for _ in range(cfg.decoder_layers)], cfg)
@@ -131,7 +132,7 @@ class Seq2Seq(ContractMixin, nn.Module):
     # -- pieces -------------------------------------------------------------------------------------------
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:
         N = ids.shape[1]
-        return self.embed(ids) * self.cfg.dim ** 0.5 + self.pos[:N]       # (B, N, C), Vaswani §3.4
+        return self.embed(ids) * self.cfg.hidden_size ** 0.5 + self.pos[:N]  # (B, N, C), Vaswani §3.4
 
     def encode(self, src_ids: torch.Tensor, src_mask: torch.Tensor) -> torch.Tensor:
         """src_ids, src_mask (B, Ns) → memory (B, Ns, C). Padding keys masked for every query."""

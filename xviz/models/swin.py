@@ -12,10 +12,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 from xviz.errors import InputError, ModelLoadError
 from xviz.hooks import HookPoint
+from xviz.inputs.image_batch import IMAGENET_MEAN, IMAGENET_STD, ImageBatch, prepare_image
 from xviz.layers.attention import Attention
 from xviz.layers.block import MLP, HookedLayerNorm
 from xviz.models.contract import ContractMixin
@@ -23,19 +25,17 @@ from xviz.layers.windows import (cyclic_shift, cyclic_unshift, padded_size, rela
                                  relative_position_index, shifted_window_mask, window_config, window_partition,
                                  window_reverse)
 from xviz.models.loading import load_converted, read_config, read_state_dict, register, register_architecture
-from xviz.models.swin_convert import ImageBatch, convert_hf_swin, init_weights, prepare_image
-
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+from xviz.models.swin_convert import convert_hf_swin, init_weights
 
 
 @dataclass(frozen=True)
 class SwinConfig:
     image_size: int = 224
     patch_size: int = 4
-    in_chans: int = 3
-    embed_dim: int = 96
-    depths: tuple[int, ...] = (2, 2, 6, 2)
-    num_heads: tuple[int, ...] = (3, 6, 12, 24)
+    num_channels: int = 3
+    hidden_size: int = 96                            # stage 1's width; stage s is 2^s times wider
+    stage_layers: tuple[int, ...] = (2, 2, 6, 2)     # blocks per stage
+    stage_heads: tuple[int, ...] = (3, 6, 12, 24)    # heads per stage
     window_size: int = 7
     mlp_ratio: float = 4.0
     qkv_bias: bool = True
@@ -50,16 +50,17 @@ class SwinConfig:
         pre = pre or {}
         size = cfg.get("image_size", 224)
         return cls(image_size=size[0] if isinstance(size, (list, tuple)) else size,
-                   patch_size=_int(cfg.get("patch_size", 4)), in_chans=cfg.get("num_channels", 3),
-                   embed_dim=cfg["embed_dim"], depths=tuple(cfg["depths"]), num_heads=tuple(cfg["num_heads"]),
-                   window_size=cfg["window_size"], mlp_ratio=cfg.get("mlp_ratio", 4.0),
+                   patch_size=_int(cfg.get("patch_size", 4)), num_channels=cfg.get("num_channels", 3),
+                   hidden_size=cfg["embed_dim"], stage_layers=tuple(cfg["depths"]),
+                   stage_heads=tuple(cfg["num_heads"]), window_size=cfg["window_size"],
+                   mlp_ratio=cfg.get("mlp_ratio", 4.0),
                    qkv_bias=cfg.get("qkv_bias", True), layer_norm_eps=cfg.get("layer_norm_eps", 1e-5),
                    act=cfg.get("hidden_act", "gelu"), abs_pos=cfg.get("use_absolute_embeddings", False),
                    image_mean=tuple(pre.get("image_mean", IMAGENET_MEAN)),
                    image_std=tuple(pre.get("image_std", IMAGENET_STD)))
 
     def stage_dims(self) -> list[int]:
-        return [self.embed_dim * 2 ** s for s in range(len(self.depths))]
+        return [self.hidden_size * 2 ** s for s in range(len(self.stage_layers))]
 
 
 def _int(v) -> int:
@@ -145,8 +146,8 @@ class PatchEmbed(nn.Module):
     def __init__(self, cfg: SwinConfig):
         super().__init__()
         self.patch_size = cfg.patch_size
-        self.proj = nn.Conv2d(cfg.in_chans, cfg.embed_dim, cfg.patch_size, stride=cfg.patch_size)
-        self.norm = nn.LayerNorm(cfg.embed_dim, eps=1e-5)  # HF: nn.LayerNorm(embed_dim), default eps
+        self.proj = nn.Conv2d(cfg.num_channels, cfg.hidden_size, cfg.patch_size, stride=cfg.patch_size)
+        self.norm = nn.LayerNorm(cfg.hidden_size, eps=1e-5)  # HF: nn.LayerNorm(embed_dim), default eps
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         p = self.patch_size
@@ -158,30 +159,31 @@ class PatchEmbed(nn.Module):
 
 class Swin(ContractMixin, nn.Module):
     """Contract: num_layers counts every block of every stage (blocks.{i}, as recorded); num_heads is the
-    first stage's (the fewest: every head index below it exists in every block); heads_of(i) per block."""
+    first stage's (the fewest: every head index below it exists in every block); heads_of(i) per block;
+    hidden_size is the first stage's width (cfg.hidden_size; stage s is 2^s times wider)."""
 
     kind = "swin"
 
     @property
     def num_layers(self) -> int:
-        return sum(self.cfg.depths)
+        return sum(self.cfg.stage_layers)
 
     @property
     def num_heads(self) -> int:
-        return min(self.cfg.num_heads)
+        return min(self.cfg.stage_heads)
 
     def heads_of(self, block: int) -> int:
-        return self.cfg.num_heads[self.block_stage[block]]
+        return self.cfg.stage_heads[self.block_stage[block]]
 
     def __init__(self, cfg: SwinConfig):
         super().__init__()
         self.cfg = cfg
         self.patch_embed = PatchEmbed(cfg)
         n = (cfg.image_size // cfg.patch_size) ** 2
-        self.pos_embed = nn.Parameter(torch.zeros(1, n, cfg.embed_dim)) if cfg.abs_pos else None
+        self.pos_embed = nn.Parameter(torch.zeros(1, n, cfg.hidden_size)) if cfg.abs_pos else None
         self.hook_embed = HookPoint()
         dims, blocks, self.block_stage = cfg.stage_dims(), [], []
-        for s, (depth, heads) in enumerate(zip(cfg.depths, cfg.num_heads)):
+        for s, (depth, heads) in enumerate(zip(cfg.stage_layers, cfg.stage_heads)):
             for j in range(depth):
                 shift = 0 if j % 2 == 0 else cfg.window_size // 2
                 blocks.append(SwinBlock(dims[s], heads, cfg.window_size, shift, cfg.mlp_ratio, cfg.qkv_bias,
@@ -218,8 +220,11 @@ class Swin(ContractMixin, nn.Module):
         return SwinOutput(x, x.mean(1), hw)
 
     def prepare(self, image) -> ImageBatch:
-        """PIL image → {"pixel_values": (1, 3, S, S)} resized to the config's size and normalised."""
-        return prepare_image(image, self.cfg.image_size, self.cfg.image_mean, self.cfg.image_std, self.device)
+        """PIL image → ImageBatch {"pixel_values": (1, 3, S, S)}: stretched to the config's size with bicubic
+        resampling (HF's Swin processor), normalised; `batch.image` is the resized picture."""
+        cfg = self.cfg
+        return prepare_image(image, cfg.image_size, "stretch", cfg.image_mean, cfg.image_std, patch=cfg.patch_size,
+                             resample=Image.Resampling.BICUBIC, channels=cfg.num_channels, device=self.device)
 
 
 @register_architecture("swin")

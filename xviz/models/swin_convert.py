@@ -1,11 +1,11 @@
-"""Swin helpers kept out of swin.py: HF state-dict conversion, seeded initialisation, image preparation."""
+"""Swin helpers kept out of swin.py: HF state-dict conversion, seeded initialisation (images are prepared by
+xviz.inputs.image_batch)."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import nn
 
-from xviz.errors import InputError
 from xviz.models.loading import strip_prefix
 
 # HF Swin block sub-module → xviz SwinBlock sub-module (legacy on-disk names and transformers ≥ 5 names).
@@ -26,7 +26,7 @@ _HF_TOP = {"embeddings.patch_embeddings.projection": "patch_embed.proj", "embedd
 def convert_hf_swin(sd: dict[str, torch.Tensor], cfg) -> dict[str, torch.Tensor]:
     """HF SwinModel / SwinForImageClassification state dict → xviz Swin state dict (head dropped)."""
     sd = strip_prefix(sd, ("swin.", "model."))
-    starts = np.cumsum((0,) + tuple(cfg.depths)).tolist()  # first global block index of each stage
+    starts = np.cumsum((0,) + tuple(cfg.stage_layers)).tolist()  # first global block index of each stage
     out = {}
     for k, v in sd.items():
         if k == "embeddings.position_embeddings":
@@ -60,23 +60,3 @@ def init_weights(model: nn.Module, seed: int = 0, std: float = 0.02) -> nn.Modul
             p.copy_((torch.randn(p.shape, generator=g) * std).clamp(-2 * std, 2 * std))
     return model
 
-
-class ImageBatch(dict):
-    """Model inputs (`model(**batch)`) plus the resized uint8 picture (`batch.image`, (S, S, 3)) for display."""
-
-    image: np.ndarray
-
-
-def prepare_image(image, size: int, mean, std, device) -> ImageBatch:
-    """PIL image → {"pixel_values": (1, 3, size, size)}: RGB, bicubic resize (HF's Swin processor), /255,
-    normalised. The resized uint8 picture is kept as `batch.image` for display."""
-    from PIL import Image
-    if not isinstance(image, Image.Image):
-        raise InputError(f"Expected a PIL image, got {type(image).__name__}.")
-    img = image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
-    arr = np.asarray(img, dtype=np.float32) / 255.0  # (S, S, 3)
-    x = (arr - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    pixel_values = torch.from_numpy(x).permute(2, 0, 1)[None].contiguous()  # (1, 3, S, S)
-    batch = ImageBatch(pixel_values=pixel_values.to(device))
-    batch.image = np.asarray(img)
-    return batch

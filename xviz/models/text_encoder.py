@@ -4,7 +4,6 @@ Offline registry name `minilm-l6`: all-MiniLM-L6-v2 as shipped in the `gt-all-mi
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +25,7 @@ class TextEncoderConfig:
     hidden_size: int = 384
     num_layers: int = 6
     num_heads: int = 12
-    intermediate_size: int = 1536
+    mlp_hidden: int = 1536
     max_positions: int = 512
     type_vocab_size: int = 2
     layer_norm_eps: float = 1e-12
@@ -38,7 +37,7 @@ class TextEncoderConfig:
         if cfg.get("position_embedding_type", "absolute") != "absolute":
             raise ModelLoadError("Only absolute position embeddings are supported for BERT-family models.")
         return cls(vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"], num_layers=cfg["num_hidden_layers"],
-                   num_heads=cfg["num_attention_heads"], intermediate_size=cfg["intermediate_size"],
+                   num_heads=cfg["num_attention_heads"], mlp_hidden=cfg["intermediate_size"],
                    max_positions=cfg["max_position_embeddings"], type_vocab_size=cfg.get("type_vocab_size", 2),
                    layer_norm_eps=cfg.get("layer_norm_eps", 1e-12), act=cfg.get("hidden_act", "gelu"),
                    pad_token_id=cfg.get("pad_token_id", 0) or 0)
@@ -87,7 +86,7 @@ class TextEncoder(ContractMixin, nn.Module):
         self.embed = Embeddings(cfg)
         self.hook_embed = HookPoint()
         self.blocks = nn.ModuleList(
-            Block(cfg.hidden_size, cfg.num_heads, mlp_hidden=cfg.intermediate_size, norm_position="post",
+            Block(cfg.hidden_size, cfg.num_heads, mlp_hidden=cfg.mlp_hidden, norm_position="post",
                   eps=cfg.layer_norm_eps, act=cfg.act) for _ in range(cfg.num_layers))
 
     @property
@@ -233,7 +232,3 @@ def minilm_folder() -> Path:
 @register("minilm-l6", "text", "all-MiniLM-L6-v2 (BERT, 6 layers × 12 heads, 384 wide), offline from PyPI")
 def minilm_l6() -> TextEncoder:
     return load_bert_dir(minilm_folder())
-
-
-def replace_config(cfg: TextEncoderConfig, **kw) -> TextEncoderConfig:
-    return dataclasses.replace(cfg, **kw)

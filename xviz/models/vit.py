@@ -7,7 +7,6 @@ dinov2 and dinov2_with_registers load through `xviz.load_model(folder)`.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +17,10 @@ from torch import nn
 
 from xviz.errors import ModelLoadError
 from xviz.hooks import HookPoint
+from xviz.inputs.image_batch import IMAGENET_MEAN, IMAGENET_STD, ImageBatch, input_side, prepare_image
 from xviz.layers.block import Block, HookedLayerNorm
 from xviz.models.contract import ContractMixin
 from xviz.models.loading import load_converted, read_config, read_state_dict, register_architecture, strip_prefix
-from xviz.models.vit_prepare import ImageBatch, prepare_image
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -43,7 +39,7 @@ class ViTConfig:
     num_registers: int = 0            # DINOv2-with-registers
     distillation_token: bool = False  # DeiT (distilled)
     pos_antialias: bool = False       # HF dinov2_with_registers resizes the table with antialias=True
-    # preprocessing (the model's own): mode "crop" | "pad" | "stretch", see vit_prepare
+    # preprocessing (the model's own): mode "crop" | "pad" | "stretch" | "native", see xviz.inputs.image_batch
     input_size: int = 224
     resize_mode: str = "crop"
     crop_ratio: float = 224 / 256     # "crop": resize the short side to input_size / crop_ratio, then center-crop
@@ -61,6 +57,10 @@ class ViTConfig:
     @property
     def num_prefix(self) -> int:
         return self.num_pos_prefix + self.num_registers
+
+    @property
+    def prefix_labels(self) -> list[str]:
+        return ["CLS"] + ["DIST"] * self.distillation_token + [f"reg{i}" for i in range(self.num_registers)]
 
 
 @dataclass
@@ -140,7 +140,10 @@ class ViT(ContractMixin, nn.Module):
 
     def prepare(self, image, size: int | None = None, mode: str | None = None) -> ImageBatch:
         """PIL image → ImageBatch (model(**batch)) with the model's own resize / crop / normalisation."""
-        return prepare_image(image, self.cfg, size=size, mode=mode, device=self.device)
+        cfg = self.cfg
+        return prepare_image(image, input_side(size or cfg.input_size, cfg.patch_size), mode or cfg.resize_mode,
+                             cfg.image_mean, cfg.image_std, patch=cfg.patch_size, prefix=cfg.prefix_labels,
+                             crop_ratio=cfg.crop_ratio, channels=cfg.num_channels, device=self.device)
 
 
 # ---- Hugging Face ViT / DeiT / DINOv2 folders ------------------------------------------------------------------
@@ -229,7 +232,3 @@ def _preprocessing(folder: Path | None, dino: bool, default_size: int) -> dict:
 def load_vit_dir(folder: Path) -> ViT:
     cfg = config_from_hf(read_config(folder), Path(folder))
     return load_converted(ViT(cfg), convert_hf_vit(read_state_dict(folder)), str(folder))
-
-
-def replace_config(cfg: ViTConfig, **kw) -> ViTConfig:
-    return dataclasses.replace(cfg, **kw)

@@ -3,6 +3,7 @@ post/pre ratio vs depth (Xiong et al. 2020, Theorem 1 / Fig. 3), and live-traini
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
@@ -10,7 +11,9 @@ from plotly.subplots import make_subplots
 
 from xviz.analysis.grad_norms import METRICS, GradNorms
 from xviz.plots.style import PROB_SCALE, base_layout, subplot_titles
-from xviz.train.live import StepLog
+
+if TYPE_CHECKING:  # a type only: plots never import the training loop (or the models it builds)
+    from xviz.train.live import StepLog
 
 POSITION_COLORS = {"pre": "#1f5fa8", "post": "#c0392b"}
 POSITION_NAMES = {"pre": "Pre-LN", "post": "Post-LN"}

@@ -163,10 +163,3 @@ def head_scores(scores: np.ndarray, name: str, signed: bool = False, height: int
 def ablation_bars(tokens: Sequence[str], before: Sequence[float], after: Sequence[float],
                   title: str = "Next token before / after the ablation") -> go.Figure:
     return compare_bars(tokens, before, after, ("before", "after"), title)
-
-
-def step_table(header: Sequence[str], rows: Sequence[Sequence]) -> go.Figure:
-    cols = list(zip(*rows)) if rows else [[] for _ in header]
-    fig = go.Figure(go.Table(header=dict(values=list(header)), cells=dict(values=[list(c) for c in cols])))
-    fig.update_layout(**base_layout("Decoding steps", 60 + 24 * max(1, len(rows))))
-    return fig

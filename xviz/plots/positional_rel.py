@@ -8,7 +8,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from xviz.analysis.positional import RopeDemo
-from xviz.plots.positional import _np, similarity_figure
+from xviz.plots.positional import _np
 from xviz.plots.style import SEQ_SCALE, SIGNED_SCALE, base_layout, subplot_titles
 
 
@@ -79,8 +79,3 @@ def beyond_figure(fraction: torch.Tensor, trained: int, table_norms: torch.Tenso
     fig.update_yaxes(title="share of pairs unseen", row=1, col=1)
     fig.update_yaxes(title="L2 norm", row=1, col=2)
     return subplot_titles(fig)
-
-
-def side_by_side(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> tuple[go.Figure, go.Figure]:
-    """Two position × position matrices, each with its own symmetric colour range."""
-    return (similarity_figure(a, name_a), similarity_figure(b, name_b))

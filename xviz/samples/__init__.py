@@ -29,7 +29,12 @@ def sample_bytes(name: str) -> bytes:
     return sample_path(name).read_bytes()
 
 
-def load_sample(name: str) -> Image.Image:
-    """A bundled sample as an RGB PIL image (through the same gate as uploads)."""
+def sample_image(name: str):
+    """A bundled sample as a LoadedImage (source "sample:<name>"), through the same gate as uploads."""
     from xviz.inputs.image import load_image
-    return load_image(sample_bytes(name), name)
+    return load_image(sample_bytes(name), name, source=f"sample:{name}")
+
+
+def load_sample(name: str) -> Image.Image:
+    """A bundled sample as an RGB PIL image."""
+    return sample_image(name).image

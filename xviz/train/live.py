@@ -20,7 +20,7 @@ import torch
 from xviz.models.lm import LMConfig, TinyLM, build_lm, lm_loss
 
 TASKS = ("reverse", "copy")
-SEP = 0  # separator token; symbols are 1..vocab
+SEP = 0  # separator token; symbols are 1..num_symbols
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,11 @@ class TrainConfig:
     task: str = "reverse"
     norm_position: str = "post"
     num_layers: int = 6
-    d_model: int = 64
-    heads: int = 4
-    ffn: int = 128
+    hidden_size: int = 64
+    num_heads: int = 4
+    mlp_hidden: int = 128
     length: int = 8       # symbols to copy / reverse
-    vocab: int = 16       # distinct symbols
+    num_symbols: int = 16  # distinct symbols (the model's vocab_size is one more: SEP)
     batch: int = 32
     steps: int = 200
     lr: float = 1e-3
@@ -67,7 +67,7 @@ def lr_at(step: int, lr: float, warmup: int) -> float:
 def make_batch(cfg: TrainConfig, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """(inputs, targets), each (B, 2n): sequence x SEP y with y = x or reversed x; only y's tokens are scored."""
     n = cfg.length
-    x = torch.randint(1, cfg.vocab + 1, (cfg.batch, n), generator=generator)  # (B, n)
+    x = torch.randint(1, cfg.num_symbols + 1, (cfg.batch, n), generator=generator)  # (B, n)
     y = x.flip(1) if cfg.task == "reverse" else x
     seq = torch.cat([x, torch.full((cfg.batch, 1), SEP), y], dim=1)           # (B, 2n+1)
     targets = seq[:, 1:].clone()
@@ -76,8 +76,8 @@ def make_batch(cfg: TrainConfig, generator: torch.Generator) -> tuple[torch.Tens
 
 
 def build_model(cfg: TrainConfig, device: torch.device | str = "cpu") -> TinyLM:
-    lm = LMConfig(vocab=cfg.vocab + 1, d_model=cfg.d_model, num_layers=cfg.num_layers, heads=cfg.heads,
-                  ffn=cfg.ffn, norm_position=cfg.norm_position)
+    lm = LMConfig(vocab_size=cfg.num_symbols + 1, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
+                  num_heads=cfg.num_heads, mlp_hidden=cfg.mlp_hidden, norm_position=cfg.norm_position)
     return build_lm(lm, seed=cfg.seed, device=device)
 
 

@@ -1,129 +1,225 @@
-"""The page's list of variants: one shared, hashable parameter set and one call per variant name."""
+"""The page's list of variants: one record per variant (how it runs, its pattern, its cost formula, its causal
+policy, the knobs it reads), all in `VARIANTS`. The page, the gallery, the cost table and evaluate_all iterate
+this registry; a new variant is one record here (plus its algorithm and its cost formula in xviz.variants.cost).
+"""
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from xviz.layers import sparse_masks as sm
+from xviz.variants import cost as C
 from xviz.variants.clustering import kmeans, lsh, sinkhorn
 from xviz.variants.exact import fnet, full, masked
 from xviz.variants.lowrank import linformer, performer, synthesizer
+from xviz.variants.params import PARAMS, VariantParams
 
-
-@dataclass(frozen=True)
-class VariantParams:
-    """Every knob of every variant (plain values: hashable, cacheable, shareable in a URL)."""
-    window: int = 8            # sliding window / Longformer: |i − j| ≤ window/2
-    dilation: int = 2          # dilated window
-    stride: int = 4            # strided, Sparse Transformer l
-    summary: int = 1           # Sparse Transformer fixed: c summary positions per block
-    n_global: int = 1          # global tokens (the first n_global positions)
-    block: int = 4             # BigBird and Sinkhorn block size
-    num_random: int = 1        # BigBird random blocks per block row
-    n_buckets: int = 4         # LSH buckets (1 or even)
-    n_hashes: int = 2          # LSH rounds
-    shared_qk: bool = False    # Reformer shared-QK
-    n_clusters: int = 3        # routing k-means
-    proj_dim: int = 8          # Linformer k
-    projection: str = "pool"   # Linformer E, F: "pool" (segment means) or "gaussian" (JL)
-    features: int = 64         # Performer m
-    orthogonal: bool = True
-    causal: bool = False       # causal versions of window / strided patterns and the approximations
-    seed: int = 0
-
-    def replace(self, **kw) -> "VariantParams":
-        return dataclasses.replace(self, **kw)
+GROUPS = ("exact", "fixed pattern", "learned pattern", "low rank / kernel", "attention-free")
+CAUSAL_POLICIES = ("param", "always", "never")  # follows params.causal | always causal | has no causal form
+SUPPORTS = ("weights", "dense")  # pairs it computes: those that got a weight | every pair (dense mixing)
 
 
 @dataclass(frozen=True)
 class Variant:
     name: str
     label: str
-    group: str            # "exact" | "fixed pattern" | "learned pattern" | "low rank / kernel" | "attention-free"
+    group: str                    # one of GROUPS
     note: str
-    causal: bool = False  # always causal (Sparse Transformer patterns)
+    cost: Callable                # (n, d, params, nnz) → Cost (xviz.variants.cost)
+    run: Callable | None = None   # (q, k, v, params, causal) → (out, attn); None: masked attention on `pattern`
+    pattern: Callable | None = None  # (n, params) → (N, N) bool, before the causal cut
+    causal: str = "param"         # one of CAUSAL_POLICIES
+    reads: tuple[str, ...] = ()   # the VariantParams fields it reads (causal aside: see `causal`)
+    support: str = "weights"      # one of SUPPORTS; a pattern's support is the pattern itself
 
+    def __post_init__(self):
+        if (self.run is None) == (self.pattern is None):
+            raise ValueError(f"{self.name}: give exactly one of run and pattern")
+        bad = [r for r in self.reads if r not in PARAMS or r == "causal"]
+        if self.group not in GROUPS or self.causal not in CAUSAL_POLICIES or self.support not in SUPPORTS or bad:
+            raise ValueError(f"{self.name}: bad group, causal policy, support or reads {bad}")
+
+    def is_causal(self, p: VariantParams) -> bool:
+        """Whether it is causal with these parameters: its reference is then causal full attention."""
+        return self.causal == "always" or (self.causal == "param" and p.causal)
+
+    def mask(self, n: int, p: VariantParams) -> torch.Tensor:
+        """The fixed sparsity pattern of a pattern variant, (N, N) bool, cut to j ≤ i when causal."""
+        m = self.pattern(n, p)
+        if self.is_causal(p):  # a no-op for masks built causal (sliding window, strided, Sparse Transformer)
+            m = m & torch.ones(n, n, dtype=torch.bool).tril()
+        return m
+
+    def apply(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p: VariantParams):
+        """(out, attn) on q/k/v ((N, D) or (B, H, N, D))."""
+        if self.pattern is not None:
+            return masked(q, k, v, self.mask(q.shape[-2], p).to(q.device))
+        return self.run(q, k, v, p, self.is_causal(p))
+
+    def support_of(self, attn: torch.Tensor, p: VariantParams) -> torch.Tensor:
+        """(N, N) bool: the pairs it scores or mixes (what its density and nnz count)."""
+        n = attn.shape[-1]
+        if self.pattern is not None:  # the pattern itself (an allowed pair's weight can underflow to exactly 0)
+            return self.mask(n, p)
+        if self.support == "dense":  # every pair contributes
+            s = torch.ones(n, n, dtype=torch.bool)
+            return s.tril() if self.is_causal(p) else s
+        return attn != 0  # content-based patterns: the pairs that got a weight
+
+
+# ---- patterns: (n, p) → (N, N) bool; global, longformer and bigbird keep the diagonal so every row has a key ----
+def _globals(n: int, p: VariantParams) -> list[int]:
+    return list(range(min(p.n_global, n)))
+
+
+def _sliding_window(n, p):
+    return sm.sliding_window(n, p.window, causal=p.causal)
+
+
+def _dilated(n, p):
+    return sm.dilated(n, p.window, p.dilation)
+
+
+def _strided(n, p):
+    return sm.strided(n, p.stride, causal=p.causal)
+
+
+def _global(n, p):
+    return sm.global_tokens(n, _globals(n, p)) | torch.eye(n, dtype=torch.bool)
+
+
+def _longformer(n, p):
+    return sm.longformer(n, p.window, _globals(n, p))
+
+
+def _bigbird(n, p):
+    return sm.bigbird(n, p.block, p.num_random, 1, generator=torch.Generator().manual_seed(p.seed))
+
+
+def _sparse_strided(n, p):
+    return sm.sparse_strided(n, p.stride)
+
+
+def _sparse_fixed(n, p):
+    return sm.sparse_fixed(n, p.stride, min(p.summary, p.stride))
+
+
+def _axial(n, p):
+    return sm.axial(*sm.axial_grid(n))[:n, :n]
+
+
+# ---- runs: (q, k, v, p, causal) → (out, attn) -------------------------------------------------------------------
+def _full(q, k, v, p, causal):
+    return full(q, k, v, causal=causal)
+
+
+def _lsh(q, k, v, p, causal):
+    return lsh(q, k, v, n_buckets=p.n_buckets, n_hashes=p.n_hashes, shared_qk=p.shared_qk, causal=causal,
+               seed=p.seed)
+
+
+def _kmeans(q, k, v, p, causal):
+    return kmeans(q, k, v, n_clusters=p.n_clusters, causal=causal, seed=p.seed)
+
+
+def _sinkhorn(q, k, v, p, causal):
+    return sinkhorn(q, k, v, block=p.block, causal=causal)
+
+
+def _linformer(q, k, v, p, causal):  # no causal form: projecting the keys mixes the future in
+    return linformer(q, k, v, proj_dim=min(p.proj_dim, q.shape[-2]), projection=p.projection, seed=p.seed)
+
+
+def _performer(q, k, v, p, causal):
+    return performer(q, k, v, m=p.features, orthogonal=p.orthogonal, causal=causal, seed=p.seed)
+
+
+def _synthesizer_dense(q, k, v, p, causal):
+    return synthesizer(q, k, v, "dense", causal=causal, seed=p.seed)
+
+
+def _synthesizer_random(q, k, v, p, causal):
+    return synthesizer(q, k, v, "random", causal=causal, seed=p.seed)
+
+
+def _fnet(q, k, v, p, causal):  # no causal form: the DFT mixes every position
+    return fnet(q, k, v)
+
+
+# ---- the registry ---------------------------------------------------------------------------------------------
+_FIXED, _LEARNED, _LOWRANK = "fixed pattern", "learned pattern", "low rank / kernel"
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
-    Variant("full", "Full softmax", "exact", "Every query attends to every key: the reference."),
-    Variant("sliding_window", "Sliding window", "fixed pattern", "|i − j| ≤ w/2 (local / truncated)."),
-    Variant("dilated", "Dilated window", "fixed pattern", "|i − j| ≤ d·w/2 and (i − j) mod d = 0."),
-    Variant("strided", "Strided", "fixed pattern", "(i − j) mod stride = 0."),
-    Variant("global", "Global tokens", "fixed pattern", "The first tokens see and are seen by all (+ diagonal)."),
-    Variant("longformer", "Longformer", "fixed pattern", "Sliding window ∪ global tokens."),
-    Variant("bigbird", "BigBird", "fixed pattern",
-            "Blocks: window of 3, first/last global, r random; pays off beyond ~(5 + 2r)·block tokens."),
-    Variant("sparse_strided", "Sparse Transformer (strided)", "fixed pattern",
-            "Causal: previous l positions ∪ every l-th.", causal=True),
-    Variant("sparse_fixed", "Sparse Transformer (fixed)", "fixed pattern",
-            "Causal: own block of l ∪ last c of every block.", causal=True),
-    Variant("axial", "Axial", "fixed pattern", "Same row or same column of a near-square grid."),
-    Variant("lsh", "Reformer LSH", "learned pattern", "Hash by random rotations, sort, chunk, attend back one."),
-    Variant("kmeans", "Routing (k-means)", "learned pattern", "Cluster queries and keys; attend within clusters."),
-    Variant("sinkhorn", "Sinkhorn sorting", "learned pattern", "Own block + the block sorted into its place."),
-    Variant("linformer", "Linformer", "low rank / kernel", "Project keys/values from N to k rows."),
-    Variant("performer", "Performer (FAVOR+)", "low rank / kernel", "Positive random features, m of them."),
-    Variant("synthesizer_dense", "Synthesizer (dense)", "low rank / kernel",
-            "Each row from one token's own features (untrained)."),
-    Variant("synthesizer_random", "Synthesizer (random)", "low rank / kernel",
-            "An input-independent random matrix (untrained)."),
+    Variant("full", "Full softmax", "exact", "Every query attends to every key: the reference.", C.full, _full),
+    Variant("sliding_window", "Sliding window", _FIXED, "|i − j| ≤ w/2 (local / truncated).", C.pattern,
+            pattern=_sliding_window, reads=("window",)),
+    Variant("dilated", "Dilated window", _FIXED, "|i − j| ≤ d·w/2 and (i − j) mod d = 0.", C.pattern,
+            pattern=_dilated, reads=("window", "dilation")),
+    Variant("strided", "Strided", _FIXED, "(i − j) mod stride = 0.", C.pattern, pattern=_strided,
+            reads=("stride",)),
+    Variant("global", "Global tokens", _FIXED, "The first tokens see and are seen by all (+ diagonal).", C.pattern,
+            pattern=_global, reads=("n_global",)),
+    Variant("longformer", "Longformer", _FIXED, "Sliding window ∪ global tokens.", C.pattern, pattern=_longformer,
+            reads=("window", "n_global")),
+    Variant("bigbird", "BigBird", _FIXED,
+            "Blocks: window of 3, first/last global, r random; pays off beyond ~(5 + 2r)·block tokens.", C.pattern,
+            pattern=_bigbird, reads=("block", "num_random", "seed")),
+    Variant("sparse_strided", "Sparse Transformer (strided)", _FIXED, "Causal: previous l positions ∪ every l-th.",
+            C.pattern, pattern=_sparse_strided, causal="always", reads=("stride",)),
+    Variant("sparse_fixed", "Sparse Transformer (fixed)", _FIXED, "Causal: own block of l ∪ last c of every block.",
+            C.pattern, pattern=_sparse_fixed, causal="always", reads=("stride", "summary")),
+    Variant("axial", "Axial", _FIXED, "Same row or same column of a near-square grid.", C.pattern, pattern=_axial),
+    Variant("lsh", "Reformer LSH", _LEARNED, "Hash by random rotations, sort, chunk, attend back one.", C.lsh, _lsh,
+            reads=("n_buckets", "n_hashes", "shared_qk", "seed")),
+    Variant("kmeans", "Routing (k-means)", _LEARNED, "Cluster queries and keys; attend within clusters.", C.kmeans,
+            _kmeans, reads=("n_clusters", "seed")),
+    Variant("sinkhorn", "Sinkhorn sorting", _LEARNED, "Own block + the block sorted into its place.", C.sinkhorn,
+            _sinkhorn, reads=("block",)),
+    Variant("linformer", "Linformer", _LOWRANK, "Project keys/values from N to k rows.", C.linformer, _linformer,
+            causal="never", reads=("proj_dim", "projection", "seed"), support="dense"),
+    Variant("performer", "Performer (FAVOR+)", _LOWRANK, "Positive random features, m of them.", C.performer,
+            _performer, reads=("features", "orthogonal", "seed"), support="dense"),
+    Variant("synthesizer_dense", "Synthesizer (dense)", _LOWRANK,
+            "Each row from one token's own features (untrained).", C.synthesizer_dense, _synthesizer_dense,
+            reads=("seed",), support="dense"),
+    Variant("synthesizer_random", "Synthesizer (random)", _LOWRANK, "An input-independent random matrix (untrained).",
+            C.synthesizer_random, _synthesizer_random, reads=("seed",), support="dense"),
     Variant("fnet", "FNet (Fourier)", "attention-free",
-            "Fixed DFT token mixing, no softmax: its output scale is not attention's, so its error is large."),
+            "Fixed DFT token mixing, no softmax: its output scale is not attention's, so its error is large.", C.fnet,
+            _fnet, causal="never", support="dense"),
 ]}
 
-PATTERNS = {"sliding_window", "dilated", "strided", "global", "longformer", "bigbird", "sparse_strided",
-            "sparse_fixed", "axial"}
+PATTERNS = frozenset(n for n, v in VARIANTS.items() if v.pattern is not None)  # the fixed-pattern variants
+
+
+def variant(name: str) -> Variant:
+    if name not in VARIANTS:
+        raise ValueError(f"unknown variant {name!r}")
+    return VARIANTS[name]
 
 
 def is_causal(name: str, p: VariantParams) -> bool:
-    """Whether the variant (with these parameters) is causal: its reference is then causal full attention."""
-    if name in ("fnet", "linformer"):  # no causal form
-        return False
-    return VARIANTS[name].causal or p.causal
+    return variant(name).is_causal(p)
 
 
 def pattern_mask(name: str, n: int, p: VariantParams) -> torch.Tensor:
-    """The fixed sparsity pattern of a pattern variant, (N, N) bool (global, longformer and bigbird keep the
-    diagonal so every row has a key)."""
-    g = torch.Generator().manual_seed(p.seed)
-    glob = list(range(min(p.n_global, n)))
-    masks = {
-        "sliding_window": lambda: sm.sliding_window(n, p.window, causal=p.causal),
-        "dilated": lambda: sm.dilated(n, p.window, p.dilation),
-        "strided": lambda: sm.strided(n, p.stride, causal=p.causal),
-        "global": lambda: sm.global_tokens(n, glob) | torch.eye(n, dtype=torch.bool),
-        "longformer": lambda: sm.longformer(n, p.window, glob),
-        "bigbird": lambda: sm.bigbird(n, p.block, p.num_random, 1, generator=g),
-        "sparse_strided": lambda: sm.sparse_strided(n, p.stride),
-        "sparse_fixed": lambda: sm.sparse_fixed(n, p.stride, min(p.summary, p.stride)),
-        "axial": lambda: sm.axial(*sm.axial_grid(n))[:n, :n],
-    }
-    m = masks[name]()
-    if p.causal and name not in ("sliding_window", "strided"):
-        m = m & torch.ones(n, n, dtype=torch.bool).tril()
-    return m
+    return variant(name).mask(n, p)
 
 
 def run_variant(name: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p: VariantParams):
     """(out, attn) of variant `name` on q/k/v ((N, D) or (B, H, N, D)) with the page's parameters."""
-    if name not in VARIANTS:
-        raise ValueError(f"unknown variant {name!r}")
-    n, c = q.shape[-2], is_causal(name, p)
-    if name in PATTERNS:
-        return masked(q, k, v, pattern_mask(name, n, p).to(q.device))
-    calls = {
-        "full": lambda: full(q, k, v, causal=c),
-        "lsh": lambda: lsh(q, k, v, n_buckets=p.n_buckets, n_hashes=p.n_hashes, shared_qk=p.shared_qk,
-                           causal=c, seed=p.seed),
-        "kmeans": lambda: kmeans(q, k, v, n_clusters=p.n_clusters, causal=c, seed=p.seed),
-        "sinkhorn": lambda: sinkhorn(q, k, v, block=p.block, causal=c),
-        "linformer": lambda: linformer(q, k, v, proj_dim=min(p.proj_dim, n), projection=p.projection,
-                                       seed=p.seed),
-        "performer": lambda: performer(q, k, v, m=p.features, orthogonal=p.orthogonal, causal=c, seed=p.seed),
-        "synthesizer_dense": lambda: synthesizer(q, k, v, "dense", causal=c, seed=p.seed),
-        "synthesizer_random": lambda: synthesizer(q, k, v, "random", causal=c, seed=p.seed),
-        "fnet": lambda: fnet(q, k, v),
-    }
-    return calls[name]()
+    return variant(name).apply(q, k, v, p)
+
+
+def cost_model(name: str, n: int, d: int, p: VariantParams, nnz: int | None = None) -> C.Cost:
+    """Density, FLOPs and memory of variant `name` at length n, head dim d. `nnz` is the number of scored
+    pairs for patterns and content-based sparsity (count it from the mask); else a formula is used."""
+    return variant(name).cost(n, d, p, nnz)
+
+
+def used_params() -> list[str]:
+    """The knobs some registered variant reads, in PARAMS order (causal always: every "param" variant reads it)."""
+    read = {r for v in VARIANTS.values() for r in v.reads} | {"causal"}
+    return [name for name in PARAMS if name in read]
