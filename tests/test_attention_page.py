@@ -269,14 +269,14 @@ def test_record_estimate_is_exact_for_encoder_and_gqa_decoder(tiny_lm, minilm):
 
 
 def test_cpu_fallback_reloads_adapter_models_and_refuses_dispatched_ones(tiny_lm):
-    from xviz.analysis.text_run import _cpu_copy
+    from xviz.analysis.text_run import cpu_copy
     from xviz.errors import ResourceError
     model = xviz.load_model(tiny_lm)
-    copy = _cpu_copy(model)  # a fresh load: the adapter's hooks belong to the modules they were attached to
+    copy = cpu_copy(model)  # a fresh load: the adapter's hooks belong to the modules they were attached to
     assert copy is not model and copy.device.type == "cpu"
     with torch.no_grad(), xviz.record(copy, names="*.hook_probs") as rec:
         copy(**copy.prepare("ab ab"))
     assert rec.num_layers("probs") == 2
     model.hf_model.hf_device_map = {"": "cuda:0"}  # as accelerate leaves it after dispatch
     with pytest.raises(ResourceError):
-        _cpu_copy(model)
+        cpu_copy(model)

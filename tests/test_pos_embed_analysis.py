@@ -6,9 +6,9 @@ import torch
 from torch import nn
 
 from xviz.analysis import positional as A
-from xviz.layers import pos_embed as P
-from xviz.plots import positional as F
-from xviz.plots import positional_rel as R
+from xviz.layers import pos_embed
+from xviz.plots import positional as pos_plots
+from xviz.plots import positional_rel as rel_plots
 
 
 def test_transform_check_error_is_float_roundoff():
@@ -18,12 +18,12 @@ def test_transform_check_error_is_float_roundoff():
 
 
 def test_offset_curve_of_sinusoidal_dot_matches_formula_and_has_no_spread():
-    sim = A.similarity(P.sinusoidal(100, 64), "dot")
+    sim = A.similarity(pos_embed.sinusoidal(100, 64), "dot")
     c = A.offset_curve(sim, 40)
     assert len(c.offsets) == 41 and c.std.max() < 1e-4
     assert torch.allclose(c.mean, A.sinusoidal_dot_formula(c.offsets, 64).float(), atol=1e-4)
     assert c.mean[0].item() == pytest.approx(32, abs=1e-4)
-    cos = A.similarity(P.sinusoidal(100, 64), "cosine")
+    cos = A.similarity(pos_embed.sinusoidal(100, 64), "cosine")
     assert torch.allclose(cos.diagonal(), torch.ones(100), atol=1e-6)
     assert torch.allclose(cos, sim / 32, atol=1e-5)          # every row has norm √(d/2)
 
@@ -73,7 +73,7 @@ def test_rope_demo_and_alibi():
 def test_unseen_angle_fraction():
     f = A.unseen_angle_fraction(2048, 512, 64)
     assert f[:512].max() == 0
-    w = P.frequencies(64)
+    w = pos_embed.frequencies(64)
     slow = float(((w * 511) < 2 * math.pi).double().mean())   # pairs that never completed a turn
     assert 0 < f[-1].item() <= slow + 1e-6
     assert f[600:].min() > 0
@@ -90,15 +90,15 @@ def test_position_matrix_kinds(kind):
 
 
 def test_figures_build_with_the_right_data():
-    fig = F.pe_heatmap(P.sinusoidal(50, 128), P.wavelengths(128))
+    fig = pos_plots.pe_heatmap(pos_embed.sinusoidal(50, 128), pos_embed.wavelengths(128))
     assert fig.data[0].z.shape == (50, 128) and fig.data[1].y[0] == pytest.approx(2 * math.pi, rel=1e-6)
-    big = F.similarity_figure(A.similarity(P.sinusoidal(300, 16)), "s")
+    big = pos_plots.similarity_figure(A.similarity(pos_embed.sinusoidal(300, 16)), "s")
     assert big.data[0].type == "image"                          # > 96 positions: server-side image
-    assert F.transform_figure(A.transform_check(20, 16, 3)).data[0].z.shape == (16, 16)
-    assert R.rope_figure(A.rope_demo(8, 8)).data[1].x.tolist() == list(range(-7, 8))
-    al = R.alibi_figure(*A.alibi(12, 6))
+    assert pos_plots.transform_figure(A.transform_check(20, 16, 3)).data[0].z.shape == (16, 16)
+    assert rel_plots.rope_figure(A.rope_demo(8, 8)).data[1].x.tolist() == list(range(-7, 8))
+    al = rel_plots.alibi_figure(*A.alibi(12, 6))
     assert sum(t.type == "heatmap" for t in al.data) == 8 and len(al.data[-1].y) == 12
-    assert len(R.beyond_figure(A.unseen_angle_fraction(100, 50, 16), 50, torch.ones(60)).data) == 2
+    assert len(rel_plots.beyond_figure(A.unseen_angle_fraction(100, 50, 16), 50, torch.ones(60)).data) == 2
 
 
 def test_relative_bias_table_found_and_gathered():
@@ -109,7 +109,7 @@ def test_relative_bias_table_found_and_gathered():
             self.blocks[0].table = nn.Parameter(torch.randn(25, 2))   # (2M−1)² rows for M = 3, 2 heads
     name, table, M = A.find_relative_bias_table(Swinish())
     assert name == "blocks.0.table" and M == 3
-    bias = P.swin_relative_bias(table, M)
+    bias = pos_embed.swin_relative_bias(table, M)
     # the bias depends only on the 2-D offset: tokens (0,0)→(1,1) and (1,1)→(2,2) share Δ = (−1, −1)
     assert torch.equal(bias[:, 0, 4], bias[:, 4, 8])
     assert A.find_relative_bias_table(nn.Linear(2, 2)) is None

@@ -7,15 +7,15 @@ import os
 import torch
 
 from xviz.analysis import positional as A
-from xviz.plots import positional as F
-from xviz.plots import positional_rel as R
+from xviz.plots import positional as pos_plots
+from xviz.plots import positional_rel as rel_plots
 from xviz.plots.heatmap import heatmap
 from xviz.plots.style import PROB_SCALE, SUBTITLE_SIZE
 from xviz.plots.vision import OVERLAY_SCALE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # redrawn about once a second while training runs; the finished run is drawn through widgets.figure
-LIVE_REDRAW = {"xviz/app/layernorm_view.py"}
+LIVE_REDRAW = {"xviz/app/layernorm_sections.py"}
 
 
 def _calls(path: str, name: str) -> list[int]:
@@ -33,8 +33,8 @@ def test_every_chart_goes_through_widgets_figure():
 
 
 def test_panel_titles_are_not_larger_than_the_figure_title():
-    figs = [F.transform_figure(A.transform_check(20, 16, 3)), R.rope_figure(A.rope_demo(8, 8)),
-            R.alibi_figure(*A.alibi(4, 6))]
+    figs = [pos_plots.transform_figure(A.transform_check(20, 16, 3)), rel_plots.rope_figure(A.rope_demo(8, 8)),
+            rel_plots.alibi_figure(*A.alibi(4, 6))]
     for fig in figs:
         assert fig.layout.annotations, fig.layout.title.text
         assert all(a.font.size == SUBTITLE_SIZE for a in fig.layout.annotations)

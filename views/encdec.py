@@ -2,8 +2,8 @@
 generated (greedy, sampling, beam search; teacher forcing vs free running; AT vs NAT; BLEU)."""
 import streamlit as st
 
-from xviz.app import encdec_sections as S
-from xviz.app import encdec_view as V
+from xviz.app import encdec_decoding_sections as S
+from xviz.app import encdec_sections as V
 from xviz.app import state
 from xviz.app.widgets import Q, literal, user_errors
 

@@ -1,7 +1,7 @@
 """Language model: next token, logit lens, decoding step by step, ablation and head scores of a causal LM."""
 import streamlit as st
 
-from xviz.app import lm_view
+from xviz.app import lm_sections
 from xviz.app.widgets import user_errors
 
 st.title("Language model")
@@ -10,6 +10,6 @@ st.caption("A causal language model on your prompt: the next-token distribution,
            "ablation and per-head scores — recorded through xviz's hook points on the real model.")
 
 with user_errors():
-    model, name = lm_view.load_model()
-    ctx = lm_view.prompt_ctx(model, name)
-    lm_view.render(ctx)
+    model, name = lm_sections.load_model()
+    ctx = lm_sections.prompt_ctx(model, name)
+    lm_sections.render(ctx)

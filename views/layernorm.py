@@ -1,7 +1,7 @@
 """LayerNorm placement: pre-LN vs post-LN gradient norms at initialisation and in a live training run."""
 import streamlit as st
 
-from xviz.app import layernorm_view as V
+from xviz.app import layernorm_sections as V
 from xviz.app.widgets import user_errors
 
 st.title("LayerNorm: pre-LN vs post-LN")

@@ -1,7 +1,7 @@
 """MAE: hide most of your image and watch a masked autoencoder reconstruct it (He et al. 2021)."""
 import streamlit as st
 
-from xviz.app import mae_view as V
+from xviz.app import mae_sections as V
 from xviz.app import state
 from xviz.app.image_input import image_input
 from xviz.app.widgets import Q, user_errors

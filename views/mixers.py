@@ -1,7 +1,7 @@
 """Token mixers: attention vs a learned MLP vs a Fourier transform vs convolution, on trained digit models."""
 import streamlit as st
 
-from xviz.app import mixers_view as V
+from xviz.app import mixers_sections as V
 from xviz.app import state
 from xviz.app.widgets import user_errors
 

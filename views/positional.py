@@ -1,7 +1,7 @@
 """Positional encoding: sinusoidal, learned, 2-D sin-cos, RoPE, ALiBi — and what attention sees of order."""
 import streamlit as st
 
-from xviz.app import positional_view as V
+from xviz.app import positional_sections as V
 from xviz.app.widgets import Q, user_errors
 
 st.title("Positional encoding")

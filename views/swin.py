@@ -1,8 +1,8 @@
 """Swin windows: partition, cyclic shift and the SW-MSA mask on your image (Liu et al. 2021)."""
 import streamlit as st
 
-from xviz.app import swin_compare as SC
-from xviz.app import swin_view as SV
+from xviz.app import swin_compare_sections as SC
+from xviz.app import swin_sections as SV
 from xviz.app.widgets import Q, user_errors
 
 st.title("Swin windows")

@@ -1,7 +1,7 @@
 """Attention variants: sparsity patterns and approximations on a real head, their error and their real cost."""
 import streamlit as st
 
-from xviz.app import variants_view as view
+from xviz.app import variants_sections as view
 from xviz.app.widgets import user_errors
 
 st.title("Attention variants")

@@ -125,12 +125,12 @@ class ExposureBias:
 
 
 def _forced_prefix_continue(model, source: str, task: str, prefix: str) -> str:
-    from xviz.models.seq2seq_decode import _next_logprobs, _src
-    src, src_mask = _src(model, source, task)
+    from xviz.models.seq2seq_decode import next_logprobs, source_batch
+    src, src_mask = source_batch(model, source, task)
     memory = model.encode(src, src_mask)
     ids = [T.BOS] + T.encode_chars(prefix)
     while len(ids) < model.cfg.max_target:
-        tok = int(_next_logprobs(model, torch.tensor([ids]), memory, src_mask)[0].argmax())
+        tok = int(next_logprobs(model, torch.tensor([ids]), memory, src_mask)[0].argmax())
         ids.append(tok)
         if tok == T.EOS:
             break

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from xviz.analysis.recorded_run import RecordedRun
+from xviz.analysis.text_run import cpu_copy
 from xviz.device import run_with_oom_fallback
 from xviz.errors import ResourceError
 from xviz.hooks import Recording, record
@@ -56,7 +57,7 @@ def run_image(model, image: LoadedImage | Image.Image, size: int | None = None, 
     dtype = torch.float16 if need > HALF_ABOVE else None
 
     def forward(device: torch.device) -> Recording:
-        m = model if device == model.device else _cpu_copy(model)
+        m = model if device == model.device else cpu_copy(model)
         meta = {"input": loaded.source, "input_size": list(batch.image.size),
                 "grid": list(batch.grid), "resize_mode": batch.mode}
         with torch.no_grad(), record(m, names=IMAGE_HOOKS, dtype=dtype, meta=meta) as rec:
@@ -72,6 +73,3 @@ def run_image(model, image: LoadedImage | Image.Image, size: int | None = None, 
                     batch.token_labels, notice, key)
 
 
-def _cpu_copy(model):
-    import copy
-    return copy.deepcopy(model).to("cpu")

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from xviz.errors import InputError
-from xviz.layers import pos_embed as P
+from xviz.layers import pos_embed
 
 KINDS = ["sinusoidal", "learned (text model)", "2-D sin-cos", "RoPE", "ALiBi"]
 
@@ -44,7 +44,7 @@ def offset_curve(sim: torch.Tensor, max_offset: int | None = None) -> OffsetCurv
 
 def sinusoidal_dot_formula(offsets: torch.Tensor, dim: int, base: float = 10000.0) -> torch.Tensor:
     """PE(p)·PE(p+k) = Σ_i cos(ω_i k) (independent of p; = dim/2 at k = 0)."""
-    return (offsets.double()[:, None] * P.frequencies(dim, base)[None]).cos().sum(1)
+    return (offsets.double()[:, None] * pos_embed.frequencies(dim, base)[None]).cos().sum(1)
 
 
 @dataclass
@@ -57,8 +57,8 @@ class TransformCheck:
 
 def transform_check(num_pos: int, dim: int, k: int, base: float = 10000.0) -> TransformCheck:
     """Apply M_k to every PE(p), p < num_pos, and compare with PE(p+k) computed directly."""
-    pe = P.sinusoidal(num_pos + k, dim, base)                     # (P+k, C)
-    M = P.transform_matrix(k, dim, base)
+    pe = pos_embed.sinusoidal(num_pos + k, dim, base)                     # (P+k, C)
+    M = pos_embed.transform_matrix(k, dim, base)
     shifted = pe[:num_pos] @ M.T                                  # row form of M·PE(p): (P, C)
     err = (shifted - pe[k:k + num_pos]).abs().amax(dim=1)
     return TransformCheck(k, M, err, float(err.max()))
@@ -129,7 +129,7 @@ def rope_demo(n: int, dim: int, base: float = 10000.0, seed: int = 0, interleave
     g = torch.Generator().manual_seed(seed)
     q, k = torch.randn(2, dim, generator=g, dtype=torch.float64)
     pos = torch.arange(n)
-    S = P.rope_scores(q, k, pos, pos, base, interleaved)          # (n, n), float64
+    S = pos_embed.rope_scores(q, k, pos, pos, base, interleaved)          # (n, n), float64
     spread = max(float(torch.diagonal(S, o).max() - torch.diagonal(S, o).min()) for o in range(-n + 1, n))
     curve = torch.stack([torch.diagonal(S, o)[0] for o in range(-n + 1, n)])
     return RopeDemo(S.float(), spread, curve.float())
@@ -137,7 +137,7 @@ def rope_demo(n: int, dim: int, base: float = 10000.0, seed: int = 0, interleave
 
 def alibi(num_heads: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(slopes (H,), bias (H, n, n))."""
-    return P.alibi_slopes(num_heads), P.alibi_bias(num_heads, n)
+    return pos_embed.alibi_slopes(num_heads), pos_embed.alibi_bias(num_heads, n)
 
 
 def find_relative_bias_table(model: nn.Module) -> tuple[str, torch.Tensor, int] | None:
@@ -158,18 +158,18 @@ def position_matrix(kind: str, n: int, dim: int, table: torch.Tensor | None = No
     the encodings (sinusoidal, learned, 2-D sin-cos on a √n×√n grid), RoPE scores of one random q/k pair, or
     ALiBi's additive bias of one head."""
     if kind == "sinusoidal":
-        return similarity(P.sinusoidal(n, dim))
+        return similarity(pos_embed.sinusoidal(n, dim))
     if kind == "learned (text model)":
         if table is None:
             raise InputError("No learned table is loaded.")
         return similarity(table[:n])
     if kind == "2-D sin-cos":
         side = max(1, math.isqrt(n))
-        return similarity(P.sincos_2d(side, side, dim - dim % 4 or 4))
+        return similarity(pos_embed.sincos_2d(side, side, dim - dim % 4 or 4))
     if kind == "RoPE":
         return rope_demo(n, dim).scores
     if kind == "ALiBi":
-        return P.alibi_bias(num_heads, n)[head % num_heads]
+        return pos_embed.alibi_bias(num_heads, n)[head % num_heads]
     raise InputError(f"Unknown kind {kind!r}; choose one of {KINDS}.")
 
 
@@ -179,8 +179,8 @@ def unseen_angle_fraction(total: int, trained: int, dim: int, base: float = 1000
     """Fraction of the dim/2 frequency pairs (sinusoidal and RoPE alike) whose angle p·ω_i (mod 2π) never occurred
     at a trained position p < trained. 0 inside the trained range; beyond it the slow pairs (wavelength longer
     than the trained length) turn novel — why RoPE models break past their context. (total,)"""
-    ang = P.rope_angles(torch.arange(total), dim, base)            # (T, dim/2)
-    w = P.frequencies(dim, base)                                    # (dim/2,)
+    ang = pos_embed.rope_angles(torch.arange(total), dim, base)            # (T, dim/2)
+    w = pos_embed.frequencies(dim, base)                                    # (dim/2,)
     seen_max = w * (trained - 1)                                    # largest angle seen per pair
     wrapped = seen_max >= 2 * math.pi                               # fast pairs: the whole circle was seen
     unseen = (ang.remainder(2 * math.pi) > seen_max[None] + 1e-9) & ~wrapped[None]

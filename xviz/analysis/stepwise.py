@@ -51,11 +51,11 @@ class StepRun:
     group: int = 1                      # query heads per K/V head (grouped-query attention; 1 = plain MHA)
 
 
-def _shape(names: str, t: torch.Tensor) -> str:
+def shape_label(names: str, t: torch.Tensor) -> str:
     return f"({names}) = ({', '.join(str(s) for s in t.shape)})"
 
 
-def _check(step: Step, rec, name: str, recorded: torch.Tensor) -> Step:
+def checked_against(step: Step, rec, name: str, recorded: torch.Tensor) -> Step:
     step.hook = name
     step.diff = float((step.value.float() - recorded.float()).abs().max())
     return step
@@ -87,17 +87,17 @@ def embedding_steps(model, ids: torch.Tensor, types: torch.Tensor, toks: list[st
     x0 = F.layer_norm(s, s.shape[-1:], e.norm.weight, e.norm.bias, e.norm.eps)
     dims = None
     steps = [
-        Step("tok", "Token embeddings", "E_tok[id_i]", word, _shape("N, C", word), toks, dims,
+        Step("tok", "Token embeddings", "E_tok[id_i]", word, shape_label("N, C", word), toks, dims,
              note="Row i is the row of the vocabulary table for token i's id."),
         Step("pos", "Position embeddings", "E_pos[i]  (learned, one row per position 0…N−1)", pos,
-             _shape("N, C", pos), toks),
+             shape_label("N, C", pos), toks),
         Step("seg", "Segment embeddings", "E_seg[segment_i]  (0: first sentence, 1: second)", seg,
-             _shape("N, C", seg), toks),
-        Step("sum", "Sum", "e_i = E_tok[id_i] + E_pos[i] + E_seg[segment_i]", s, _shape("N, C", s), toks),
+             shape_label("N, C", seg), toks),
+        Step("sum", "Sum", "e_i = E_tok[id_i] + E_pos[i] + E_seg[segment_i]", s, shape_label("N, C", s), toks),
         Step("emb_ln", "Embedding LayerNorm", "x_i = γ ⊙ (e_i − mean(e_i)) / √(var(e_i) + ε) + β", x0,
-             _shape("N, C", x0), toks),
+             shape_label("N, C", x0), toks),
     ]
-    _check(steps[-1], rec, "hook_embed", rec["hook_embed"][0])
+    checked_against(steps[-1], rec, "hook_embed", rec["hook_embed"][0])
     return steps, x0
 
 
@@ -142,16 +142,16 @@ def _projection_steps(t: SimpleNamespace, head: int, toks: list[str], L: int, re
     p, hd, cols_h = _labels(t, L)
     sl = f"columns {head * D}…{head * D + D - 1}"
     return [
-        _check(Step("x", f"Input of block {L}", "x (N × C): one row per token", x, _shape("N, C", x), toks,
+        checked_against(Step("x", f"Input of block {L}", "x (N × C): one row per token", x, shape_label("N, C", x), toks,
                     note="Block 0 gets the embeddings; block L gets block L−1's output, computed here by the same "
                          "formulas."), rec, f"{p}.hook_resid_pre", rec[f"{p}.hook_resid_pre"][0]),
-        _check(Step("q", "Queries Q = x·W_Q + b_Q", "Q = x·W_Q + b_Q,  W_Q: C × C", q, _shape("N, C", q), toks,
+        checked_against(Step("q", "Queries Q = x·W_Q + b_Q", "Q = x·W_Q + b_Q,  W_Q: C × C", q, shape_label("N, C", q), toks,
                     cols_h, weight=Wq, weight_name="W_Q"), rec, f"{p}.attn.hook_q", _merge(rec[f"{p}.attn.hook_q"])),
-        _check(Step("k", "Keys K = x·W_K + b_K", "K = x·W_K + b_K", k, _shape("N, C", k), toks, cols_h, weight=Wk,
+        checked_against(Step("k", "Keys K = x·W_K + b_K", "K = x·W_K + b_K", k, shape_label("N, C", k), toks, cols_h, weight=Wk,
                     weight_name="W_K"), rec, f"{p}.attn.hook_k", _merge(rec[f"{p}.attn.hook_k"])),
-        _check(Step("v", "Values V = x·W_V + b_V", "V = x·W_V + b_V", v, _shape("N, C", v), toks, cols_h, weight=Wv,
+        checked_against(Step("v", "Values V = x·W_V + b_V", "V = x·W_V + b_V", v, shape_label("N, C", v), toks, cols_h, weight=Wv,
                     weight_name="W_V"), rec, f"{p}.attn.hook_v", _merge(rec[f"{p}.attn.hook_v"])),
-        _check(Step("split", f"Split into {H} heads; head {head}'s slice",
+        checked_against(Step("split", f"Split into {H} heads; head {head}'s slice",
                     f"Q (N × C) → (H × N × D), D = C / H = {D};  q_{head} = Q[:, {sl.split()[1]}]", qh[head],
                     f"(N, C) = ({N}, {C}) → (H, N, D) = ({H}, {N}, {D}); q_h: (N, D) = ({N}, {D})", toks, hd,
                     note=f"Head {head} is {sl} of Q (and of K, V): a reshape, no arithmetic."),
@@ -164,28 +164,28 @@ def _core_steps(t: SimpleNamespace, head: int, toks: list[str], L: int, rec) -> 
     attn_out, resid, y, Wo, D, key_ok = t.attn_out, t.resid, t.y, t.Wo, t.D, t.key_ok
     p, hd, cols_h = _labels(t, L)
     return [
-        Step("qk", "Scores q·kᵀ", "S_ij = q_i · k_j = Σ_d q_id k_jd", raw, _shape("Nq, Nk", raw), toks, toks,
+        Step("qk", "Scores q·kᵀ", "S_ij = q_i · k_j = Σ_d q_id k_jd", raw, shape_label("Nq, Nk", raw), toks, toks,
              note="Row i: how well token i's query matches every key."),
         Step("scale", "÷ √D", f"S_ij / √D = S_ij / √{D} = S_ij / {math.sqrt(D):.3f}", scaled,
-             _shape("Nq, Nk", scaled), toks, toks, extra={"q·k": raw},
+             shape_label("Nq, Nk", scaled), toks, toks, extra={"q·k": raw},
              note="Keeps the scores' variance near 1 whatever D (see “Why √D” below)."),
-        _check(Step("mask", "Mask", "S_ij ← −∞ where key j may not be attended (padding)", masked,
-                    _shape("Nq, Nk", masked), toks, toks, extra={"before mask": scaled},
+        checked_against(Step("mask", "Mask", "S_ij ← −∞ where key j may not be attended (padding)", masked,
+                    shape_label("Nq, Nk", masked), toks, toks, extra={"before mask": scaled},
                     note=f"{int((~key_ok).sum())} padded key(s) masked; BERT has no causal mask."),
                rec, f"{p}.attn.hook_scores", rec[f"{p}.attn.hook_scores"][0, head]),
-        _check(Step("softmax", "Softmax over keys", "A_ij = exp(S_ij) / Σ_k exp(S_ik)", probs, _shape("Nq, Nk", probs),
+        checked_against(Step("softmax", "Softmax over keys", "A_ij = exp(S_ij) / Σ_k exp(S_ik)", probs, shape_label("Nq, Nk", probs),
                     toks, toks, extra={"score": masked, "exp(score − max)": (masked - masked.amax(-1, True)).exp()},
                     signed=False, note="Each row sums to 1."),
                rec, f"{p}.attn.hook_probs", rec[f"{p}.attn.hook_probs"][0, head]),
-        _check(Step("av", "Weighted values A·V", f"z_{head} = A·v_{head}:  z_i = Σ_j A_ij v_j", zh, _shape("N, D", zh),
+        checked_against(Step("av", "Weighted values A·V", f"z_{head} = A·v_{head}:  z_i = Σ_j A_ij v_j", zh, shape_label("N, D", zh),
                     toks, hd), rec, f"{p}.attn.hook_z", rec[f"{p}.attn.hook_z"][0, head]),
-        _check(Step("concat", "Concatenate the heads", "Concat(z_0, …, z_{H−1}): (H, N, D) → (N, H·D)", concat,
-                    _shape("N, H·D", concat), toks, cols_h), rec, f"{p}.attn.hook_z", _merge(rec[f"{p}.attn.hook_z"])),
-        _check(Step("wo", "Output projection ·W_O", "o = Concat(z)·W_O + b_O", attn_out, _shape("N, C", attn_out),
+        checked_against(Step("concat", "Concatenate the heads", "Concat(z_0, …, z_{H−1}): (H, N, D) → (N, H·D)", concat,
+                    shape_label("N, H·D", concat), toks, cols_h), rec, f"{p}.attn.hook_z", _merge(rec[f"{p}.attn.hook_z"])),
+        checked_against(Step("wo", "Output projection ·W_O", "o = Concat(z)·W_O + b_O", attn_out, shape_label("N, C", attn_out),
                     toks, weight=Wo, weight_name="W_O"), rec, f"{p}.hook_attn_out", rec[f"{p}.hook_attn_out"][0]),
-        _check(Step("res1", "Residual add", "r = x + o", resid, _shape("N, C", resid), toks),
+        checked_against(Step("res1", "Residual add", "r = x + o", resid, shape_label("N, C", resid), toks),
                rec, f"{p}.norm1.hook_in", rec[f"{p}.norm1.hook_in"][0]),
-        _check(Step("ln1", "LayerNorm (post-LN)", "y = LN(x + o)", y, _shape("N, C", y), toks),
+        checked_against(Step("ln1", "LayerNorm (post-LN)", "y = LN(x + o)", y, shape_label("N, C", y), toks),
                rec, f"{p}.norm1.hook_out", rec[f"{p}.norm1.hook_out"][0]),
     ]
 
@@ -209,13 +209,13 @@ def ffn_steps(blk, y: torch.Tensor, toks: list[str], L: int, rec) -> tuple[list[
     resid = y + f
     out = F.layer_norm(resid, resid.shape[-1:], n2.weight, n2.bias, n2.eps)
     steps = [
-        _check(Step("ffn1", "FFN hidden layer", "h = GELU(y·W_1 + b_1),  W_1: C × 4C", hidden, _shape("N, 4C", hidden),
+        checked_against(Step("ffn1", "FFN hidden layer", "h = GELU(y·W_1 + b_1),  W_1: C × 4C", hidden, shape_label("N, 4C", hidden),
                     toks, weight=W1, weight_name="W_1"), rec, f"{p}.mlp.hook_hidden", rec[f"{p}.mlp.hook_hidden"][0]),
-        _check(Step("ffn2", "FFN output", "f = h·W_2 + b_2,  W_2: 4C × C", f, _shape("N, C", f), toks, weight=W2,
+        checked_against(Step("ffn2", "FFN output", "f = h·W_2 + b_2,  W_2: 4C × C", f, shape_label("N, C", f), toks, weight=W2,
                     weight_name="W_2"), rec, f"{p}.hook_mlp_out", rec[f"{p}.hook_mlp_out"][0]),
-        _check(Step("res2", "Residual add", "y + f", resid, _shape("N, C", resid), toks),
+        checked_against(Step("res2", "Residual add", "y + f", resid, shape_label("N, C", resid), toks),
                rec, f"{p}.norm2.hook_in", rec[f"{p}.norm2.hook_in"][0]),
-        _check(Step("out", f"LayerNorm → output of block {L}", "out = LN(y + f)", out, _shape("N, C", out), toks),
+        checked_against(Step("out", f"LayerNorm → output of block {L}", "out = LN(y + f)", out, shape_label("N, C", out), toks),
                rec, f"{p}.hook_resid_post", rec[f"{p}.hook_resid_post"][0]),
     ]
     return steps, out

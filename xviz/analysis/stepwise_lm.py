@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import torch
 import torch.nn.functional as F
 
-from xviz.analysis.stepwise import Step, StepRun, _check, _shape
+from xviz.analysis.stepwise import Step, StepRun, checked_against, shape_label
 from xviz.errors import InputError
 from xviz.hooks import record
 from xviz.layers.attention import masked_fill_value
@@ -94,28 +94,28 @@ def _projection_steps(t, head, toks, L, rec, geo) -> list[Step]:
     x, h, q, k, v, qh, kh, q_r, k_r, cos, g = t.x, t.h, t.q, t.k, t.v, t.qh, t.kh, t.q_r, t.k_r, t.cos, t.g
     Wq, Wk, Wv, sharers, rec_q, rec_k = t.Wq, t.Wk, t.Wv, t.sharers, t.rec_q, t.rec_k
     return [
-        _check(Step("x", f"Input of block {L}", "x (N × C); no position embedding was added (RoPE, below)", x,
-                    _shape("N, C", x), toks), rec, f"{p}.hook_resid_pre", rec[f"{p}.hook_resid_pre"][0]),
-        _check(Step("rms1", "RMSNorm", "h = x / √(mean(x²) + ε) ⊙ γ  (no mean subtraction, no β)", h,
-                    _shape("N, C", h), toks), rec, f"{p}.norm1.hook_out", rec[f"{p}.norm1.hook_out"][0]),
+        checked_against(Step("x", f"Input of block {L}", "x (N × C); no position embedding was added (RoPE, below)", x,
+                    shape_label("N, C", x), toks), rec, f"{p}.hook_resid_pre", rec[f"{p}.hook_resid_pre"][0]),
+        checked_against(Step("rms1", "RMSNorm", "h = x / √(mean(x²) + ε) ⊙ γ  (no mean subtraction, no β)", h,
+                    shape_label("N, C", h), toks), rec, f"{p}.norm1.hook_out", rec[f"{p}.norm1.hook_out"][0]),
         Step("q", "Queries Q = h·W_Q", f"Q = h·W_Q,  W_Q: C × H·D = {Wq.shape[0]} × {Wq.shape[1]} (no bias)", q,
-             _shape("N, H·D", q), toks, weight=Wq, weight_name="W_Q"),
+             shape_label("N, H·D", q), toks, weight=Wq, weight_name="W_Q"),
         Step("k", "Keys K = h·W_K", f"K = h·W_K,  W_K: C × H_kv·D = {Wk.shape[0]} × {Wk.shape[1]}: {Hkv} KV heads",
-             k, _shape("N, H_kv·D", k), toks, weight=Wk, weight_name="W_K"),
-        _check(Step("v", "Values V = h·W_V", "V = h·W_V (no RoPE on values)", v, _shape("N, H_kv·D", v), toks,
+             k, shape_label("N, H_kv·D", k), toks, weight=Wk, weight_name="W_K"),
+        checked_against(Step("v", "Values V = h·W_V", "V = h·W_V (no RoPE on values)", v, shape_label("N, H_kv·D", v), toks,
                     weight=Wv, weight_name="W_V"), rec, f"{p}.attn.hook_v",
                rec[f"{p}.attn.hook_v"][0].transpose(0, 1).reshape(N, Hkv * D)),
         Step("split", f"Split into heads; head {head}'s slice (before RoPE)",
              f"Q: (N, H·D) → (H, N, D), H = {H}; K, V: → (H_kv, N, D), H_kv = {Hkv}", qh[head],
              f"(N, H·D) = ({N}, {H * D}) → (H, N, D) = ({H}, {N}, {D})", toks, hd),
-        _check(Step("rope_q", f"RoPE rotates q of head {head}", "q'_p = q_p ⊙ cos(pθ) + rotate_half(q_p) ⊙ sin(pθ),"
-                    f"  θ_i = {base:g}^(−2i/D)", q_r[head], _shape("N, D", q_r[head]), toks, hd,
+        checked_against(Step("rope_q", f"RoPE rotates q of head {head}", "q'_p = q_p ⊙ cos(pθ) + rotate_half(q_p) ⊙ sin(pθ),"
+                    f"  θ_i = {base:g}^(−2i/D)", q_r[head], shape_label("N, D", q_r[head]), toks, hd,
                     extra={"before RoPE": qh[head], "cos(pθ)": cos}, note="Each pair of dimensions (i, i + D/2) "
                     "turns by the angle p·θ_i: position p enters q·k only through the offset between q and k."),
                rec, f"{p}.attn.hook_q", rec_q[head]),
-        _check(Step("gqa", f"GQA: head {head} reads K/V head {g}",
+        checked_against(Step("gqa", f"GQA: head {head} reads K/V head {g}",
                     f"k'_{g} = RoPE(K[:, head {g}]),  g = h // (H / H_kv) = {head} // {H // Hkv}", k_r[g],
-                    _shape("N, D", k_r[g]), toks, hd, extra={"before RoPE": kh[g]},
+                    shape_label("N, D", k_r[g]), toks, hd, extra={"before RoPE": kh[g]},
                     note=f"Query heads {sharers} share this key and value head: the KV cache is {H // Hkv}× smaller."),
                rec, f"{p}.attn.hook_k", rec_k[g]),
     ]
@@ -127,21 +127,21 @@ def _core_steps(t, head, toks, L, rec, geo) -> list[Step]:
     x, o, vh, g, raw, scaled, masked, probs, concat, Wo = (t.x, t.o, t.vh, t.g, t.raw, t.scaled, t.masked, t.probs,
                                                             t.concat, t.Wo)
     return [
-        Step("qk", "Scores q'·k'ᵀ", "S_ij = q'_i · k'_j", raw, _shape("Nq, Nk", raw), toks, toks),
-        Step("scale", "÷ √D", f"S_ij / √{D}", scaled, _shape("Nq, Nk", scaled), toks, toks, extra={"q·k": raw}),
-        _check(Step("mask", "Causal mask", "S_ij ← −∞ for j > i (a token never sees the future)", masked,
-                    _shape("Nq, Nk", masked), toks, toks, extra={"before mask": scaled}),
+        Step("qk", "Scores q'·k'ᵀ", "S_ij = q'_i · k'_j", raw, shape_label("Nq, Nk", raw), toks, toks),
+        Step("scale", "÷ √D", f"S_ij / √{D}", scaled, shape_label("Nq, Nk", scaled), toks, toks, extra={"q·k": raw}),
+        checked_against(Step("mask", "Causal mask", "S_ij ← −∞ for j > i (a token never sees the future)", masked,
+                    shape_label("Nq, Nk", masked), toks, toks, extra={"before mask": scaled}),
                rec, f"{p}.attn.hook_scores", rec[f"{p}.attn.hook_scores"][0, head]),
-        _check(Step("softmax", "Softmax over keys", "A_ij = exp(S_ij) / Σ_k exp(S_ik)", probs, _shape("Nq, Nk", probs),
+        checked_against(Step("softmax", "Softmax over keys", "A_ij = exp(S_ij) / Σ_k exp(S_ik)", probs, shape_label("Nq, Nk", probs),
                     toks, toks, extra={"score": masked}, signed=False),
                rec, f"{p}.attn.hook_probs", rec[f"{p}.attn.hook_probs"][0, head]),
-        _check(Step("av", "Weighted values A·V", f"z = A·v_{g}", probs @ vh[g], _shape("N, D", vh[g]), toks, hd),
+        checked_against(Step("av", "Weighted values A·V", f"z = A·v_{g}", probs @ vh[g], shape_label("N, D", vh[g]), toks, hd),
                rec, f"{p}.attn.hook_z", rec[f"{p}.attn.hook_z"][0, head]),
-        _check(Step("concat", "Concatenate the heads", "(H, N, D) → (N, H·D)", concat, _shape("N, H·D", concat), toks),
+        checked_against(Step("concat", "Concatenate the heads", "(H, N, D) → (N, H·D)", concat, shape_label("N, H·D", concat), toks),
                rec, f"{p}.attn.hook_z", rec[f"{p}.attn.hook_z"][0].transpose(0, 1).reshape(N, H * D)),
-        Step("wo", "Output projection ·W_O", "o = Concat(z)·W_O", o, _shape("N, C", o), toks, weight=Wo,
+        Step("wo", "Output projection ·W_O", "o = Concat(z)·W_O", o, shape_label("N, C", o), toks, weight=Wo,
              weight_name="W_O"),
-        _check(Step("res1", "Residual add (pre-norm: no LayerNorm after)", "x + o", x + o, _shape("N, C", o), toks),
+        checked_against(Step("res1", "Residual add (pre-norm: no LayerNorm after)", "x + o", x + o, shape_label("N, C", o), toks),
                rec, f"{p}.hook_resid_mid", rec[f"{p}.hook_resid_mid"][0]),
     ]
 
@@ -158,11 +158,11 @@ def ffn_steps(layer, r, toks, L, rec, eps) -> tuple[list[Step], torch.Tensor]:
     act = F.silu(gate) * up
     out = r + act @ m.down_proj.weight.T
     steps = [
-        _check(Step("rms2", "RMSNorm", "h = RMSNorm(r)", h, _shape("N, C", h), toks),
+        checked_against(Step("rms2", "RMSNorm", "h = RMSNorm(r)", h, shape_label("N, C", h), toks),
                rec, f"{p}.norm2.hook_out", rec[f"{p}.norm2.hook_out"][0]),
-        Step("swiglu", "SwiGLU hidden layer", "a = SiLU(h·W_gate) ⊙ (h·W_up)", act, _shape("N, F", act), toks,
+        Step("swiglu", "SwiGLU hidden layer", "a = SiLU(h·W_gate) ⊙ (h·W_up)", act, shape_label("N, F", act), toks,
              extra={"h·W_gate": gate, "h·W_up": up}, weight=m.gate_proj.weight.T, weight_name="W_gate"),
-        _check(Step("out", f"FFN out + residual → output of block {L}", "out = r + a·W_down", out, _shape("N, C", out),
+        checked_against(Step("out", f"FFN out + residual → output of block {L}", "out = r + a·W_down", out, shape_label("N, C", out),
                     toks, weight=m.down_proj.weight.T, weight_name="W_down"),
                rec, f"{p}.hook_resid_post", rec[f"{p}.hook_resid_post"][0]),
     ]
@@ -185,8 +185,8 @@ def run_lm_steps(model, text: str, layer: int = 0, head: int = 0) -> StepRun:
     ids = batch["input_ids"][0]
     toks = [f"{i}:{t}" for i, t in enumerate(batch.tokens[0])]
     x = hf.model.embed_tokens.weight[ids]                             # (N, C)
-    emb = _check(Step("tok", "Token embeddings", "E_tok[id_i]  (no position table: positions enter by RoPE)", x,
-                      _shape("N, C", x), toks), rec, "blocks.0.hook_resid_pre", rec["blocks.0.hook_resid_pre"][0])
+    emb = checked_against(Step("tok", "Token embeddings", "E_tok[id_i]  (no position table: positions enter by RoPE)", x,
+                      shape_label("N, C", x), toks), rec, "blocks.0.hook_resid_pre", rec["blocks.0.hook_resid_pre"][0])
     for i in range(layer):
         x = ffn_steps(layers[i], attention_steps(layers[i], x, head, toks, i, rec, geo)[1], toks, i, rec, geo[4])[1]
     att, r = attention_steps(layers[layer], x, head, toks, layer, rec, geo)

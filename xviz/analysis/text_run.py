@@ -76,7 +76,7 @@ def run_text(model, items: list, max_bytes: int = MAX_RECORD_BYTES, max_tokens: 
                             f"(limit {max_bytes / 2**20:,.0f} MiB). Use shorter or fewer texts.")
 
     def forward(device: torch.device) -> Recording:
-        m = model if device == model.device else _cpu_copy(model)
+        m = model if device == model.device else cpu_copy(model)
         inputs = {k: v.to(device) for k, v in batch.items()}
         with torch.no_grad(), record(m, names=ATTN_HOOKS, meta={"input": items, "tokens": batch.tokens}) as rec:
             m(**inputs)
@@ -88,7 +88,7 @@ def run_text(model, items: list, max_bytes: int = MAX_RECORD_BYTES, max_tokens: 
                    model.is_causal, limit, model.name)
 
 
-def _cpu_copy(model):
+def cpu_copy(model):
     """A CPU copy for the out-of-memory fallback. Adapter models are reloaded (their hooks are bound to the
     loaded modules, and a model dispatched by accelerate must not be deep-copied)."""
     if isinstance(model, HFModel):

@@ -1,12 +1,12 @@
 """Attention page, image input: image(s), input size and resize, the cached recording, compare modes.
-The views (attention map, overview, rollout, statistics, collapse, export) live in attention_image_views.py."""
+The views (attention map, overview, rollout, statistics, collapse, export) live in attention_image_sections.py."""
 from __future__ import annotations
 
 import streamlit as st
 
 from xviz.analysis.image_run import ImageRun, run_image
 from xviz.app import state, widgets
-from xviz.app.attention_image_views import render_image_views
+from xviz.app.attention_image_sections import render_image_views
 from xviz.app.image_input import image_input
 
 COMPARE = ("Off", "Two images", "Two layers/heads")

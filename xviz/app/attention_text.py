@@ -1,4 +1,4 @@
-"""Attention page, text input: widgets, the cached run, compare modes. Views live in attention_views.py.
+"""Attention page, text input: widgets, the cached run, compare modes. Views live in attention_text_sections.py.
 Any text model of the sidebar works (encoders and causal LMs); "Two models" runs a second one on the same text."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import streamlit as st
 from xviz.analysis.text_run import TextRun, run_text
 from xviz.app import run_cache, state, widgets
 from xviz.app.widgets import Q
-from xviz.app.attention_views import render_views
+from xviz.app.attention_text_sections import render_views
 from xviz.errors import InputError
 from xviz.inputs.text import decode_text_upload
 

@@ -1,188 +1,178 @@
-"""Encoder–decoder page, second half: decoding step by step, exposure bias + scheduled sampling, AT vs NAT,
-BLEU / exact match over generated test inputs."""
+"""Render helpers of the Encoder–decoder page: input, cross-attention against the known alignment, the two
+self-attentions, and the cached runs. Decoding, exposure bias, AT vs NAT and BLEU: encdec_decoding_sections.py."""
 from __future__ import annotations
 
-import pandas as pd
-import plotly.graph_objects as go
+from dataclasses import dataclass
+
 import streamlit as st
+import torch
 
 from xviz.analysis import encdec as A
 from xviz.app import state
-from xviz.app.encdec_view import Ctx, cached_run
-from xviz.app.widgets import Q, figure, literal
-from xviz.models import seq2seq_decode as D
+from xviz.app.widgets import Q, figure, literal, recording_downloads
 from xviz.models import seq2seq_tasks as T
+from xviz.models.seq2seq import Seq2Seq
 from xviz.plots import encdec as P
-from xviz.plots.style import base_layout
+
+EXAMPLES = {
+    "reverse": ["transformers", "attentionisallyouneed", "abcdefghijklmnopqrstuvwx", "level"],
+    "date": ["3rd of March 2021", "March 3, 2021", "December 25, 1999", "21st of July 1969",
+             "31st of February 2021"],
+    "copy": ["Please greet Ada Lovelace warmly.", "My name is Alan Turing.", "Say hello to Grace, please.",
+             "Ask Rosalind to call back."],
+}
+TASK_HELP = {"reverse": "lowercase letters → the same letters backwards (alignment: the anti-diagonal)",
+             "date": "'3rd of March 2021' or 'March 3, 2021' → '2021-03-03' (alignment crosses: year first)",
+             "copy": "a name inside a template sentence → the name (alignment: a shifted diagonal)"}
 
 
-@st.cache_resource(max_entries=32, show_spinner="Decoding…")
-def cached_trace(name: str, device: str, source: str, task: str, strategy: str, beams: int, temp: float,
-                 seed: int) -> D.Trace:
-    return D.trace(state.load_model_cached(name, device), source, task, strategy, beams, temp, seed)
+@dataclass
+class Ctx:
+    model: object
+    name: str
+    task: str
+    source: str
 
 
-def decoding_section(c: Ctx) -> None:
-    a, b, cc, d = st.columns(4)
-    strategy = a.radio("Strategy", D.STRATEGIES, key="ed_strategy", horizontal=True, bind=Q)
-    temp = b.slider("Temperature", 0.1, 3.0, 1.0, 0.1, key="ed_temp", disabled=strategy != "sample", bind=Q)
-    seed = int(cc.number_input("Seed", 0, 1_000_000, 0, key="ed_seed", disabled=strategy != "sample", bind=Q))
-    beams = int(d.slider("Beams", 1, 8, 3, key="ed_beams", disabled=strategy != "beam", bind=Q))
-    tr = cached_trace(c.name, str(state.device()), c.source, c.task, strategy, beams, temp, seed)
-    ref, _ = T.reference(c.task, c.source)
-    verdict = "" if ref is None else \
-        (" — correct" if tr.text == ref.target else f" — expected {literal(ref.target)}")
-    st.markdown(f"Output: **{literal(tr.text)}**{verdict} · {len(tr.ids)} steps · log-probability "
-                f"{tr.score:.3f}")
-    if not tr.steps:
-        st.info("The model ended immediately (<eos> first): nothing to step through.")
-        return
-    _clamp("ed_step", 1, len(tr.steps))
-    step = st.slider("Step", 1, len(tr.steps), 1, key="ed_step", bind=Q) - 1 if len(tr.steps) > 1 else 0
-    s = tr.steps[step]
-    src_tokens = c.model.decode(c.model.source_ids(c.source, c.task))
-    prefix = T.decode_ids(tr.ids[:step]) or "<bos>"
-    figure(P.step_figure(src_tokens, s.cross[-1].mean(0), c.model.decode(s.topk_ids), s.topk_probs,
-                         f"Step {step + 1}: after “{prefix}” the model writes "
-                         f"“{c.model.decode([s.token])[0]}”"),
-           "ed_stepfig", caption="Left: the last decoder layer's cross-attention row of this step (mean of heads). "
-                                 "Right: the next-token distribution it was drawn from (after temperature when "
-                                 "sampling; beam search shows the distribution along the best hypothesis).")
-    rows = [{"step": i + 1, "token": c.model.decode([x.token])[0], "p(token)": _p(x),
-             "top-3": ", ".join(f"{t} {p:.2f}" for t, p in zip(c.model.decode(x.topk_ids[:3]), x.topk_probs))}
-            for i, x in enumerate(tr.steps)]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, height=min(400, 36 * len(rows) + 40))
-    if strategy == "beam":
-        best = D.best_path(tr)
-        figure(P.beam_tree_figure(tr.tree, c.model.decode, best, f"Beam search tree ({beams} beams)"), "ed_tree",
-               caption="Each step expands every live beam and keeps the best `beams` prefixes by summed "
-                       "log-probability (blue); grey ones were pruned; green ones ended with <eos>. Orange "
-                       "rings: the returned hypothesis. With 1 beam this is exactly greedy decoding.")
+@st.cache_resource(max_entries=32, show_spinner="Running the encoder–decoder…")
+def cached_run(name: str, device: str, source: str, task: str, target: str | None, nat: bool) -> A.Run:
+    """Keyed on plain values; the shared model is only read (record() is context-scoped)."""
+    return A.record_run(state.load_model_cached(name, device), source, task, target, nat)
 
 
-def _clamp(key: str, lo: int, hi: int) -> None:
-    """A slider kept in session state from a longer output must stay inside the new range."""
-    if key in st.session_state and not lo <= st.session_state[key] <= hi:
-        st.session_state[key] = lo
+def _example_changed() -> None:
+    ex = st.session_state.get("ed_example")
+    if ex and ex != "(type your own)":
+        st.session_state["ed_src"] = ex
 
 
-def _p(x: D.StepInfo) -> float:
-    return round(x.topk_probs[x.topk_ids.index(x.token)], 4) if x.token in x.topk_ids else float("nan")
+def _task_changed() -> None:
+    st.session_state["ed_src"] = EXAMPLES[st.session_state["ed_task"]][0]
+    st.session_state["ed_example"] = "(type your own)"
 
 
-def exposure_section(c: Ctx) -> None:
-    run = cached_run(c.name, str(state.device()), c.source, c.task, None, False)
-    gold = run.reference.target if run.reference is not None else run.target
-    if len(gold) < 2:
-        st.info("The target needs at least two characters to inject a mistake before its end.")
-        return
-    st.markdown("**Teacher forcing** (training) feeds the decoder the *true* previous characters; **free "
-                "running** (inference) feeds it its *own*. Inject one wrong character into the target and "
-                "compare: teacher forcing goes back to the truth at the next position, free running has to "
-                "continue from its mistake (exposure bias).")
+def inputs(model, name: str) -> Ctx:
+    """Task, example or free text, validated (empty / outside the vocabulary / too long)."""
+    c1, c2, c3 = st.columns([1, 2, 3])
+    task = c1.selectbox("Task", T.TASKS, key="ed_task", bind=Q, on_change=_task_changed,
+                        help="\n".join(f"{k}: {v}" for k, v in TASK_HELP.items()))
+    c2.selectbox("Example", ["(type your own)"] + EXAMPLES[task], key="ed_example", on_change=_example_changed)
+    st.session_state.setdefault("ed_src", EXAMPLES[task][0])
+    raw = c3.text_input("Source", key="ed_src", bind=Q, max_chars=200)
+    st.caption(f"**{task}**: {TASK_HELP[task]}. Vocabulary: a–z A–Z 0–9 space , . - '")
+    source, notes = A.validate_source(raw, task)
+    for n in notes:
+        st.warning(n)
+    return Ctx(model, name, task, source)
+
+
+def _reference_note(run: A.Run) -> None:
+    out = literal(run.target)
+    if run.reference is None:
+        st.info(f"Model output: **{out}**. No known answer: {run.why_no_reference}.")
+    elif run.reference.target == run.target:
+        st.success(f"Model output: **{out}** — correct (expected {literal(run.reference.target)}).")
+    else:
+        st.error(f"Model output: **{out}** — expected **{literal(run.reference.target)}**.")
+
+
+def _layer_head(prefix: str, L: int, H: int) -> tuple[int, int | str]:
     a, b = st.columns(2)
-    _clamp("ed_mpos", 0, len(gold) - 1)
-    pos = int(a.slider("Mistake at target position", 0, len(gold) - 1, min(2, len(gold) - 1), key="ed_mpos",
-                       bind=Q))
-    default = "x" if gold[pos] != "x" else "y"
-    wrong = b.text_input("Wrong character", default, max_chars=1, key="ed_wrong", bind=Q) or default
-    T.encode_chars(wrong)
-    eb = A.exposure_bias(c.model, c.source, c.task, gold, pos, wrong)
-    mistaken = gold[:pos] + wrong + gold[pos + 1:]
-    err = "errors after the mistake"
-    st.dataframe(pd.DataFrame([
-        {"": "ground truth", "sequence": gold, err: ""},
-        {"": "decoder input with the mistake", "sequence": mistaken, err: ""},
-        {"": "teacher forcing: predictions", "sequence": eb.forced_pred, err: str(eb.forced_errors)},
-        {"": "free running from the mistake", "sequence": eb.free_run, err: str(eb.free_errors)},
-    ]), hide_index=True)
-    scheduled_sampling(c, gold)
+    layer = a.selectbox("Layer", range(L), index=L - 1, key=f"{prefix}_layer", bind=Q)
+    head = b.selectbox("Head", ["mean"] + list(range(H)), key=f"{prefix}_head", bind=Q)
+    return int(layer), head
 
 
-def scheduled_sampling(c: Ctx, gold: str) -> None:
-    st.subheader("Scheduled sampling (Bengio et al. 2015)")
-    k = st.slider("Decay k of ε_i = k / (k + exp(i / k))", 10, 1000, 200, 10, key="ed_ssk", bind=Q)
-    steps = list(range(0, 8 * k + 1, max(1, k // 25)))
-    fig = go.Figure(go.Scatter(x=steps, y=[A.inverse_sigmoid(i, k) for i in steps], name="inverse sigmoid"))
-    fig.add_trace(go.Scatter(x=steps, y=[max(0.0, 1 - i / (8 * k)) for i in steps], name="linear"))
-    fig.add_trace(go.Scatter(x=steps, y=[0.999 ** i for i in steps], name="exponential 0.999^i"))
-    fig.update_layout(**base_layout("ε_i: probability of feeding the ground truth at training step i", 300))
-    figure(fig, "ed_ss_curve")
-    eps = st.slider("ε (share fed from the ground truth)", 0.0, 1.0, 0.5, 0.05, key="ed_eps", bind=Q)
-    mix = A.mix_table(c.model, c.source, c.task, gold, eps, seed=0)
-    st.dataframe(pd.DataFrame({"ground truth": mix["gold"], "model's prediction": mix["pred"],
-                               "fed to the decoder": mix["mixed"],
-                               "from the model": ["yes" if f else "" for f in mix["from_model"]]}).T.astype(str),
-                 height=200)
-    if mix["pred"][1:] == mix["gold"][1:]:
-        st.info("Here the model's predictions equal the ground truth at every position, so the mix changes "
-                "nothing: scheduled sampling only matters while the model still errs (early in training), or on "
-                "the exposure-bias input above.")
-    st.caption("Per position, the decoder is fed the ground truth with probability ε, else the model's own "
-               "prediction from a teacher-forced pass (the two-pass form). seq2seq-tiny was trained with teacher "
-               "forcing only (its ε stayed 1): on these deterministic tasks its error rate is too low for exposure "
-               "bias to cost accuracy.")
+def _probs(run: A.Run, name: str, head) -> torch.Tensor:
+    p = run.rec[name][0]                                                    # (H, Nq, Nk)
+    return p.mean(0) if head == "mean" else p[int(head)]
 
 
-def nat_section(c: Ctx) -> None:
-    rows = A.at_vs_nat(c.model, c.source, c.task)
-    fmt = {"ms": "{:.1f}", "length confidence": "{:.2f}"}
-    table = {m: {k: (fmt[k].format(v) if k in fmt else str(v)) for k, v in r.items()} for m, r in rows.items()}
-    st.dataframe(pd.DataFrame(table).T.fillna("–"), height=110)
-    st.caption("AT: one decoder pass per output character (plus <eos>). NAT (Gu et al. 2018): the length "
-               "head predicts the number of characters from the pooled encoder output, then every position is "
-               "decoded at once, each independently of the others. Independence is NAT's weakness: two "
-               "positions can pick the same source character (a repeat) and none may pick another (a missing "
-               "one); a wrong length shifts everything. Times are medians of 5 runs on this device.")
-    wrong = _nat_failures(c, 200)
-    if wrong:
-        st.markdown(f"**Where NAT fails** ({len(wrong)} of 200 held-out `{c.task}` inputs; pick one as the source "
-                    "to see its maps):")
-        st.dataframe(pd.DataFrame(wrong[:8]), hide_index=True)
+def cross_section(c: Ctx) -> None:
+    run = cached_run(c.name, str(state.device()), c.source, c.task, None, False)
+    _reference_note(run)
+    L, H = c.model.cfg.decoder_layers, c.model.cfg.num_heads
+    layer, head = _layer_head("ed_x", L, H)
+    probs = _probs(run, f"decoder.blocks.{layer}.cross_attn.hook_probs", head)
+    scores = A.cross_scores(run)
+    if scores is not None:
+        s = A.alignment_score(probs, run.align)
+        m1, m2, m3 = st.columns(3)
+        m1.metric("Alignment score (this map)", f"{float(s):.2f}")
+        best = int(scores.argmax())                                         # flat index into (L, H)
+        m2.metric(f"Best head (layer {best // H}, head {best % H})", f"{float(scores.max()):.2f}")
+        m3.metric("Argmax on the alignment", f"{A.argmax_on_alignment(probs, run.align):.0%}")
+    title = f"Cross-attention, decoder layer {layer}, head {head}"
+    figure(P.attention_map(probs, run.src_tokens, run.tgt_tokens, title, run.align), "ed_cross",
+           caption="Rows: the decoder's input at each step (it predicts the next character); columns: the source "
+                   "tokens (the task token first). Red squares: the characters each output should read (known "
+                   "alignment). Alignment score = mean over rows of the attention mass on those squares.")
+    if scores is not None:
+        figure(P.score_grid(scores, "Alignment score of every cross-attention head"), "ed_scores")
+    recording_downloads(run.rec, f"encdec-{c.task}", "ed_rec")
+
+
+def self_section(c: Ctx) -> None:
+    run = cached_run(c.name, str(state.device()), c.source, c.task, None, False)
+    _reference_note(run)
+    layer, head = _layer_head("ed_s", c.model.cfg.num_layers, c.model.cfg.num_heads)
+    dec_layer = min(layer, c.model.cfg.decoder_layers - 1)
     left, right = st.columns(2)
-    for col, nat, title in ((left, False, "AT"), (right, True, "NAT")):
-        with col:
-            run = cached_run(c.name, str(state.device()), c.source, c.task, None, nat)
-            p = run.rec[f"{'nat_decoder' if nat else 'decoder'}.blocks.{c.model.cfg.decoder_layers - 1}"
-                        ".cross_attn.hook_probs"][0].mean(0)
-            y = "output position" if nat else "decoder input (predicts the next)"
-            figure(P.attention_map(p, run.src_tokens, run.tgt_tokens, f"{title}: last layer cross-attention "
-                                   "(mean of heads)", run.align, y_title=y), f"ed_nat_{title}")
+    with left:
+        p = _probs(run, f"encoder.blocks.{layer}.attn.hook_probs", head)
+        figure(P.attention_map(p, run.src_tokens, run.src_tokens, f"Encoder self-attention, layer {layer}",
+                               x_title="key (source)", y_title="query (source)"), "ed_enc",
+               caption="Bidirectional: every source token sees every other (padding only is masked).")
+    with right:
+        p = _probs(run, f"decoder.blocks.{dec_layer}.attn.hook_probs", head)
+        above = float(torch.triu(p, 1).sum())
+        figure(P.attention_map(p, run.tgt_tokens, run.tgt_tokens, f"Decoder causal self-attention, layer "
+                               f"{dec_layer}", x_title="key (earlier output)", y_title="query (decoder input)"),
+               "ed_dec", caption=f"Causal mask: step t sees steps ≤ t only. Weight above the diagonal: "
+                                 f"{above:.1e} (exactly 0).")
 
 
-@st.cache_data(max_entries=16, show_spinner="Generating test inputs and decoding them…")
-def cached_bleu(name: str, device: str, task: str, n: int) -> dict:
-    out = A.bleu_eval(state.load_model_cached(name, device), task, n)
-    out["examples"] = [(e.source, e.target) for e in out["examples"]]
-    return out
+def is_own(model) -> bool:
+    return isinstance(model, Seq2Seq)
 
 
-def _nat_failures(c: Ctx, n: int) -> list[dict]:
-    r = cached_bleu(c.name, str(state.device()), c.task, n)
-    out = []
-    for (src, ref), at, nat in zip(r["examples"], r["AT"]["hyps"], r["NAT"]["hyps"]):
-        if nat != ref:
-            marks = A.diff_marks(nat, ref)
-            out.append({"source": src, "reference": ref, "NAT": nat, "AT": at, "repeats": marks["repeats"],
-                        "missing": marks["missing"], "length error": marks["length_diff"]})
-    return out
+def model_picker() -> None:
+    """seq2seq-tiny or an HF encoder–decoder folder added in the sidebar ("Add a model")."""
+    choices = state.model_choices("seq2seq")
+    if len(choices) > 1:
+        if st.session_state.get("model_seq2seq") not in choices:
+            st.session_state["model_seq2seq"] = state.model_name("seq2seq")
+        st.selectbox("Encoder–decoder", choices, key="model_seq2seq", bind=Q)
 
 
-def bleu_section(c: Ctx) -> None:
-    n = int(st.select_slider("Test inputs", [20, 50, 100, 200], 50, key="ed_bleu_n", bind=Q))
-    r = cached_bleu(c.name, str(state.device()), c.task, n)
-    cols = st.columns(4)
-    for i, m in enumerate(("AT", "NAT")):
-        cols[2 * i].metric(f"{m} exact match", f"{r[m]['exact']:.1%}")
-        cols[2 * i + 1].metric(f"{m} BLEU (chars)", f"{r[m]['bleu']:.1f}")
-    st.caption(f"{n} held-out `{c.task}` inputs (never trained on: their key hashes to 0 mod 10), greedy AT and "
-               "NAT. BLEU from sacrebleu with character tokenisation: brevity penalty × geometric mean of clipped "
-               "1–4-gram precisions (Papineni et al. 2002). Exact match is all-or-nothing; BLEU gives partial "
-               "credit, so a NAT output with one repeated character still scores high.")
-    df = pd.DataFrame({"source": [s for s, _ in r["examples"]], "reference": [t for _, t in r["examples"]],
-                       "AT": r["AT"]["hyps"], "NAT": r["NAT"]["hyps"]})
-    df["AT ok"] = df["AT"] == df["reference"]
-    df["NAT ok"] = df["NAT"] == df["reference"]
-    st.dataframe(df, hide_index=True, height=300)
-    st.download_button("Outputs (.csv)", df.to_csv(index=False), f"encdec-bleu-{c.task}.csv", "text/csv",
-                       key="ed_bleu_csv", on_click="ignore")
+@st.cache_resource(max_entries=16, show_spinner="Running the Hugging Face model…")
+def cached_hf_run(name: str, device: str, source: str, target: str) -> A.Run:
+    return A.hf_run(state.load_model_cached(name, device), source, target or None)
+
+
+def hf_section(model, name: str) -> None:
+    """The model-independent views for any HF encoder–decoder: cross-attention, decoder and encoder attention."""
+    st.info("A Hugging Face encoder–decoder: no known alignment here (the alignment score needs xviz's own tasks), "
+            "and decoding step by step, AT vs NAT and BLEU are for seq2seq-tiny.")
+    source = st.text_area("Source", "The cat sat on the mat.", key="ed_hf_src", height=68, bind=Q)
+    target = st.text_input("Target (empty: the model's own greedy output)", "", key="ed_hf_tgt", bind=Q)
+    run = cached_hf_run(name, str(state.device()), source, target)
+    st.markdown(f"Decoder input: **{literal(run.target)}**")
+    dec_L = sum(1 for k in run.rec if k.endswith("cross_attn.hook_probs"))
+    H = run.rec["decoder.blocks.0.cross_attn.hook_probs"].shape[1]
+    layer, head = _layer_head("ed_hf", dec_L, H)
+    figure(P.attention_map(_probs(run, f"decoder.blocks.{layer}.cross_attn.hook_probs", head), run.src_tokens,
+                           run.tgt_tokens, f"Cross-attention, decoder layer {layer}, head {head}"), "ed_hf_cross",
+           caption="Rows: decoder inputs (each predicts the next token); columns: source tokens.")
+    left, right = st.columns(2)
+    with left:
+        figure(P.attention_map(_probs(run, f"decoder.blocks.{layer}.attn.hook_probs", head), run.tgt_tokens,
+                               run.tgt_tokens, f"Decoder causal self-attention, layer {layer}",
+                               x_title="key", y_title="query"), "ed_hf_dec")
+    with right:
+        enc_L = sum(1 for k in run.rec if k.startswith("encoder.") and k.endswith(".attn.hook_probs"))
+        el = min(layer, enc_L - 1)
+        figure(P.attention_map(_probs(run, f"encoder.blocks.{el}.attn.hook_probs", head), run.src_tokens,
+                               run.src_tokens, f"Encoder self-attention, layer {el}", x_title="key",
+                               y_title="query"), "ed_hf_enc")
+    recording_downloads(run.rec, "encdec-hf", "ed_hf_rec")

@@ -99,7 +99,7 @@ def dinov2_s14_config(sd: dict[str, torch.Tensor], eps: float) -> ViTConfig:
                      input_size=224, resize_mode="pad", image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD)
 
 
-def _cache_file(src: Path) -> Path:
+def cache_file(src: Path) -> Path:
     st = src.stat()
     return cache_dir() / f"dinov2-s14-v{CACHE_VERSION}-{st.st_size}.safetensors"
 
@@ -109,7 +109,7 @@ def load_dinov2_s14_state() -> tuple[ViTConfig, dict[str, torch.Tensor]]:
     from safetensors import safe_open
     from safetensors.torch import save_file
     src = onnx_path()
-    cached = _cache_file(src)
+    cached = cache_file(src)
     if cached.is_file():
         try:
             with safe_open(str(cached), "pt") as f:

@@ -51,13 +51,13 @@ class Trace:
         return T.decode_ids(self.ids)
 
 
-def _src(model, source: str, task: str):
+def source_batch(model, source: str, task: str):
     src = torch.tensor([model.source_ids(source, task)], device=model.device)  # (1, Ns)
     return src, torch.ones_like(src)
 
 
 @torch.no_grad()
-def _next_logprobs(model, prefix: torch.Tensor, memory, src_mask) -> torch.Tensor:
+def next_logprobs(model, prefix: torch.Tensor, memory, src_mask) -> torch.Tensor:
     """prefix (K, t) → log p(next | prefix) (K, V); memory (1 or K, Ns, C) is broadcast to K rows."""
     K = prefix.shape[0]
     logits = model.decode_at(prefix, memory.expand(K, -1, -1), src_mask.expand(K, -1))  # (K, t, V)
@@ -87,12 +87,12 @@ def step_decode(model, source: str, task: str, strategy: str = "greedy", tempera
                 seed: int = 0, top_k: int = 5, max_len: int | None = None) -> Trace:
     """Greedy or sampled decoding, one token per step, keeping each step's top-k next-token distribution."""
     _check(strategy, 1, temperature)
-    src, src_mask = _src(model, source, task)
+    src, src_mask = source_batch(model, source, task)
     memory = model.encode(src, src_mask)
     g = torch.Generator().manual_seed(int(seed))
     ids, steps, score = [T.BOS], [], 0.0
     for _ in range(max_len or model.cfg.max_target - 1):
-        logp = _next_logprobs(model, torch.tensor([ids], device=src.device), memory, src_mask)[0].cpu()  # (V,)
+        logp = next_logprobs(model, torch.tensor([ids], device=src.device), memory, src_mask)[0].cpu()  # (V,)
         if strategy == "sample":
             logp_t = (logp / temperature).log_softmax(-1)
             tok = int(torch.multinomial(logp_t.exp(), 1, generator=g))
@@ -113,14 +113,14 @@ def beam_search(model, source: str, task: str, num_beams: int = 4, max_len: int 
     search stops when the best finished score beats every live beam (log-probs only fall), or at max_len.
     With num_beams = 1 it is exactly greedy decoding."""
     _check("beam", num_beams, 1.0)
-    src, src_mask = _src(model, source, task)
+    src, src_mask = source_batch(model, source, task)
     memory = model.encode(src, src_mask)
     tree = [BeamNode(0, None, 0, T.BOS, 0.0, 0.0, "root")]
     beams = [([T.BOS], 0.0, 0)]                                      # (ids, score, node id)
     finished: list[tuple[list[int], float, int]] = []
     for step in range(1, (max_len or model.cfg.max_target - 1) + 1):
         prefix = torch.tensor([b[0] for b in beams], device=src.device)      # (K, t)
-        logp = _next_logprobs(model, prefix, memory, src_mask).cpu()         # (K, V)
+        logp = next_logprobs(model, prefix, memory, src_mask).cpu()         # (K, V)
         cand = (logp + torch.tensor([b[1] for b in beams])[:, None]).flatten()  # (K·V,)
         top = cand.topk(min(2 * num_beams, cand.numel()))
         new_beams = []
@@ -149,7 +149,7 @@ def beam_search(model, source: str, task: str, num_beams: int = 4, max_len: int 
 @torch.no_grad()
 def nat_decode(model, source: str, task: str, length: int | None = None) -> tuple[list[int], torch.Tensor]:
     """One parallel pass: predicted (or given) length T → T tokens. Returns (ids, length probabilities)."""
-    src, src_mask = _src(model, source, task)
+    src, src_mask = source_batch(model, source, task)
     memory = model.encode(src, src_mask)
     len_probs = model.length_logits(memory, src_mask)[0].softmax(-1).cpu()  # (max_target,)
     n = int(len_probs.argmax()) if length is None else int(length)
@@ -172,7 +172,7 @@ def generate_ids(model, source: str, task: str, strategy: str = "greedy", num_be
 def cross_rows(model, source: str, task: str, ids: list[int]) -> torch.Tensor:
     """Cross-attention of every decoding step of `ids`, from one teacher-forced pass (the decoder is causal, so
     row t equals what step t saw). → (L, H, Nt, Ns), Nt = len(ids) inputs (<bos> + ids[:-1])."""
-    src, src_mask = _src(model, source, task)
+    src, src_mask = source_batch(model, source, task)
     tgt = torch.tensor([[T.BOS] + list(ids)[:-1] if ids else [T.BOS]], device=src.device)  # (1, Nt)
     with record(model, names="decoder.blocks.*.cross_attn.hook_probs") as rec:
         model(src, src_mask, tgt_ids=tgt)
@@ -197,7 +197,7 @@ def trace(model, source: str, task: str, strategy: str = "greedy", num_beams: in
 
 @torch.no_grad()
 def _forced_steps(model, source: str, task: str, ids: list[int], top_k: int) -> list[StepInfo]:
-    src, src_mask = _src(model, source, task)
+    src, src_mask = source_batch(model, source, task)
     tgt = torch.tensor([[T.BOS] + list(ids)[:-1]], device=src.device)    # (1, Nt)
     probs = model(src, src_mask, tgt_ids=tgt).logits[0].float().softmax(-1).cpu()  # (Nt, V)
     out = []

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from plotly.subplots import make_subplots
 
-from xviz.plots.heatmap import _short, colorize, png_data_uri, to_numpy
+from xviz.plots.heatmap import shorten, colorize, png_data_uri, to_numpy
 from xviz.plots.style import PROB_SCALE, SEQ_SCALE, SIGNED_SCALE, base_layout, subplot_titles
 
 
@@ -71,8 +71,8 @@ def token_lines(probs: torch.Tensor, tokens_q: list[str], tokens_k: list[str] | 
     for x, toks, pos in ((0, tokens_q, "middle left"), (1, tokens_k, "middle right")):
         fig.add_trace(go.Scatter(
             x=[x] * len(toks), y=[-i for i in range(len(toks))], mode="markers+text", showlegend=False,
-            text=[_short(t, 16) for t in toks], textposition=pos, marker=dict(size=5, color="#555"),
-            hovertext=[_hover_row(p, i, tokens_k) if x == 0 else _short(t, 40) for i, t in enumerate(toks)],
+            text=[shorten(t, 16) for t in toks], textposition=pos, marker=dict(size=5, color="#555"),
+            hovertext=[_hover_row(p, i, tokens_k) if x == 0 else shorten(t, 40) for i, t in enumerate(toks)],
             hoverinfo="text"))
     n = max(len(tokens_q), len(tokens_k))
     fig.update_layout(**base_layout(title, height=min(2400, max(300, 18 * n + 60))))
@@ -83,17 +83,17 @@ def token_lines(probs: torch.Tensor, tokens_q: list[str], tokens_k: list[str] | 
 
 def _hover_row(p: np.ndarray, i: int, tokens_k: list[str], top: int = 5) -> str:
     js = np.argsort(-p[i])[:top]
-    return "<br>".join(f"{_short(tokens_k[j], 20)}: {p[i, j]:.3f}" for j in js)
+    return "<br>".join(f"{shorten(tokens_k[j], 20)}: {p[i, j]:.3f}" for j in js)
 
 
 def neuron_view_figure(prod: torch.Tensor, dots: torch.Tensor, probs_row: torch.Tensor, tokens_k: list[str],
                        query_token: str, title: str | None = None) -> go.Figure:
     """q ⊙ k per dimension (Nk × D, signed) beside the scaled dot product and the resulting probability."""
     fig = make_subplots(rows=1, cols=3, shared_yaxes=True, column_widths=[0.7, 0.15, 0.15], horizontal_spacing=0.02,
-                        subplot_titles=(f"q({_short(query_token, 20)}) ⊙ k per dimension", "q·k/√d", "probability"))
+                        subplot_titles=(f"q({shorten(query_token, 20)}) ⊙ k per dimension", "q·k/√d", "probability"))
     arr = to_numpy(prod)
     m = float(np.nanmax(np.abs(arr))) or 1.0
-    labels = [_short(t, 14) for t in tokens_k]
+    labels = [shorten(t, 14) for t in tokens_k]
     y = list(range(len(tokens_k)))
     fig.add_trace(go.Heatmap(z=arr, y=y, colorscale=SIGNED_SCALE, zmin=-m, zmax=m, colorbar=dict(x=1.01, thickness=10),
                              hovertemplate="key %{y}, dim %{x}: %{z:.3f}<extra></extra>"), 1, 1)

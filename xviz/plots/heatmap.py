@@ -107,7 +107,7 @@ def heatmap(mat, x_labels=None, y_labels=None, title=None, colorscale=PROB_SCALE
     ny, nx = arr.shape
     xl = list(x_labels) if x_labels is not None else [str(i) for i in range(nx)]
     yl = list(y_labels) if y_labels is not None else [str(i) for i in range(ny)]
-    custom = np.array([[f"{_short(yl[i], 40)} → {_short(xl[j], 40)}" for j in range(nx)] for i in range(ny)], dtype=object)
+    custom = np.array([[f"{shorten(yl[i], 40)} → {shorten(xl[j], 40)}" for j in range(nx)] for i in range(ny)], dtype=object)
     fig = go.Figure(go.Heatmap(
         z=arr, x=list(range(nx)), y=list(range(ny)), colorscale=colorscale, zmid=zmid, zmin=zmin, zmax=zmax,
         customdata=custom, hovertemplate=f"%{{customdata}}<br>{value_name}=%{{z:.4g}}<extra></extra>",
@@ -117,14 +117,14 @@ def heatmap(mat, x_labels=None, y_labels=None, title=None, colorscale=PROB_SCALE
         height = max(height, min(720, 14 * ny + 170))
         tick_font = dict(size=max(8, min(12, int((height - 170) / max(ny, 1)) - 1)))
     fig.update_layout(**base_layout(title, height))
-    fig.update_xaxes(tickmode="array", tickvals=list(range(nx)), ticktext=[_short(t) for t in xl], tickangle=-60,
+    fig.update_xaxes(tickmode="array", tickvals=list(range(nx)), ticktext=[shorten(t) for t in xl], tickangle=-60,
                      title=x_title, showgrid=False, tickfont=tick_font)
-    fig.update_yaxes(tickmode="array", tickvals=list(range(ny)), ticktext=[_short(t) for t in yl],
+    fig.update_yaxes(tickmode="array", tickvals=list(range(ny)), ticktext=[shorten(t) for t in yl],
                      autorange="reversed", title=y_title, showgrid=False, tickfont=tick_font)
     return fig
 
 
-def _short(tok: str, n: int = 12) -> str:
+def shorten(tok: str, n: int = 12) -> str:
     """Shortened, HTML-escaped label: plotly renders a subset of HTML in labels, user text must stay literal."""
     tok = tok if len(tok) <= n else tok[:n - 1] + "…"
     return html.escape(tok, quote=False)

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image
 
-from xviz.plots.heatmap import _short, heatmap, png_data_uri
+from xviz.plots.heatmap import shorten, heatmap, png_data_uri
 from xviz.plots.style import MASK_SCALE, PROB_SCALE, base_layout
 
 
@@ -24,7 +24,7 @@ def batch_figure(tokens: list[list[str]], attention_mask: torch.Tensor, title: s
     """(B, N) key mask of a padded batch, with each token written in its cell (1 = real token, 0 = [PAD])."""
     am = attention_mask.detach().float().cpu().numpy()
     B, N = am.shape
-    text = np.array([[_short(t, 10) for t in row] for row in tokens], dtype=object)
+    text = np.array([[shorten(t, 10) for t in row] for row in tokens], dtype=object)
     fig = go.Figure(go.Heatmap(z=am, colorscale=MASK_SCALE, zmin=0, zmax=1, showscale=False, text=text,
                                texttemplate="%{text}" if N <= 40 else None, textfont=dict(size=10),
                                hovertemplate="sentence %{y}, position %{x}: %{text}<br>mask %{z:.0f}<extra></extra>"))
@@ -89,7 +89,7 @@ def mlm_figure(rows: list[dict], title: str = "MLM: what the model reads and wha
     cats = [_mlm_category(r["selected"]) for r in rows]
     names = list(MLM_COLOURS)
     code = np.array([[names.index(c) for c in cats]] * 3, dtype=float)               # (3, N)
-    text = np.array([[_short(str(r[k]), 10) for r in rows] for k in ("token", "model input", "label")],
+    text = np.array([[shorten(str(r[k]), 10) for r in rows] for k in ("token", "model input", "label")],
                     dtype=object)
     text[2] = [t if c in ("mask", "random", "kept") else "" for t, c in zip(text[2], cats)]
     n = len(names) - 1

@@ -12,7 +12,7 @@ from xviz.plots.heatmap import colorize, heatmap, png_data_uri
 from xviz.plots.style import PROB_SCALE, SIGNED_SCALE, base_layout, subplot_titles
 
 
-def _np(t) -> np.ndarray:
+def as_array(t) -> np.ndarray:
     return t.detach().float().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t, dtype=np.float32)
 
 
@@ -21,11 +21,11 @@ def pe_heatmap(pe: torch.Tensor, wavelengths: torch.Tensor, title: str = "Sinuso
     wavelength (log scale) — fast sines on the left, slow ones on the right."""
     P_, C = pe.shape
     fig = make_subplots(rows=2, cols=1, row_heights=[0.72, 0.28], shared_xaxes=True, vertical_spacing=0.04)
-    fig.add_trace(go.Heatmap(z=_np(pe), colorscale=SIGNED_SCALE, zmid=0, zmin=-1, zmax=1,
+    fig.add_trace(go.Heatmap(z=as_array(pe), colorscale=SIGNED_SCALE, zmid=0, zmin=-1, zmax=1,
                              colorbar=dict(thickness=12, len=0.7, y=0.64),
                              hovertemplate="position %{y}<br>dim %{x}<br>value %{z:.3f}<extra></extra>"),
                   row=1, col=1)
-    fig.add_trace(go.Scatter(x=np.arange(C), y=_np(wavelengths), mode="lines", name="wavelength",
+    fig.add_trace(go.Scatter(x=np.arange(C), y=as_array(wavelengths), mode="lines", name="wavelength",
                              hovertemplate="dim %{x}: wavelength %{y:.1f} positions<extra></extra>",
                              showlegend=False), row=2, col=1)
     fig.update_layout(**base_layout(title, 560))
@@ -38,7 +38,7 @@ def pe_heatmap(pe: torch.Tensor, wavelengths: torch.Tensor, title: str = "Sinuso
 def similarity_figure(sim: torch.Tensor, title: str, signed: bool = True, value_name: str = "similarity",
                       x_title: str = "position j", y_title: str = "position i") -> go.Figure:
     """Position × position matrix (labelled up to 96 positions, a server-side image beyond)."""
-    arr = _np(sim)
+    arr = as_array(sim)
     kw = dict(colorscale=SIGNED_SCALE, zmid=0) if signed else {}
     if signed and arr.size:
         m = float(np.nanmax(np.abs(arr))) or 1.0
@@ -54,7 +54,7 @@ def similarity_figure(sim: torch.Tensor, title: str, signed: bool = True, value_
 
 def table_heatmap(pe: torch.Tensor, title: str) -> go.Figure:
     """A (tokens × channels) table as a plain heatmap (for tables up to ~16k cells)."""
-    fig = go.Figure(go.Heatmap(z=_np(pe), colorscale=SIGNED_SCALE, zmid=0, colorbar=dict(thickness=12),
+    fig = go.Figure(go.Heatmap(z=as_array(pe), colorscale=SIGNED_SCALE, zmid=0, colorbar=dict(thickness=12),
                                hovertemplate="token %{y}, channel %{x}: %{z:.3f}<extra></extra>"))
     fig.update_layout(**base_layout(title, 460))
     fig.update_yaxes(title="token", autorange="reversed")
@@ -67,13 +67,13 @@ def offset_figure(curves: dict[str, OffsetCurve], formula: torch.Tensor | None =
     """Mean of S[p, p+k] over p (line) with its min–max band: a thin band = depends on the offset only."""
     fig = go.Figure()
     for name, c in curves.items():
-        x = _np(c.offsets)
-        fig.add_trace(go.Scatter(x=np.r_[x, x[::-1]], y=np.r_[_np(c.hi), _np(c.lo)[::-1]], fill="toself",
+        x = as_array(c.offsets)
+        fig.add_trace(go.Scatter(x=np.r_[x, x[::-1]], y=np.r_[as_array(c.hi), as_array(c.lo)[::-1]], fill="toself",
                                  opacity=0.25, line=dict(width=0), name=f"{name}: min–max over p",
                                  hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=x, y=_np(c.mean), mode="lines", name=f"{name}: mean over p"))
+        fig.add_trace(go.Scatter(x=x, y=as_array(c.mean), mode="lines", name=f"{name}: mean over p"))
     if formula is not None:
-        fig.add_trace(go.Scatter(x=np.arange(len(formula)), y=_np(formula), mode="markers", name="Σᵢ cos(ωᵢ k)",
+        fig.add_trace(go.Scatter(x=np.arange(len(formula)), y=as_array(formula), mode="markers", name="Σᵢ cos(ωᵢ k)",
                                  marker=dict(size=4, symbol="x")))
     fig.update_layout(**base_layout(title, 420))
     fig.update_layout(legend=dict(orientation="h", y=-0.25, x=0))
@@ -84,12 +84,12 @@ def offset_figure(curves: dict[str, OffsetCurve], formula: torch.Tensor | None =
 
 def transform_figure(check: TransformCheck, show_dims: int = 32) -> go.Figure:
     """M_k (its top-left corner: 2×2 rotation blocks) and the error |M_k·PE(p) − PE(p+k)| per position."""
-    M = _np(check.M)[:show_dims, :show_dims]
+    M = as_array(check.M)[:show_dims, :show_dims]
     fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], subplot_titles=(
         f"M_{check.k} (first {M.shape[0]} dims)", f"max error per position (overall {check.max_error:.1e})"))
     fig.add_trace(go.Heatmap(z=M, colorscale=SIGNED_SCALE, zmid=0, zmin=-1, zmax=1, showscale=False,
                              hovertemplate="row %{y}, col %{x}: %{z:.4f}<extra></extra>"), row=1, col=1)
-    err = np.maximum(_np(check.error), 1e-12)
+    err = np.maximum(as_array(check.error), 1e-12)
     fig.add_trace(go.Scatter(x=np.arange(len(err)), y=err, mode="lines", name="error", showlegend=False),
                   row=1, col=2)
     fig.update_layout(**base_layout(f"PE(p+{check.k}) = M_{check.k}·PE(p)", 400))
@@ -102,7 +102,7 @@ def transform_figure(check: TransformCheck, show_dims: int = 32) -> go.Figure:
 
 def table_figure(table: torch.Tensor, title: str, trained: int | None = None) -> go.Figure:
     """A learned table (positions × channels; a server-side image when large) and each row's norm."""
-    arr = _np(table)
+    arr = as_array(table)
     m = float(np.percentile(np.abs(arr), 99)) or 1.0
     fig = make_subplots(rows=1, cols=2, column_widths=[0.7, 0.3], subplot_titles=("table", "row norm"))
     fig.add_trace(go.Image(source=png_data_uri(colorize(arr, SIGNED_SCALE, -m, m)), hoverinfo="x+y"), row=1, col=1)
@@ -122,7 +122,7 @@ def table_figure(table: torch.Tensor, title: str, trained: int | None = None) ->
 
 def mosaic_figure(mosaic: torch.Tensor, title: str) -> go.Figure:
     """The ViT-paper mosaic (one tile per patch position) as one server-rendered image."""
-    arr = _np(mosaic)
+    arr = as_array(mosaic)
     rgb = colorize(arr, SIGNED_SCALE, -1.0, 1.0)
     rgb[np.isnan(arr)] = (70, 70, 70)                                  # dark gaps between the tiles
     fig = go.Figure(go.Image(source=png_data_uri(rgb), hoverinfo="skip"))
@@ -141,7 +141,7 @@ def grid_maps_figure(maps: dict[str, torch.Tensor], title: str, zmax: float | No
     scale = dict(colorscale=SIGNED_SCALE, zmid=0, zmin=-zmax if zmax else None, zmax=zmax) if signed else \
         dict(colorscale=PROB_SCALE)
     for i, n in enumerate(names, start=1):
-        fig.add_trace(go.Heatmap(z=_np(maps[n]), **scale, showscale=i == len(names),
+        fig.add_trace(go.Heatmap(z=as_array(maps[n]), **scale, showscale=i == len(names),
                                  colorbar=dict(thickness=12),
                                  hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"), row=1, col=i)
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i if i > 1 else ''}", constrain="domain",

@@ -8,20 +8,20 @@ import torch
 from plotly.subplots import make_subplots
 
 from xviz.analysis.positional import RopeDemo
-from xviz.plots.positional import _np
+from xviz.plots.positional import as_array
 from xviz.plots.style import SEQ_SCALE, SIGNED_SCALE, base_layout, subplot_titles
 
 
 def rope_figure(demo: RopeDemo, title: str = "RoPE: score of one q and one k placed at every position") -> go.Figure:
     """Left: ⟨R_m q, R_n k⟩ for all (m, n) — constant along every diagonal. Right: the score over the offset."""
-    S = _np(demo.scores)
+    S = as_array(demo.scores)
     n = S.shape[0]
     m = float(np.abs(S).max()) or 1.0
     fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], subplot_titles=(
         "score(m, n)", "score vs offset n − m"))
     fig.add_trace(go.Heatmap(z=S, colorscale=SIGNED_SCALE, zmid=0, zmin=-m, zmax=m, colorbar=dict(thickness=12, x=0.42),
                              hovertemplate="query pos %{y}, key pos %{x}: %{z:.3f}<extra></extra>"), row=1, col=1)
-    fig.add_trace(go.Scatter(x=np.arange(-n + 1, n), y=_np(demo.curve), mode="lines", showlegend=False,
+    fig.add_trace(go.Scatter(x=np.arange(-n + 1, n), y=as_array(demo.curve), mode="lines", showlegend=False,
                              hovertemplate="offset %{x}: %{y:.3f}<extra></extra>"), row=1, col=2)
     fig.update_layout(**base_layout(title, 420))
     fig.update_layout(margin=dict(t=80))
@@ -42,11 +42,11 @@ def alibi_figure(slopes: torch.Tensor, bias: torch.Tensor, max_heads: int = 8) -
                         specs=[[{}] * cols for _ in range(rows)] + [[{"colspan": cols}] + [None] * (cols - 1)],
                         vertical_spacing=0.08, horizontal_spacing=0.04)
     for h in range(shown):  # each head on its own scale (its range is m_h·(n − 1)): slow heads stay visible
-        fig.add_trace(go.Heatmap(z=_np(bias[h]), colorscale=f"{SEQ_SCALE}_r", zmin=float(bias[h].min()), zmax=0,
+        fig.add_trace(go.Heatmap(z=as_array(bias[h]), colorscale=f"{SEQ_SCALE}_r", zmin=float(bias[h].min()), zmax=0,
                                  showscale=False, hovertemplate="i %{y}, j %{x}: bias %{z:.4g}<extra></extra>"),
                       row=h // cols + 1, col=h % cols + 1)
         fig.update_yaxes(autorange="reversed", row=h // cols + 1, col=h % cols + 1)
-    fig.add_trace(go.Bar(x=[f"h{h}" for h in range(H)], y=_np(slopes), showlegend=False,
+    fig.add_trace(go.Bar(x=[f"h{h}" for h in range(H)], y=as_array(slopes), showlegend=False,
                          hovertemplate="%{x}: m = %{y:.5g}<extra></extra>"), row=rows + 1, col=1)
     fig.update_yaxes(type="log", row=rows + 1, col=1)
     fig.update_layout(**base_layout(f"ALiBi: additive bias −m_h·|i − j| for {H} heads (each on its own scale)",
@@ -62,12 +62,12 @@ def beyond_figure(fraction: torch.Tensor, trained: int, table_norms: torch.Tenso
     fig = make_subplots(rows=1, cols=2, subplot_titles=(
         "sinusoidal / RoPE: unseen angles", f"{table_name}: row norm (ends at its length)"))
     x = np.arange(len(fraction))
-    fig.add_trace(go.Scatter(x=x, y=_np(fraction), mode="lines", name="unseen pairs", showlegend=False,
+    fig.add_trace(go.Scatter(x=x, y=as_array(fraction), mode="lines", name="unseen pairs", showlegend=False,
                              hovertemplate="position %{x}: %{y:.1%} of pairs unseen<extra></extra>"), row=1, col=1)
     fig.add_vrect(x0=0, x1=trained - 1, fillcolor="green", opacity=0.08, line_width=0, row=1, col=1)
     fig.add_vline(x=trained, line_dash="dot", row=1, col=1)
     if table_norms is not None:
-        n = _np(table_norms)
+        n = as_array(table_norms)
         fig.add_trace(go.Scatter(x=np.arange(len(n)), y=n, mode="lines", showlegend=False,
                                  hovertemplate="position %{x}: norm %{y:.3f}<extra></extra>"), row=1, col=2)
         fig.add_vline(x=len(n), line_dash="dot", line_color="red", row=1, col=2)

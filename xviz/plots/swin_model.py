@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 
 from xviz.plots.heatmap import colorize, heatmap, png_data_uri
 from xviz.plots.style import PROB_SCALE, SIGNED_SCALE, base_layout, subplot_titles
-from xviz.plots.swin import WINDOW_LINE, _square_axes, add_grid, blend
+from xviz.plots.swin_geometry import WINDOW_LINE, square_axes, add_grid, blend
 
 
 def rel_index_figure(index: torch.Tensor, title: str | None = None) -> go.Figure:
@@ -94,7 +94,7 @@ def window_attention_figure(pic: np.ndarray, wa, head: int, query: int, crop: np
                                          colorbar=dict(title="p", thickness=10))))
     fig.update_layout(**base_layout(title, height=360))
     fig.update_layout(margin=dict(l=5, r=5, t=60, b=5))
-    _square_axes(fig, 2)
+    square_axes(fig, 2)
     return subplot_titles(fig)
 
 

@@ -58,7 +58,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     Param("features", "var_m", "Performer features m", 64, min=1, max=1024, column=3),
     Param("orthogonal", "var_orf", "Orthogonal features", True, "checkbox", column=3,
           help="Performer: orthogonal random features"),
-    # The page gives it a decoder-dependent default and key (variants_view._causal_checkbox).
+    # The page gives it a decoder-dependent default and key (variants_sections._causal_checkbox).
     Param("causal", "var_causal", "Causal", False, "checkbox", column=3,
           help="Mask keys after the query (j > i), in the variant and in the full attention it is compared with."),
     Param("seed", "var_seed", "Seed", 0, "number", min=0, max=10_000, column=3),

@@ -1,15 +1,15 @@
 """Render helpers of the Masking page (one function per section: widgets → xviz → figure). Any text model of the
 sidebar: an encoder (MiniLM) shows its padding mask and MLM; a causal decoder (SmolLM2) shows its own causal mask
-with left vs right padding (masking_decoder_view.py); MLM always runs on an encoder."""
+with left vs right padding (masking_decoder_sections.py); MLM always runs on an encoder."""
 from __future__ import annotations
 
 import streamlit as st
 
 from xviz.analysis import masking as A
-from xviz.app import masking_decoder_view, state
+from xviz.app import masking_decoder_sections, state
 from xviz.app.image_input import image_input
 from xviz.app.widgets import Q, figure
-from xviz.plots import masks as F
+from xviz.plots import masks as mask_plots
 
 DEFAULT = "The cat sat on the mat.\nDogs bark.\nAttention is all you need, they said in 2017."
 
@@ -39,23 +39,23 @@ def _checks(res: A.MaskedAttention) -> None:
 def padding_section() -> None:
     model = state.get_model("text")
     if model.is_causal:
-        masking_decoder_view.padding_sides(model, sentences(), _layer_head)
+        masking_decoder_sections.padding_sides(model, sentences(), _layer_head)
         return
     batch, res = A.padded_batch_attention(model, sentences())
     if batch.truncated:
         st.warning(f"Sentences longer than the model's positions were truncated to {model.max_positions} tokens.")
     st.markdown("The model receives the padded `input_ids` and this `attention_mask` (B × N; 1 = real token):")
-    figure(F.batch_figure(batch.tokens, batch["attention_mask"]), "mk_batch",
+    figure(mask_plots.batch_figure(batch.tokens, batch["attention_mask"]), "mk_batch",
            caption="Each sentence padded with [PAD] to the longest one; dark = 1 (a real token), light = 0.")
     st.dataframe(A.batch_table(batch.tokens, batch["attention_mask"]), hide_index=False)
     b = st.selectbox("Sentence", range(len(batch.tokens)), key="mk_b", format_func=lambda i: f"#{i}", bind=Q)
     layer, head = _layer_head(model, "mk_pad")
     a, c = st.columns(2)
     with a:
-        figure(F.mask_figure(res.mask[b], batch.tokens[b], f"padding mask of #{b}"), "mk_pad_mask",
+        figure(mask_plots.mask_figure(res.mask[b], batch.tokens[b], f"padding mask of #{b}"), "mk_pad_mask",
                caption="Inside the model this is the (B, 1, 1, N) key mask broadcast over heads and queries.")
     with c:
-        figure(F.probs_figure(res.probs[layer, b, head], batch.tokens[b], f"layer {layer}, head {head}"),
+        figure(mask_plots.probs_figure(res.probs[layer, b, head], batch.tokens[b], f"layer {layer}, head {head}"),
                "mk_pad_probs", caption="[PAD] columns are exactly 0; [PAD] query rows still attend to real keys.")
     _checks(res)
 
@@ -73,7 +73,7 @@ def patterns_section() -> None:
                "in pre-training with packing.")
     a, b = st.columns([3, 2])
     with a:
-        figure(F.mask_figure(mask, pk.tokens, kind), "mk_pattern",
+        figure(mask_plots.mask_figure(mask, pk.tokens, kind), "mk_pattern",
                caption="Row = query, column = key; dark = may attend. This is the boolean tensor the model gets.")
     with b:
         if kind in ("causal", "prefix-LM", "document + causal"):
@@ -114,7 +114,7 @@ def mlm_section() -> None:
     st.markdown(f"**{n_sel}** of {len(rows) - 2} word pieces selected: {int(out.replaced.sum())} → [MASK], "
                 f"{int(out.random.sum())} → random, {int(out.kept.sum())} kept. The attention mask is unchanged: "
                 "MLM corrupts the *inputs* and predicts the selected positions.")
-    figure(F.mlm_figure(rows), "mk_mlm", caption="Blue → [MASK] (80 %), orange → a random token (10 %), green → "
+    figure(mask_plots.mlm_figure(rows), "mk_mlm", caption="Blue → [MASK] (80 %), orange → a random token (10 %), green → "
            "kept but still predicted (10 %), grey → special tokens (never selected). Labels elsewhere are −100.")
     st.dataframe(rows, hide_index=True)
 
@@ -131,10 +131,10 @@ def mae_section() -> None:
                 "MAE keeps the patches with the smallest noise).")
     a, b = st.columns(2)
     with a:
-        figure(F.mae_mask_figure(img, is_masked, 224 // int(patch) * int(patch), "what the encoder sees"), "mk_mae",
+        figure(mask_plots.mae_mask_figure(img, is_masked, 224 // int(patch) * int(patch), "what the encoder sees"), "mk_mae",
                caption="Hidden patches greyed out: the encoder gets only the visible ones, as a shorter sequence.")
     with b:
-        figure(F.patch_grid_figure(is_masked), "mk_mae_grid",
+        figure(mask_plots.patch_grid_figure(is_masked), "mk_mae_grid",
                caption="The same mask as the model's (h, w) tensor is_masked (True = hidden).")
 
 
@@ -143,7 +143,7 @@ def effect_section(compare: bool = False) -> None:
     model = state.get_model("text")
     pk = _packed(model)
     n = len(pk.tokens)
-    masking_decoder_view.effect_note(model)
+    masking_decoder_sections.effect_note(model)
     kinds = A.mask_kinds(padding=False)
     cols = st.columns(2 if compare else 1)
     chosen = [cols[0].selectbox("Mask A" if compare else "Mask", kinds, index=1, key="mk_eff_a", bind=Q)]
@@ -156,18 +156,18 @@ def effect_section(compare: bool = False) -> None:
         kind, res = results[0]
         a, b = st.columns(2)
         with a:
-            figure(F.mask_figure(res.mask, pk.tokens, kind), "mk_eff_mask_0",
+            figure(mask_plots.mask_figure(res.mask, pk.tokens, kind), "mk_eff_mask_0",
                    caption="The mask given to every layer and head (dark = may attend).")
         with b:
-            figure(F.probs_figure(res.probs[layer, head], pk.tokens, f"{kind}: layer {layer}, head {head}"),
+            figure(mask_plots.probs_figure(res.probs[layer, head], pk.tokens, f"{kind}: layer {layer}, head {head}"),
                    "mk_eff_probs_0", caption="The real model's attention under that mask: forbidden pairs are "
                                              "exactly 0 and each row still sums to 1.")
         _checks(res)
         return
     for i, (col, (kind, res)) in enumerate(zip(st.columns(2), results)):
         with col:
-            figure(F.mask_figure(res.mask, pk.tokens, kind), f"mk_eff_mask_{i}",
+            figure(mask_plots.mask_figure(res.mask, pk.tokens, kind), f"mk_eff_mask_{i}",
                    caption=f"Mask {'AB'[i]} (dark = may attend).")
-            figure(F.probs_figure(res.probs[layer, head], pk.tokens, f"{kind}: layer {layer}, head {head}"),
+            figure(mask_plots.probs_figure(res.probs[layer, head], pk.tokens, f"{kind}: layer {layer}, head {head}"),
                    f"mk_eff_probs_{i}", caption=f"Attention of the same head under mask {'AB'[i]}.")
             _checks(res)

@@ -9,12 +9,12 @@ import streamlit as st
 from PIL import Image
 
 from xviz.analysis import swin_cost as C
-from xviz.analysis import swin_views as V
+from xviz.analysis import swin_geometry as V
 from xviz.app import state
 from xviz.app.image_input import image_input
 from xviz.app.widgets import Q, figure
 from xviz.layers.windows import relative_position_bias, relative_position_index
-from xviz.plots import swin as P
+from xviz.plots import swin_geometry as P
 from xviz.plots import swin_model as PM
 
 
@@ -110,7 +110,7 @@ def relpos_section(c: Ctx) -> None:
                f"(offsets −{c.M - 1}…{c.M - 1} on each axis); Δ = (0, 0) is row {t // 2}, the table's centre. "
                f"The same bias is added in every window, shifted or not.")
     model = state.get_model("swin")
-    _untrained_note()
+    untrained_note()
     a, b = st.columns(2)
     blk = pick(a, "Block", len(model.blocks), 0, "swin_bias_block")
     table = model.blocks[blk].rel_bias.table.detach().cpu()
@@ -158,7 +158,7 @@ def cost_section(c: Ctx) -> None:
                    "2M²hwC linearly (Liu et al. 2021, Eq. 1–2); log-log axes.")
 
 
-def _untrained_note() -> None:
+def untrained_note() -> None:
     note = state.model_note(state.model_name("swin"))
     if note and "UNTRAINED" in note:
         st.warning(f"{state.model_name('swin')}: {note} Load a trained HF Swin in the sidebar (Add a model).")

@@ -3,9 +3,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from xviz.analysis import swin_views as V
+from xviz.analysis import swin_geometry as V
 from xviz.analysis.swin_cost import cost_curve
-from xviz.analysis.swin_views import WindowAttention
+from xviz.analysis.swin_geometry import WindowAttention
 
 
 def _picture(h=300, w=200):

@@ -4,17 +4,17 @@ from __future__ import annotations
 import streamlit as st
 
 from xviz.analysis import swin_cost as C
-from xviz.analysis import swin_views as V
+from xviz.analysis import swin_geometry as V
 from xviz.app import state
-from xviz.app.swin_view import Ctx, _untrained_note, pick
+from xviz.app.swin_sections import Ctx, untrained_note, pick
 from xviz.app.widgets import Q, figure
-from xviz.plots import swin as P
+from xviz.plots import swin_geometry as P
 from xviz.plots import swin_model as PM
 
 
 def attention_section(c: Ctx) -> None:
     model = state.get_model("swin")
-    _untrained_note()
+    untrained_note()
     pairs = V.stage_pairs(model)
     if not pairs:
         st.info("This model has no W-MSA / SW-MSA block pair.")

@@ -58,7 +58,7 @@ def _image(fig: go.Figure, pic: np.ndarray, row: int | None = None, col: int | N
     fig.add_trace(go.Image(source=png_data_uri(pic), hoverinfo="skip"), row=row, col=col)
 
 
-def _square_axes(fig: go.Figure, n: int) -> None:
+def square_axes(fig: go.Figure, n: int) -> None:
     for i in range(1, n + 1):
         sfx = "" if i == 1 else str(i)
         fig.layout[f"yaxis{sfx}"].update(scaleanchor=f"x{sfx}", autorange="reversed", visible=False,
@@ -83,7 +83,7 @@ def window_grid_figure(pic: np.ndarray, q: int, M: int, shift: int = 0, title: s
     if both:
         fig.update_layout(legend=dict(orientation="h", y=-0.02))
     fig.update_layout(**base_layout(title, height=430))
-    _square_axes(fig, 1)
+    square_axes(fig, 1)
     return fig
 
 
@@ -110,7 +110,7 @@ def shift_steps_figure(steps, q: int, title: str | None = None) -> go.Figure:
     fig.update_layout(**base_layout(title, height=270))
     fig.update_layout(margin=dict(l=5, r=5, t=60 if title else 30, b=5))
     fig.update_annotations(font_size=11)
-    _square_axes(fig, 5)
+    square_axes(fig, 5)
     fig.update_xaxes(range=[0, W * q])  # exactly the picture: the region numbers must not pad one panel
     fig.update_yaxes(range=[H * q, 0], autorange=False)
     return fig
@@ -181,7 +181,7 @@ def receptive_field_figure(pic: np.ndarray, q: int, field: torch.Tensor, token: 
                              marker=dict(colorscale=PROB_SCALE, cmin=0, cmax=max(k, 1), color=[0], showscale=True,
                                          colorbar=dict(title="layers", thickness=12))))
     fig.update_layout(**base_layout(title, height=460))
-    _square_axes(fig, 1)
+    square_axes(fig, 1)
     return fig
 
 

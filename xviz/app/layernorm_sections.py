@@ -10,7 +10,7 @@ import streamlit as st
 from xviz.analysis.grad_norms import METRICS, GradNorms, layer_grad_norms, ratio_vs_depth
 from xviz.app import state
 from xviz.app.widgets import Q, figure
-from xviz.plots import layernorm as F
+from xviz.plots import layernorm as ln_plots
 from xviz.train.live import TASKS, TrainConfig, train_compare
 
 HEADS, FFN_RATIO, VOCAB, SEQ_LEN, BATCH = 4, 2, 512, 32, 8  # the paper: d = 512, FFN 1024, 4 heads
@@ -43,12 +43,12 @@ def init_section() -> None:
     shown = c1.selectbox("Depth shown per layer", depths, index=len(depths) - 1, key="ln_shown", bind=Q)
     metrics = c2.multiselect("Quantities", list(METRICS), ["w1", "w2"], format_func=METRICS.get,
                              key="ln_metrics", bind=Q)
-    figure(F.per_layer_figure(*results[shown], metrics or ["w1"]), "ln_per_layer",
+    figure(ln_plots.per_layer_figure(*results[shown], metrics or ["w1"]), "ln_per_layer",
            caption="W¹, W²: the FFN's two weight matrices; LN input/output: the gradient reaching the activations "
                    "before and after each LayerNorm (recorded with xviz.record(grads=True)). Error bars: std over "
                    "seeds.")
     sweep = ratio_vs_depth(results, "w1")
-    figure(F.depth_figure(sweep, "w1"), "ln_depth",
+    figure(ln_plots.depth_figure(sweep, "w1"), "ln_depth",
            caption="Dotted: Theorem 1's scaling through the first point — pre-LN ∝ 1/√L, hence post/pre ∝ √L.")
     st.dataframe({"depth L": [int(x) for x in sweep["depth"]], "pre-LN ‖∂ℒ/∂W¹‖ (last layer)": sweep["pre"],
                   "post-LN ‖∂ℒ/∂W¹‖ (last layer)": sweep["post"], "post / pre": sweep["ratio"],
@@ -108,7 +108,7 @@ def training_section() -> None:
     c1.number_input("Steps", 10, max_steps, 400 if on_gpu else 150, step=10, key="ln_steps", bind=Q,
                     help="Each step is one Adam update on a batch of 32 sequences (d = 64, 4 heads).")
     positions = c2.multiselect("Norm position", ["pre", "post"], ["pre", "post"], key="ln_positions", bind=Q,
-                               format_func=F.POSITION_NAMES.get)
+                               format_func=ln_plots.POSITION_NAMES.get)
     c3.number_input("Seed", 0, 10_000, 0, key="ln_train_seed", bind=Q)
     b1, b2, _ = st.columns([1, 1, 6])
     b1.button("Train", key="ln_train", type="primary", on_click=_request, disabled=not positions)
@@ -135,11 +135,11 @@ def _run(cfg: TrainConfig, positions: tuple[str, ...], device: str) -> None:
             history[p].append(log)
         step = next(iter(logs.values())).step
         bar.progress(step / cfg.steps, text=f"step {step} / {cfg.steps} · " + " · ".join(
-            f"{F.POSITION_NAMES[p]} loss {log.loss:.3f}" for p, log in logs.items()))
+            f"{ln_plots.POSITION_NAMES[p]} loss {log.loss:.3f}" for p, log in logs.items()))
         if time.monotonic() - drawn > 0.75:  # redraw the curves about once a second, not every step
             drawn = time.monotonic()
-            loss_slot.plotly_chart(F.loss_figure(history), width="stretch")
-            grad_slot.plotly_chart(F.live_grad_figure(history), width="stretch")
+            loss_slot.plotly_chart(ln_plots.loss_figure(history), width="stretch")
+            grad_slot.plotly_chart(ln_plots.live_grad_figure(history), width="stretch")
     else:
         live["status"] = "done"
     st.rerun()  # draw the final figures (with downloads) through the normal path
@@ -153,14 +153,14 @@ def _show_results() -> None:
     history, cfg = live["history"], live["config"]
     done = len(next(iter(history.values()), []))
     status = {"done": "finished", "stopped": "stopped", "running": "interrupted"}[live["status"]]
-    summary = " · ".join(f"{F.POSITION_NAMES[p]}: loss {h[-1].loss:.3f}, accuracy {h[-1].accuracy:.0%}"
+    summary = " · ".join(f"{ln_plots.POSITION_NAMES[p]}: loss {h[-1].loss:.3f}, accuracy {h[-1].accuracy:.0%}"
                          for p, h in history.items() if h)
     st.success(f"Run {status} after {done} / {cfg['steps']} steps (lr {cfg['lr']:g}, warm-up {cfg['warmup']}, "
                f"L = {cfg['num_layers']}, {live['device']}). {summary}")
     if done:
-        figure(F.loss_figure(history), "ln_loss",
+        figure(ln_plots.loss_figure(history), "ln_loss",
                caption="Cross-entropy on the answer half (log scale) and the share of answer symbols predicted "
                        "exactly, at every step, for each norm position on the same batches.")
-        figure(F.live_grad_figure(history), "ln_live_grads",
+        figure(ln_plots.live_grad_figure(history), "ln_live_grads",
                caption="Dark = layer 1 (input side), yellow = last layer. Post-LN without warm-up: watch the "
                        "lower layers' gradients collapse while the loss stalls.")

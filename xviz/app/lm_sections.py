@@ -1,5 +1,5 @@
 """Language-model page: the model (fetched on first use, with progress), the prompt, the tabs; the Next-token and
-Logit-lens tabs. Generation lives in lm_generate_view.py, ablation / head scores in lm_heads_view.py."""
+Logit-lens tabs. Generation lives in lm_generate_sections.py, ablation / head scores in lm_heads_sections.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -62,9 +62,9 @@ def prompt_ctx(model, name: str) -> Ctx:
 
 def render(ctx: Ctx) -> None:
     """Only the open tab runs (on_change="rerun"), so the first view costs one forward."""
-    from xviz.app import lm_generate_view, lm_heads_view
-    renderers = [next_token_tab, lens_tab, lm_generate_view.generate_tab, lm_heads_view.ablation_tab,
-                 lm_heads_view.scores_tab, lm_generate_view.compare_tab]
+    from xviz.app import lm_generate_sections, lm_heads_sections
+    renderers = [next_token_tab, lens_tab, lm_generate_sections.generate_tab, lm_heads_sections.ablation_tab,
+                 lm_heads_sections.scores_tab, lm_generate_sections.compare_tab]
     tabs = st.tabs(TABS, key="lm_tab", on_change="rerun", bind=Q)
     opened = next((i for i, t in enumerate(tabs) if getattr(t, "open", False)), 0)
     with tabs[opened]:

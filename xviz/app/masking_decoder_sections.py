@@ -11,7 +11,7 @@ import torch
 from xviz.analysis import masking_decoder as D
 from xviz.app import run_cache, state, widgets
 from xviz.app.widgets import figure
-from xviz.plots import masks as F
+from xviz.plots import masks as mask_plots
 
 
 def cached_sides(model_name: str, device: str, sentences: tuple) -> D.PaddingSides:
@@ -47,7 +47,7 @@ def _batches(res: D.PaddingSides) -> None:
     pad = _pad_token(res.left)
     for col, run in zip(st.columns(2), (res.left, res.right)):
         with col:
-            figure(F.batch_figure(_pad_labels(run), run.attention_mask, f"padded on the {run.side}"),
+            figure(mask_plots.batch_figure(_pad_labels(run), run.attention_mask, f"padded on the {run.side}"),
                    f"mk_dec_batch_{run.side}", caption=f"{run.side.capitalize()} padding: [pad] (the id of "
                    f"{widgets.literal(pad)} here) fills the {'start' if run.side == 'left' else 'end'} of the "
                    "shorter sentences (light = 0); the mask, not the token, keeps it out.")
@@ -78,10 +78,10 @@ def padding_sides(model, sentences: list[str], layer_head: Callable) -> None:
     layer, head = layer_head(model, "mk_dec")
     for col, run in zip(st.columns(2), (res.left, res.right)):
         with col:
-            figure(F.mask_figure(run.mask[b], run.tokens[b], f"{run.side} padding: causal ∧ real key"),
+            figure(mask_plots.mask_figure(run.mask[b], run.tokens[b], f"{run.side} padding: causal ∧ real key"),
                    f"mk_dec_mask_{run.side}", caption="The boolean (N, N) mask every layer and head applies: the "
                    "lower triangle, without the pad columns.")
-            figure(F.probs_figure(_probs_shown(run, layer, b, head), run.tokens[b],
+            figure(mask_plots.probs_figure(_probs_shown(run, layer, b, head), run.tokens[b],
                                   f"{run.side} padding: layer {layer}, head {head}"), f"mk_dec_probs_{run.side}",
                    caption="The decoder's real attention: 0 above the diagonal and on pad keys. Pad query rows "
                            "are blank (fully masked; their outputs are never used).")
