@@ -1,4 +1,5 @@
 """xviz router: page config, the page list (explicit), and the shared sidebar."""
+
 import streamlit as st
 
 from xviz.app import sidebar

@@ -1,4 +1,5 @@
 """Shared timing helper of the benchmark scripts: interleaved runs, median milliseconds."""
+
 from __future__ import annotations
 
 import statistics

@@ -9,6 +9,7 @@
     python benchmarks/bench_layernorm.py --d 512 --device cuda  # the paper's width
     python benchmarks/bench_layernorm.py --train --seeds 3      # adds the warm-up table (slow on a CPU)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,24 +27,41 @@ from xviz.train.live import TrainConfig, train_steps  # noqa: E402
 
 
 def init_table(args) -> None:
-    kw = dict(hidden_size=args.d, mlp_hidden=2 * args.d, num_heads=4, vocab_size=512, seq_len=32, batch=8,
-              seeds=tuple(range(args.seeds)), zipf=args.zipf, device=args.device)
-    print(f"\n## Gradients at initialisation (d = {args.d}, FFN {2 * args.d}, 4 heads, {args.seeds} seeds, "
-          f"Zipf s = {args.zipf}, {args.device})")
-    print(f"{'L':>4} {'pre last':>10} {'post last':>10} {'post/pre':>9} {'pre·√L':>8} "
-          f"{'post last/first':>16} {'pre last/first':>15} {'s':>6}")
+    kw = dict(
+        hidden_size=args.d,
+        mlp_hidden=2 * args.d,
+        num_heads=4,
+        vocab_size=512,
+        seq_len=32,
+        batch=8,
+        seeds=tuple(range(args.seeds)),
+        zipf=args.zipf,
+        device=args.device,
+    )
+    print(
+        f"\n## Gradients at initialisation (d = {args.d}, FFN {2 * args.d}, 4 heads, {args.seeds} seeds, "
+        f"Zipf s = {args.zipf}, {args.device})"
+    )
+    print(
+        f"{'L':>4} {'pre last':>10} {'post last':>10} {'post/pre':>9} {'pre·√L':>8} "
+        f"{'post last/first':>16} {'pre last/first':>15} {'s':>6}"
+    )
     for L in args.depths:
         t = time.perf_counter()
         pre, post = (layer_grad_norms(L, pos, **kw) for pos in ("pre", "post"))
-        print(f"{L:>4} {pre.last():>10.4f} {post.last():>10.4f} {post.last() / pre.last():>9.2f} "
-              f"{pre.last() * L ** 0.5:>8.3f} {post.last_over_first():>16.2f} {pre.last_over_first():>15.2f} "
-              f"{time.perf_counter() - t:>6.1f}")
+        print(
+            f"{L:>4} {pre.last():>10.4f} {post.last():>10.4f} {post.last() / pre.last():>9.2f} "
+            f"{pre.last() * L**0.5:>8.3f} {post.last_over_first():>16.2f} {pre.last_over_first():>15.2f} "
+            f"{time.perf_counter() - t:>6.1f}"
+        )
 
 
 def train_table(args) -> None:
     base = TrainConfig(lr=args.lr, steps=args.steps, num_layers=6)
-    print(f"\n## Live-training task (reverse 8 symbols, L = 6, lr {args.lr:g}, {args.steps} steps, "
-          f"{args.seeds} seeds): final loss / accuracy (mean of the last 10 steps)")
+    print(
+        f"\n## Live-training task (reverse 8 symbols, L = 6, lr {args.lr:g}, {args.steps} steps, "
+        f"{args.seeds} seeds): final loss / accuracy (mean of the last 10 steps)"
+    )
     print(f"{'warm-up':>8} {'seed':>5} {'pre loss':>9} {'pre acc':>8} {'post loss':>10} {'post acc':>9}")
     for warmup in (0, args.warmup):
         for seed in range(args.seeds):

@@ -8,6 +8,7 @@ Bar: at ratio 0.75 the model beats both baselines by ≥ 2 dB.
     python benchmarks/bench_mae_quality.py                      # mae-small, held-out chelsea / coffee / rocket
     python benchmarks/bench_mae_quality.py --model hf:facebook/vit-mae-base --images chelsea coffee
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,8 @@ from xviz.analysis.mae import quality, reconstruct  # noqa: E402
 from xviz.models.mae import prepare_mae  # noqa: E402
 from xviz.samples import load_sample  # noqa: E402
 
-HELD_OUT = ["chelsea", "coffee", "rocket"]   # scripts/train_mae.py HELD_OUT
-SEEN = ["astronaut", "retina"]                # training images, for reference only
+HELD_OUT = ["chelsea", "coffee", "rocket"]  # scripts/train_mae.py HELD_OUT
+SEEN = ["astronaut", "retina"]  # training images, for reference only
 
 
 def views_of(name: str, cfg, crops: int, seed: int) -> list[torch.Tensor]:
@@ -36,7 +37,7 @@ def views_of(name: str, cfg, crops: int, seed: int) -> list[torch.Tensor]:
     W, H = img.size
     for _ in range(crops):
         frac = 0.3 + 0.7 * float(torch.rand(1, generator=g))
-        side = int(min(W, H) * frac ** 0.5)
+        side = int(min(W, H) * frac**0.5)
         left = int(torch.randint(0, W - side + 1, (1,), generator=g))
         top = int(torch.randint(0, H - side + 1, (1,), generator=g))
         out.append(prepare_mae(img.crop((left, top, left + side, top + side)), cfg)["pixel_values"])
@@ -44,8 +45,10 @@ def views_of(name: str, cfg, crops: int, seed: int) -> list[torch.Tensor]:
 
 
 def row(label: str, q: dict) -> str:
-    return (f"| {label:<22} | {q['model']:6.2f} | {q['mean_fill']:6.2f} | {q['nearest_fill']:6.2f} | "
-            f"{q['model'] - q['mean_fill']:+6.2f} | {q['model'] - q['nearest_fill']:+6.2f} | {q['n']:4d} |")
+    return (
+        f"| {label:<22} | {q['model']:6.2f} | {q['mean_fill']:6.2f} | {q['nearest_fill']:6.2f} | "
+        f"{q['model'] - q['mean_fill']:+6.2f} | {q['model'] - q['nearest_fill']:+6.2f} | {q['n']:4d} |"
+    )
 
 
 def main() -> None:
@@ -59,17 +62,22 @@ def main() -> None:
     torch.set_num_threads(1)
     if a.model.endswith(".safetensors"):  # an xviz MAE file, e.g. a checkpoint of scripts/train_mae.py
         from xviz.models.mae import load_mae_file
+
         model = load_mae_file(Path(a.model)).eval()
     else:
         model = xviz.load_model(a.model)
     cfg = model.cfg
     t0 = time.time()
-    header = ("| images                 |  MAE   | mean   | near.  | Δmean  | Δnear  |    n |\n"
-              "|------------------------|--------|--------|--------|--------|--------|------|")
+    header = (
+        "| images                 |  MAE   | mean   | near.  | Δmean  | Δnear  |    n |\n"
+        "|------------------------|--------|--------|--------|--------|--------|------|"
+    )
     views = {n: views_of(n, cfg, a.crops, seed=i) for i, n in enumerate(a.images)}
     seeds = range(a.seeds)
-    print(f"model {a.model}: {cfg.image_size[0]}×{cfg.image_size[1]} px, patch {cfg.patch_size}, "
-          f"{'norm_pix' if cfg.norm_pix_loss else 'plain-pixel'} targets; PSNR dB on hidden pixels; random masks\n")
+    print(
+        f"model {a.model}: {cfg.image_size[0]}×{cfg.image_size[1]} px, patch {cfg.patch_size}, "
+        f"{'norm_pix' if cfg.norm_pix_loss else 'plain-pixel'} targets; PSNR dB on hidden pixels; random masks\n"
+    )
     for ratio in a.ratios:
         print(f"ratio {ratio}\n{header}")
         for n, vs in views.items():

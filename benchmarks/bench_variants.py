@@ -10,6 +10,7 @@ Target (issue 7, on a GPU at N = 16384): the sliding window (w = 512) and Perfor
 than dense-masked with ≤ 1/8 of its peak memory, and faster than full SDPA. CPU peak memory counts the tensors
 a call allocates (fused kernels' scratch is invisible there); CUDA uses the allocator's peak.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,9 @@ def fmt(x, spec=".2f", missing="—"):
 
 def table(rows: list[dict]) -> str:
     """One block per N; ratios: speed-up and memory fraction vs dense-masked, speed-up vs full SDPA."""
-    lines = [f"{'N':>6}  {'kernel':<52} {'ms':>10} {'peak MiB':>10} {'× faster':>9} {'mem frac':>9} "
-             f"{'vs SDPA':>8}  status"]
+    lines = [
+        f"{'N':>6}  {'kernel':<52} {'ms':>10} {'peak MiB':>10} {'× faster':>9} {'mem frac':>9} {'vs SDPA':>8}  status"
+    ]
     for n in sorted({r["n"] for r in rows}):
         at = {r["kernel"]: r for r in rows if r["n"] == n}
         base, sdpa = at.get("dense_masked", {}), at.get("sdpa_full", {})
@@ -39,8 +41,10 @@ def table(rows: list[dict]) -> str:
             speed = base.get("ms") / r["ms"] if base.get("ms") and r["ms"] else None
             mem = r["peak_mib"] / base["peak_mib"] if base.get("peak_mib") and r["peak_mib"] is not None else None
             vs = sdpa.get("ms") / r["ms"] if sdpa.get("ms") and r["ms"] else None
-            lines.append(f"{n:>6}  {r['label'][:52]:<52} {fmt(r['ms'], '.2f'):>10} {fmt(r['peak_mib'], '.1f'):>10} "
-                         f"{fmt(speed):>9} {fmt(mem, '.3f'):>9} {fmt(vs):>8}  {r['status']}")
+            lines.append(
+                f"{n:>6}  {r['label'][:52]:<52} {fmt(r['ms'], '.2f'):>10} {fmt(r['peak_mib'], '.1f'):>10} "
+                f"{fmt(speed):>9} {fmt(mem, '.3f'):>9} {fmt(vs):>8}  {r['status']}"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -61,8 +65,10 @@ def verdict(rows: list[dict]) -> str:
         speed, mem = base["ms"] / r["ms"], r["peak_mib"] / max(base["peak_mib"], 1e-9)
         faster = sdpa.get("ms") is not None and r["ms"] < sdpa["ms"]
         ok = speed >= 4 and mem <= 1 / 8 and faster
-        out.append(f"  {KERNELS[name].label:<44} {speed:6.1f}× faster, memory {mem:.3f} of baseline, "
-                   f"{'faster' if faster else 'slower'} than SDPA → {'PASS' if ok else 'FAIL'}")
+        out.append(
+            f"  {KERNELS[name].label:<44} {speed:6.1f}× faster, memory {mem:.3f} of baseline, "
+            f"{'faster' if faster else 'slower'} than SDPA → {'PASS' if ok else 'FAIL'}"
+        )
     return "\n".join(out)
 
 
@@ -89,14 +95,25 @@ def main() -> None:
     scaling.CPU_BUDGET = int(args.cpu_budget_gib * 2**30)
     params = KernelParams(window=args.window, features=args.features, proj_dim=args.proj_dim)
     kernels = [k for k in args.kernels if kernel_available(k, device)]
-    print(f"# {device_label(device)} · torch {torch.__version__} · {dtype} · batch 1, {args.heads} heads, "
-          f"head dim {args.head_dim} · w = {args.window}, m = {args.features}, k = {args.proj_dim} · "
-          f"median of {args.repeats}")
+    print(
+        f"# {device_label(device)} · torch {torch.__version__} · {dtype} · batch 1, {args.heads} heads, "
+        f"head dim {args.head_dim} · w = {args.window}, m = {args.features}, k = {args.proj_dim} · "
+        f"median of {args.repeats}"
+    )
     skipped = [KERNELS[k].label for k in args.kernels if k not in kernels]
     if skipped:
         print(f"# not available here: {', '.join(skipped)}")
-    rows = measure_scaling(kernels, sizes, device, dtype, args.heads, args.head_dim, params, args.repeats,
-                           progress=lambda f, msg: print(f"  … {msg}", flush=True) if f < 1 else None)
+    rows = measure_scaling(
+        kernels,
+        sizes,
+        device,
+        dtype,
+        args.heads,
+        args.head_dim,
+        params,
+        args.repeats,
+        progress=lambda f, msg: print(f"  … {msg}", flush=True) if f < 1 else None,
+    )
     print()
     print(table(rows))
     print(verdict(rows))

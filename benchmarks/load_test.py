@@ -6,6 +6,7 @@ Each session types a sentence with a unique marker word, waits for the head heat
 figure's tokens are its own (no session sees another's data). Reports errors, cross-talk, and the server's
 RSS before and after the runs (memory should stay flat once the caches are full).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,10 +20,33 @@ import urllib.request
 import xviz
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
-         "kilo", "lima", "mike", "november", "oscar", "papa"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WORDS = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+    "mike",
+    "november",
+    "oscar",
+    "papa",
+]
 
 
 def rss_mib(pid: int) -> float:
@@ -34,9 +58,21 @@ def rss_mib(pid: int) -> float:
 
 
 def start_server(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", f"--server.port={port}",
-                             "--server.address=127.0.0.1", "--server.headless=true"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            f"--server.port={port}",
+            "--server.address=127.0.0.1",
+            "--server.headless=true",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(120):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
@@ -51,7 +87,10 @@ def wait_for_ticks(page, tokens: list[str]) -> list[str]:
     """Wait until the head heatmap's x-axis shows exactly `tokens` (this session's own input); return them."""
     page.wait_for_function(
         "t => { const a = Array.from(document.querySelectorAll('.xtick text')).map(e => e.textContent.trim());"
-        " return a.length >= t.length && t.every((x, i) => a[i] === x); }", arg=tokens, timeout=180_000)
+        " return a.length >= t.length && t.every((x, i) => a[i] === x); }",
+        arg=tokens,
+        timeout=180_000,
+    )
     return page.evaluate("() => Array.from(document.querySelectorAll('.xtick text')).map(e => e.textContent.trim())")
 
 
@@ -68,6 +107,7 @@ def main() -> None:
     ap.add_argument("--model", default="minilm-l6", help="the sidebar's text model (e.g. smollm2-135m)")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
+
     tok = xviz.load_model(args.model)  # the expected tokens of each session's own text
     server = start_server(args.port)
     errors = crosstalk = done = 0
@@ -84,6 +124,7 @@ def main() -> None:
             rss0 = rss_mib(server.pid)
             t0 = time.time()
             from xviz.app.attention_text import DEFAULT_A
+
             default = own_tokens(tok, DEFAULT_A)
             previous: dict[int, list[str]] = {i: default for i in range(len(pages))}
             while done < args.runs:
@@ -115,8 +156,10 @@ def main() -> None:
             browser.close()
     finally:
         server.terminate()
-    print(f"\nmodel={args.model} sessions={args.sessions} runs={done} errors={errors} crosstalk={crosstalk} "
-          f"RSS before={rss0:.0f} MiB after={rss1:.0f} MiB (Δ {rss1 - rss0:+.0f} MiB) time={time.time() - t0:.0f} s")
+    print(
+        f"\nmodel={args.model} sessions={args.sessions} runs={done} errors={errors} crosstalk={crosstalk} "
+        f"RSS before={rss0:.0f} MiB after={rss1:.0f} MiB (Δ {rss1 - rss0:+.0f} MiB) time={time.time() - t0:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ a CSV curve (step, lr, loss, held-out PSNR of the model and of the two baselines
     python scripts/train_mae.py --out xviz/weights/mae_small.safetensors            # CPU, 1 thread
     python scripts/train_mae.py --device cuda --threads 8 --out /tmp/mae.safetensors  # on a GPU
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,17 +30,30 @@ from xviz.analysis.mae_train import cosine_lr, make_batch, train_step  # noqa: E
 from xviz.models.mae import MAE, MAEConfig, load_mae_file, prepare_mae, save_mae_file  # noqa: E402
 
 TRAIN_SAMPLES = ["astronaut", "camera", "retina"]
-TRAIN_SKIMAGE = ["brick.png", "grass.png", "gravel.png", "cell.png", "coins.png", "hubble_deep_field.jpg",
-                 "ihc.png", "text.png", "clock_motion.png"]
+TRAIN_SKIMAGE = [
+    "brick.png",
+    "grass.png",
+    "gravel.png",
+    "cell.png",
+    "coins.png",
+    "hubble_deep_field.jpg",
+    "ihc.png",
+    "text.png",
+    "clock_motion.png",
+]
 HELD_OUT = ["chelsea", "coffee", "rocket"]
 
 
 def _fit(img, longest: int):
     from PIL import Image
+
     img = img.convert("RGB")
     s = longest / max(img.size)
-    return img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))), Image.Resampling.BICUBIC) \
-        if s < 1 else img
+    return (
+        img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))), Image.Resampling.BICUBIC)
+        if s < 1
+        else img
+    )
 
 
 def _to01(img) -> torch.Tensor:
@@ -47,10 +61,11 @@ def _to01(img) -> torch.Tensor:
 
 
 def training_images(longest: int) -> list[torch.Tensor]:
-    from PIL import Image
     import skimage
+    from PIL import Image
 
     from xviz.samples import load_sample
+
     imgs = [load_sample(n) for n in TRAIN_SAMPLES]
     data_dir = Path(skimage.__file__).parent / "data"
     imgs += [Image.open(data_dir / f) for f in TRAIN_SKIMAGE]
@@ -59,13 +74,24 @@ def training_images(longest: int) -> list[torch.Tensor]:
 
 def held_out_views(cfg: MAEConfig) -> list[torch.Tensor]:
     from xviz.samples import load_sample
+
     return [prepare_mae(load_sample(n), cfg)["pixel_values"] for n in HELD_OUT]
 
 
 def build_config(a) -> MAEConfig:
-    return MAEConfig(image_size=(a.size, a.size), patch_size=a.patch, hidden_size=a.dim, num_layers=a.depth,
-                     num_heads=a.heads, mlp_hidden=4 * a.dim, decoder_hidden_size=a.dec_dim, decoder_layers=a.dec_depth,
-                     decoder_heads=a.dec_heads, decoder_mlp_hidden=4 * a.dec_dim, norm_pix_loss=a.norm_pix_loss)
+    return MAEConfig(
+        image_size=(a.size, a.size),
+        patch_size=a.patch,
+        hidden_size=a.dim,
+        num_layers=a.depth,
+        num_heads=a.heads,
+        mlp_hidden=4 * a.dim,
+        decoder_hidden_size=a.dec_dim,
+        decoder_layers=a.dec_depth,
+        decoder_heads=a.dec_heads,
+        decoder_mlp_hidden=4 * a.dec_dim,
+        norm_pix_loss=a.norm_pix_loss,
+    )
 
 
 def parse_args(argv=None):
@@ -91,10 +117,18 @@ def parse_args(argv=None):
     ap.add_argument("--ratio-max", type=float, default=0.9)
     ap.add_argument("--norm-pix-loss", action="store_true")
     ap.add_argument("--longest", type=int, default=256, help="training images are first fit into this size")
-    ap.add_argument("--gray-weight", type=float, default=1.0,
-                    help="sampling weight of grayscale training images relative to colour ones")
-    ap.add_argument("--init", type=Path, default=None,
-                    help="continue from an xviz MAE file (its config wins over the size/width flags)")
+    ap.add_argument(
+        "--gray-weight",
+        type=float,
+        default=1.0,
+        help="sampling weight of grayscale training images relative to colour ones",
+    )
+    ap.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="continue from an xviz MAE file (its config wins over the size/width flags)",
+    )
     ap.add_argument("--save-every", type=int, default=250)
     ap.add_argument("--eval-every", type=int, default=250)
     return ap.parse_args(argv)
@@ -104,8 +138,9 @@ def make_optimizer(model, lr: float) -> torch.optim.Optimizer:
     """AdamW, β2 = 0.95, weight decay 0.05 on matrices only (MAE recipe, §A.1)."""
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "token" not in n]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "token" in n]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
-                             lr=lr, betas=(0.9, 0.95))
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95)
+    )
 
 
 def pick_strategy(g: torch.Generator) -> str:
@@ -130,11 +165,17 @@ def main(argv=None) -> None:
     gray = torch.tensor([bool((im[0] == im[1]).all() and (im[1] == im[2]).all()) for im in images])
     weights = None if a.gray_weight == 1.0 else torch.where(gray, a.gray_weight, 1.0)
     csv_path = a.out.with_suffix(".csv")
-    meta = {"command": "python scripts/train_mae.py " + " ".join(sys.argv[1:] if argv is None else argv),
-            "train_images": json.dumps(TRAIN_SAMPLES + TRAIN_SKIMAGE), "held_out": json.dumps(HELD_OUT),
-            "target": "normalised patches (norm_pix_loss)" if a.norm_pix_loss else "plain pixels"}
-    print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params, {len(images)} training images, "
-          f"device {device}", flush=True)
+    meta = {
+        "command": "python scripts/train_mae.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "train_images": json.dumps(TRAIN_SAMPLES + TRAIN_SKIMAGE),
+        "held_out": json.dumps(HELD_OUT),
+        "target": "normalised patches (norm_pix_loss)" if a.norm_pix_loss else "plain pixels",
+    }
+    print(
+        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params, {len(images)} training images, "
+        f"device {device}",
+        flush=True,
+    )
     t0, recent = time.time(), []
     last = min(a.steps, a.stop_at or a.steps)
     with open(csv_path, "w", newline="") as fh:
@@ -151,8 +192,15 @@ def main(argv=None) -> None:
                 model.eval()
                 q = quality(model, views, 0.75, range(4))
                 model.train()
-                row = [step, f"{lr:.3g}", f"{np.mean(recent):.4f}", f"{q['model']:.2f}", f"{q['mean_fill']:.2f}",
-                       f"{q['nearest_fill']:.2f}", f"{time.time() - t0:.0f}"]
+                row = [
+                    step,
+                    f"{lr:.3g}",
+                    f"{np.mean(recent):.4f}",
+                    f"{q['model']:.2f}",
+                    f"{q['mean_fill']:.2f}",
+                    f"{q['nearest_fill']:.2f}",
+                    f"{time.time() - t0:.0f}",
+                ]
                 log.writerow(row)
                 fh.flush()
                 print(" ".join(map(str, row)), flush=True)
@@ -162,6 +210,7 @@ def main(argv=None) -> None:
     try:
         from xviz.plots.export import save_curve_png
         from xviz.plots.mae import training_curve_figure
+
         save_curve_png(training_curve_figure, csv_path, a.out.with_suffix(".png"))
     except Exception as err:  # the PNG is a bonus; the CSV has the numbers
         print(f"(no PNG curve: {err})")

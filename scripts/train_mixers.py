@@ -9,6 +9,7 @@ and <name>.csv (epoch, lr, train loss, train accuracy, held-out accuracy, second
     python scripts/train_mixers.py                 # all four, ~1-3 min each on one thread
     python scripts/train_mixers.py --only vit --epochs 10 --out-dir /tmp/mixers
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,10 @@ def cosine(step: int, total: int, peak: float, warmup: int) -> float:
 @torch.no_grad()
 def accuracy(model, x01: torch.Tensor, y: torch.Tensor, batch: int = 512) -> float:
     model.eval()
-    hits = sum(int((model(normalise(x01[i:i + batch])).logits.argmax(-1) == y[i:i + batch]).sum())
-               for i in range(0, len(y), batch))
+    hits = sum(
+        int((model(normalise(x01[i : i + batch])).logits.argmax(-1) == y[i : i + batch]).sum())
+        for i in range(0, len(y), batch)
+    )
     return hits / len(y)
 
 
@@ -69,7 +72,7 @@ def train_one(arch: str, epochs: int | None, seed: int, batch: int) -> tuple[tor
         for s in range(steps_per_epoch):
             for group in opt.param_groups:
                 group["lr"] = cosine(ep * steps_per_epoch + s, total, lr, warmup=steps_per_epoch * 3)
-            idx = perm[s * batch:(s + 1) * batch]
+            idx = perm[s * batch : (s + 1) * batch]
             logits = model(normalise(xtr[idx])).logits
             loss = F.cross_entropy(logits, ytr[idx], label_smoothing=0.1)
             opt.zero_grad(set_to_none=True)
@@ -78,15 +81,33 @@ def train_one(arch: str, epochs: int | None, seed: int, batch: int) -> tuple[tor
             loss_sum += float(loss.detach()) * len(idx)
             hits += int((logits.argmax(-1) == ytr[idx]).sum())
         test_acc = accuracy(model, xte, yte)
-        rows.append([ep + 1, opt.param_groups[0]["lr"], loss_sum / len(ytr), hits / len(ytr), test_acc,
-                     round(time.time() - t0, 1)])
-        print(f"{arch} epoch {ep + 1}/{epochs} loss {rows[-1][2]:.4f} train {rows[-1][3]:.4f} "
-              f"held-out {test_acc:.4f} ({rows[-1][5]} s)", flush=True)
+        rows.append(
+            [
+                ep + 1,
+                opt.param_groups[0]["lr"],
+                loss_sum / len(ytr),
+                hits / len(ytr),
+                test_acc,
+                round(time.time() - t0, 1),
+            ]
+        )
+        print(
+            f"{arch} epoch {ep + 1}/{epochs} loss {rows[-1][2]:.4f} train {rows[-1][3]:.4f} "
+            f"held-out {test_acc:.4f} ({rows[-1][5]} s)",
+            flush=True,
+        )
     model.eval()
-    info = {"config": cfg.to_json(), "test_accuracy": f"{rows[-1][4]:.6f}", "epochs": str(epochs),
-            "params": str(sum(p.numel() for p in model.parameters())), "seed": str(seed),
-            "train_seconds": f"{time.time() - t0:.1f}", "test_images": str(len(yte)), "train_images": str(len(ytr)),
-            "data": "sklearn.datasets.load_digits, 8x8 -> 16x16 bilinear, split seed 0, 25 % held out"}
+    info = {
+        "config": cfg.to_json(),
+        "test_accuracy": f"{rows[-1][4]:.6f}",
+        "epochs": str(epochs),
+        "params": str(sum(p.numel() for p in model.parameters())),
+        "seed": str(seed),
+        "train_seconds": f"{time.time() - t0:.1f}",
+        "test_images": str(len(yte)),
+        "train_images": str(len(ytr)),
+        "data": "sklearn.datasets.load_digits, 8x8 -> 16x16 bilinear, split seed 0, 25 % held out",
+    }
     return model, rows, info
 
 
@@ -107,6 +128,7 @@ def write_png(rows: list, path: Path, title: str) -> None:
     try:
         from xviz.plots.export import figure_image
         from xviz.plots.mixers import curve_figure
+
         path.with_suffix(".png").write_bytes(figure_image(curve_figure(rows, title), "png", scale=1.5))
     except Exception as err:  # the PNG is a bonus; the CSV has the numbers
         print(f"(no PNG curve: {err})")
@@ -136,8 +158,11 @@ def main(argv=None) -> None:
         save_weights(model, path, info)
         path.chmod(0o644)  # safetensors writes 0600
         write_curve(rows, path, f"{arch}-digits: held-out accuracy {rows[-1][4]:.4f}")
-        print(f"wrote {path} (held-out accuracy {info['test_accuracy']}, {info['params']} params, "
-              f"{info['train_seconds']} s)", flush=True)
+        print(
+            f"wrote {path} (held-out accuracy {info['test_accuracy']}, {info['params']} params, "
+            f"{info['train_seconds']} s)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ metadata), a CSV curve and a PNG curve beside them. Fixed seeds; one thread by d
 
     python scripts/train_seq2seq.py --out xviz/weights/seq2seq_tiny.safetensors
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,7 @@ from xviz.models import seq2seq_tasks as T  # noqa: E402
 from xviz.models.seq2seq import Seq2Seq, Seq2SeqConfig, load_seq2seq_file, save_seq2seq_file  # noqa: E402
 from xviz.models.seq2seq_decode import batch_sources, exact_match  # noqa: E402
 
-EVAL_N = 500          # held-out examples per task written into the metadata (seed 1234)
+EVAL_N = 500  # held-out examples per task written into the metadata (seed 1234)
 
 
 def make_batch(model, g: torch.Generator, size: int):
@@ -42,23 +43,23 @@ def make_batch(model, g: torch.Generator, size: int):
     tgt_in = torch.full((size, n), T.PAD, dtype=torch.long)
     tgt_out = torch.full((size, n), -100, dtype=torch.long)
     for i, y in enumerate(ys):
-        tgt_in[i, :len(y) + 1] = torch.tensor([T.BOS] + y)
-        tgt_out[i, :len(y) + 1] = torch.tensor(y + [T.EOS])
+        tgt_in[i, : len(y) + 1] = torch.tensor([T.BOS] + y)
+        tgt_out[i, : len(y) + 1] = torch.tensor(y + [T.EOS])
     return src, src_mask, tgt_in, tgt_out, torch.tensor([len(y) for y in ys])
 
 
 def losses(model, batch, eps: float, g: torch.Generator) -> dict[str, torch.Tensor]:
     src, src_mask, tgt_in, tgt_out, lengths = batch
     memory = model.encode(src, src_mask)
-    if eps < 1.0:   # scheduled sampling, the two-pass parallel form: predictions of a teacher-forced pass
+    if eps < 1.0:  # scheduled sampling, the two-pass parallel form: predictions of a teacher-forced pass
         with torch.no_grad():
-            pred = model.decode_at(tgt_in, memory, src_mask).argmax(-1)      # (B, Nt) token for position t+1
+            pred = model.decode_at(tgt_in, memory, src_mask).argmax(-1)  # (B, Nt) token for position t+1
         tgt_in = scheduled_mix(tgt_in, pred, eps, g)
-    logits = model.decode_at(tgt_in, memory, src_mask)                      # (B, Nt, V)
+    logits = model.decode_at(tgt_in, memory, src_mask)  # (B, Nt, V)
     at = F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=-100)
-    nat_logits = model.decode_nat(lengths, memory, src_mask)                 # (B, max T, V)
-    nat_tgt = tgt_out[:, :nat_logits.shape[1]].clone()
-    nat_tgt[nat_tgt == T.EOS] = -100                                         # NAT writes characters only
+    nat_logits = model.decode_nat(lengths, memory, src_mask)  # (B, max T, V)
+    nat_tgt = tgt_out[:, : nat_logits.shape[1]].clone()
+    nat_tgt[nat_tgt == T.EOS] = -100  # NAT writes characters only
     nat = F.cross_entropy(nat_logits.flatten(0, 1), nat_tgt.flatten(), ignore_index=-100)
     length = F.cross_entropy(model.length_logits(memory, src_mask), lengths)
     return {"at": at, "nat": nat, "length": length}
@@ -96,10 +97,18 @@ def parse_args(argv=None):
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--mlp", type=int, default=256, help="MLP hidden width")
-    ap.add_argument("--ss-k", type=float, default=0.0,
-                    help="scheduled sampling: ε_i = k / (k + exp(i / k)) (0 = teacher forcing only)")
-    ap.add_argument("--init", type=Path, default=None,
-                    help="continue from an xviz seq2seq file (its config wins over the size flags)")
+    ap.add_argument(
+        "--ss-k",
+        type=float,
+        default=0.0,
+        help="scheduled sampling: ε_i = k / (k + exp(i / k)) (0 = teacher forcing only)",
+    )
+    ap.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="continue from an xviz seq2seq file (its config wins over the size flags)",
+    )
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-n", type=int, default=EVAL_N)
     return ap.parse_args(argv)
@@ -112,8 +121,11 @@ def main(argv=None) -> None:
     if a.init is not None:
         model = load_seq2seq_file(a.init).train()
     else:
-        model = Seq2Seq(Seq2SeqConfig(hidden_size=a.dim, num_heads=a.heads, num_layers=a.layers,
-                                      decoder_layers=a.layers, mlp_hidden=a.mlp)).train()
+        model = Seq2Seq(
+            Seq2SeqConfig(
+                hidden_size=a.dim, num_heads=a.heads, num_layers=a.layers, decoder_layers=a.layers, mlp_hidden=a.mlp
+            )
+        ).train()
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
     g_data, g_mix = torch.Generator().manual_seed(a.seed + 1), torch.Generator().manual_seed(a.seed + 2)
     csv_path = a.out.with_suffix(".csv")
@@ -121,8 +133,11 @@ def main(argv=None) -> None:
     t0, recent = time.time(), []
     with open(csv_path, "w", newline="") as fh:
         log = csv.writer(fh)
-        log.writerow(["step", "lr", "eps", "loss_at", "loss_nat", "loss_length"]
-                     + [f"{m}_{t}" for m in ("at", "nat") for t in T.TASKS] + ["seconds"])
+        log.writerow(
+            ["step", "lr", "eps", "loss_at", "loss_nat", "loss_length"]
+            + [f"{m}_{t}" for m in ("at", "nat") for t in T.TASKS]
+            + ["seconds"]
+        )
         for step in range(1, a.steps + 1):
             lr = lr_at(step - 1, a.steps, a.lr, a.warmup)
             for group in opt.param_groups:
@@ -137,20 +152,29 @@ def main(argv=None) -> None:
             if step % a.eval_every == 0 or step == a.steps:
                 acc = evaluate(model, 100 if step < a.steps else a.eval_n)
                 mean = torch.tensor(recent).mean(0).tolist()
-                row = [step, f"{lr:.3g}", f"{eps:.3f}"] + [f"{v:.4f}" for v in mean] \
-                    + [acc[m][t] for m in ("at", "nat") for t in T.TASKS] + [f"{time.time() - t0:.0f}"]
+                row = (
+                    [step, f"{lr:.3g}", f"{eps:.3f}"]
+                    + [f"{v:.4f}" for v in mean]
+                    + [acc[m][t] for m in ("at", "nat") for t in T.TASKS]
+                    + [f"{time.time() - t0:.0f}"]
+                )
                 log.writerow(row)
                 fh.flush()
                 print(" ".join(map(str, row)), flush=True)
                 recent = []
-    meta = {"command": "python scripts/train_seq2seq.py " + " ".join(sys.argv[1:] if argv is None else argv),
-            "accuracy": json.dumps(acc), "train_seconds": f"{time.time() - t0:.0f}", "steps": str(a.steps),
-            "init": str(a.init or ""),
-            "held_out": "seq2seq_tasks.test_set(task, n, seed=1234); crc32(key) % 10 == 0 never trained"}
+    meta = {
+        "command": "python scripts/train_seq2seq.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "accuracy": json.dumps(acc),
+        "train_seconds": f"{time.time() - t0:.0f}",
+        "steps": str(a.steps),
+        "init": str(a.init or ""),
+        "held_out": "seq2seq_tasks.test_set(task, n, seed=1234); crc32(key) % 10 == 0 never trained",
+    }
     save_seq2seq_file(model.eval(), a.out, meta)
     try:
-        from xviz.plots.export import save_curve_png
         from xviz.plots.encdec import training_curve_figure
+        from xviz.plots.export import save_curve_png
+
         save_curve_png(training_curve_figure, csv_path, a.out.with_suffix(".png"))
     except Exception as err:  # the PNG is a bonus; the CSV has the numbers
         print(f"(no PNG curve: {err})")

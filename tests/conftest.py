@@ -1,8 +1,12 @@
+"""pytest hooks, thread and environment settings, and the fixtures shared by the test folders (unit/, oracle/, app/,
+browser/); plain helper functions are in helpers.py."""
+
 import os
 import shutil
 
 import pytest
 import torch
+from helpers import CHROMIUM_ARGS, ROOT, save_tiny_llama
 
 # Two shared cores: more threads run 20-50x slower here.
 torch.set_num_threads(1)
@@ -23,23 +27,21 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def minilm():
     import xviz
+
     return xviz.load_model("minilm-l6")
 
 
 @pytest.fixture(scope="session")
 def minilm_dir():
     from xviz.models.text_encoder import minilm_folder
+
     return minilm_folder()
 
 
 # ---- real browser: one Streamlit server for the whole session, Debian's chromium driven by Playwright ----
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = os.path.join(os.path.dirname(__file__), "artifacts")
-
-
 def _free_port() -> int:
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -51,13 +53,27 @@ def app_url():
     import sys
     import time
     import urllib.request
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
     port = _free_port()
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}",
-         "--server.address=127.0.0.1", "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
-        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless=true",
+            f"--server.port={port}",
+            "--server.address=127.0.0.1",
+            "--browser.gatherUsageStats=false",
+            "--server.fileWatcherType=none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -77,6 +93,7 @@ def app_url():
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS, headless=True)
         yield b
@@ -92,53 +109,11 @@ def page(browser):
     ctx.close()
 
 
-def shot(page, name: str) -> str:
-    """Save a full-page screenshot under tests/artifacts/ and return its path."""
-    os.makedirs(ARTIFACTS, exist_ok=True)
-    path = os.path.join(ARTIFACTS, f"{name}.png")
-    # Streamlit scrolls an inner container, so full_page alone captures only the window: grow the window to
-    # the content's height for the shot, then restore it.
-    size = page.viewport_size
-    height = page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
-                           " return m ? m.scrollHeight : document.body.scrollHeight; }")
-    if size and height and height > size["height"]:
-        page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 6000)})
-        page.wait_for_timeout(500)
-    page.screenshot(path=path, full_page=True)
-    if size:
-        page.set_viewport_size(size)
-    return path
-
-
-def wait_idle(page, timeout: float = 120_000) -> None:
-    """Wait until Streamlit has finished running the script (no 'Running...' status widget)."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
-
-
-def assert_no_exception(page) -> None:
-    assert page.locator('[data-testid="stException"]').count() == 0, "an exception box is shown"
-
-
-APP_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
-
-
-def app_test(page: str | None = None, timeout: float = 180):
-    """AppTest of the whole app (router + sidebar), switched to `page` (e.g. "views/attention.py") and run."""
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP_PATH, default_timeout=timeout)
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    return at
-
-
 @pytest.fixture(scope="session")
 def smollm2_dir():
     """SmolLM2-135M-Instruct as a cached HF-format folder (fetched and converted once, ~30 s, then offline)."""
     from xviz.models.fetch import fetch_smollm2
+
     return fetch_smollm2()
 
 
@@ -147,10 +122,20 @@ def tiny_llama_dir(tmp_path_factory):
     """A random-init tiny LlamaForCausalLM (GQA: 4 query / 2 KV heads, 3 layers, vocab 101) saved with
     save_pretrained; tokenizer-free (feed input_ids)."""
     from transformers import LlamaConfig, LlamaForCausalLM
+
     folder = tmp_path_factory.mktemp("tiny_llama")
-    cfg = LlamaConfig(vocab_size=101, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                      bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    cfg = LlamaConfig(
+        vocab_size=101,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = LlamaForCausalLM(cfg)
@@ -160,12 +145,7 @@ def tiny_llama_dir(tmp_path_factory):
     return folder
 
 
-def figure_titles(at) -> str:
-    """AppTest: titles and subplot titles of every plotly figure on the page, joined by " | "."""
-    import json
-    out = []
-    for chart in at.get("plotly_chart"):
-        layout = json.loads(chart.proto.spec)["layout"]
-        out.append(layout.get("title", {}).get("text", ""))
-        out += [a.get("text", "") for a in layout.get("annotations", [])]
-    return " | ".join(out)
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory) -> str:
+    """helpers.save_tiny_llama's tiny random Llama with a tokenizer, one folder per test module (path as a str)."""
+    return str(save_tiny_llama(tmp_path_factory.mktemp("tiny_llama")))

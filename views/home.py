@@ -1,4 +1,5 @@
 """Home: what xviz is, the device in use, the models available offline and how to add more."""
+
 import streamlit as st
 
 from xviz.app import state
@@ -17,8 +18,10 @@ st.subheader("Running on")
 st.info(device_label(state.device()))
 
 st.subheader("Models available offline")
-rows = [{"name": e.name, "kind": e.kind, "what": e.description, "trained": "yes" if e.trained else "no (random)"}
-        for e in REGISTRY.values()]
+rows = [
+    {"name": e.name, "kind": e.kind, "what": e.description, "trained": "yes" if e.trained else "no (random)"}
+    for e in REGISTRY.values()
+]
 st.dataframe(rows, hide_index=True, width="stretch")
 
 st.subheader("Add your own model")
@@ -27,6 +30,9 @@ st.markdown(
     "`model.safetensors`) of a BERT-family, ViT/DINOv2, ViTMAE or Swin model, or `hf:<hub id>` when online. "
     "Checkpoints are read as safetensors (or as plain tensors with pickled code refused), never unpickled."
 )
-st.code('import xviz\nmodel = xviz.load_model("minilm-l6")\nbatch = model.prepare("The cat sat on the mat.")\n'
-        'with xviz.record(model, names="*.attn.hook_*") as rec:\n    model(**batch)\nrec["probs", 3].shape  '
-        '# (B, H, N, N)', language="python")
+st.code(
+    'import xviz\nmodel = xviz.load_model("minilm-l6")\nbatch = model.prepare("The cat sat on the mat.")\n'
+    'with xviz.record(model, names="*.attn.hook_*") as rec:\n    model(**batch)\nrec["probs", 3].shape  '
+    "# (B, H, N, N)",
+    language="python",
+)

@@ -1,4 +1,5 @@
 """LayerNorm placement: pre-LN vs post-LN gradient norms at initialisation and in a live training run."""
+
 import streamlit as st
 
 from xviz.app import layernorm_sections as V

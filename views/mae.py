@@ -1,4 +1,5 @@
 """MAE: hide most of your image and watch a masked autoencoder reconstruct it (He et al. 2021)."""
+
 import streamlit as st
 
 from xviz.app import mae_sections as V
@@ -7,12 +8,17 @@ from xviz.app.image_input import image_input
 from xviz.app.widgets import Q, user_errors
 
 st.title("Masked autoencoder")
-st.caption("MAE cuts the image into patches, hides most of them (75 % by default), runs the encoder on the visible "
-           "ones only, and a light decoder fills in the rest from a shared mask token plus position. The loss "
-           "counts hidden patches only.")
+st.caption(
+    "MAE cuts the image into patches, hides most of them (75 % by default), runs the encoder on the visible "
+    "ones only, and a light decoder fills in the rest from a shared mask token plus position. The loss "
+    "counts hidden patches only."
+)
 
-SECTIONS = {"Reconstruction": V.reconstruction_section, "Side by side": V.compare_section,
-            "Fine-tune on this image": V.finetune_section}
+SECTIONS = {
+    "Reconstruction": V.reconstruction_section,
+    "Side by side": V.compare_section,
+    "Fine-tune on this image": V.finetune_section,
+}
 
 model = state.get_model("mae")
 name = state.model_name("mae")

@@ -1,13 +1,16 @@
 """Masking: padding, causal, prefix-LM, document, sparse, MLM and MAE masks as the actual tensors, and what they do
 to the real attention of a text model."""
+
 import streamlit as st
 
 from xviz.app import masking_sections as V
 from xviz.app.widgets import Q, user_errors
 
 st.title("Masking")
-st.caption("A mask says which keys each query may attend to (True = may attend). Masked scores get the most "
-           "negative float before the softmax, so their probability is exactly 0 and every row still sums to 1.")
+st.caption(
+    "A mask says which keys each query may attend to (True = may attend). Masked scores get the most "
+    "negative float before the softmax, so their probability is exactly 0 and every row still sums to 1."
+)
 
 SECTIONS = {
     "Padding (batch)": V.padding_section,

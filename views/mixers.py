@@ -1,4 +1,5 @@
 """Token mixers: attention vs a learned MLP vs a Fourier transform vs convolution, on trained digit models."""
+
 import streamlit as st
 
 from xviz.app import mixers_sections as V
@@ -6,11 +7,13 @@ from xviz.app import state
 from xviz.app.widgets import user_errors
 
 st.title("Token mixers")
-st.caption("Four small models trained by xviz (scripts/train_mixers.py) on scikit-learn's handwritten digits, "
-           "upsampled to 16 × 16 and cut into 16 patches of 4 × 4 px. They differ in how tokens exchange "
-           "information: a ViT by self-attention (weights computed from the input), an MLP-Mixer by a learned "
-           "matrix over tokens (Tolstikhin et al. 2021), FNet by a fixed Fourier transform (Lee-Thorp et al. "
-           "2021), and a CNN by local convolutions as the reference.")
+st.caption(
+    "Four small models trained by xviz (scripts/train_mixers.py) on scikit-learn's handwritten digits, "
+    "upsampled to 16 × 16 and cut into 16 patches of 4 × 4 px. They differ in how tokens exchange "
+    "information: a ViT by self-attention (weights computed from the input), an MLP-Mixer by a learned "
+    "matrix over tokens (Tolstikhin et al. 2021), FNet by a fixed Fourier transform (Lee-Thorp et al. "
+    "2021), and a CNN by local convolutions as the reference."
+)
 
 ms = V.models()
 with user_errors():

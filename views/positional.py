@@ -1,13 +1,16 @@
 """Positional encoding: sinusoidal, learned, 2-D sin-cos, RoPE, ALiBi — and what attention sees of order."""
+
 import streamlit as st
 
 from xviz.app import positional_sections as V
 from xviz.app.widgets import Q, user_errors
 
 st.title("Positional encoding")
-st.caption("Attention is blind to order: without positions, permuting the tokens permutes the output. Each scheme "
-           "below injects position differently — as a vector added to the input, a rotation of q and k, or a "
-           "bias on the scores.")
+st.caption(
+    "Attention is blind to order: without positions, permuting the tokens permutes the output. Each scheme "
+    "below injects position differently — as a vector added to the input, a rotation of q and k, or a "
+    "bias on the scores."
+)
 
 SECTIONS = {
     "Sinusoidal": V.sinusoidal_section,

@@ -1,4 +1,5 @@
 """Self-attention, step by step: one layer and head of a real encoder, from token ids to the block output."""
+
 import streamlit as st
 
 from xviz.analysis.stepwise import is_bert_encoder
@@ -7,11 +8,13 @@ from xviz.app import stepwise_sections as V
 from xviz.app.widgets import user_errors
 
 st.title("Self-attention, step by step")
-st.caption("Your sentence through one layer and one head of the real model: every tensor below is computed from "
-           "the model's weight matrices on this page and checked against what the model's hook points recorded "
-           "in the same forward pass — the page is the model, not a re-enactment. Equations: Vaswani et al. 2017 "
-           "(§3.2); the encoder is BERT's post-LN block, the decoder Llama's pre-norm block with RoPE, "
-           "grouped-query attention and SwiGLU.")
+st.caption(
+    "Your sentence through one layer and one head of the real model: every tensor below is computed from "
+    "the model's weight matrices on this page and checked against what the model's hook points recorded "
+    "in the same forward pass — the page is the model, not a re-enactment. Equations: Vaswani et al. 2017 "
+    "(§3.2); the encoder is BERT's post-LN block, the decoder Llama's pre-norm block with RoPE, "
+    "grouped-query attention and SwiGLU."
+)
 
 kind = V.kind_choice()
 name = state.model_name(kind)

@@ -1,4 +1,5 @@
 """Swin windows: partition, cyclic shift and the SW-MSA mask on your image (Liu et al. 2021)."""
+
 import streamlit as st
 
 from xviz.app import swin_compare_sections as SC
@@ -6,9 +7,11 @@ from xviz.app import swin_sections as SV
 from xviz.app.widgets import Q, user_errors
 
 st.title("Swin windows")
-st.caption("Swin attends inside M×M windows (linear cost in the image size) and shifts the windows by ⌊M/2⌋ in "
-           "every other layer so information crosses window borders. The shift is a cyclic roll plus a mask — "
-           "here on your own picture.")
+st.caption(
+    "Swin attends inside M×M windows (linear cost in the image size) and shifts the windows by ⌊M/2⌋ in "
+    "every other layer so information crosses window borders. The shift is a cyclic roll plus a mask — "
+    "here on your own picture."
+)
 
 SECTIONS = {
     "Windows": SV.windows_section,

@@ -1,4 +1,5 @@
 """Attention variants: sparsity patterns and approximations on a real head, their error and their real cost."""
+
 import streamlit as st
 
 from xviz.app import variants_sections as view

@@ -1,4 +1,5 @@
 """Command line: `python -m xviz fetch smollm2-135m`, `python -m xviz fetch --list`."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,6 +12,7 @@ def _print_progress(fraction: float, message: str) -> None:
 
 def _list() -> int:
     from xviz.models.fetch import FETCHABLE, fetched_dir, is_fetched
+
     for name, entry in FETCHABLE.items():
         state = f"cached in {fetched_dir(name)}" if is_fetched(name) else f"not fetched (~{entry.download_mb} MB)"
         print(f"{name}: {entry.description}; {state}")
@@ -22,6 +24,7 @@ def _fetch(name: str) -> int:
 
     from xviz.errors import XvizError
     from xviz.models.fetch import fetch, is_fetched
+
     start = time.perf_counter()
     try:
         already = is_fetched(name)

@@ -1,4 +1,5 @@
 """Device and dtype choice (CUDA, then Apple MPS, then CPU) and the CUDA out-of-memory fallback."""
+
 from __future__ import annotations
 
 import functools
@@ -73,6 +74,7 @@ def reuse_freed_memory(trim_mb: int = 2047, mmap_mb: int = 32) -> bool:
     import ctypes
     import ctypes.util
     import sys
+
     if not sys.platform.startswith("linux"):
         return False
     try:

@@ -5,6 +5,7 @@ recorder is active in the *current context* (a ContextVar), so threads/sessions 
 other's tensors and no module state is mutated at request time. Names are module paths relative to the model
 given to `record()`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,7 +23,7 @@ from torch import nn
 
 NameFilter = None | str | Iterable[str] | Callable[[str], bool]
 
-_ACTIVE: contextvars.ContextVar["_Recorder | None"] = contextvars.ContextVar("xviz_recorder", default=None)
+_ACTIVE: contextvars.ContextVar[_Recorder | None] = contextvars.ContextVar("xviz_recorder", default=None)
 
 # Shorthand keys: rec["probs", 3] -> "blocks.3.attn.hook_probs"
 _ATTN_KEYS = {"q", "k", "v", "scores", "probs", "z"}
@@ -72,8 +73,14 @@ def _compile_filter(names: NameFilter) -> Callable[[str], bool]:
 class _Recorder:
     """Per-context capture state. Holds no reference to the model once built (only id -> name)."""
 
-    def __init__(self, model: nn.Module, names: NameFilter, grads: bool, dtype: torch.dtype | None,
-                 edits: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        names: NameFilter,
+        grads: bool,
+        dtype: torch.dtype | None,
+        edits: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+    ):
         self._names = {id(m): n for n, m in model.named_modules() if isinstance(m, HookPoint)}
         unknown = set(edits or {}) - set(self._names.values())
         if unknown:
@@ -201,8 +208,9 @@ class Recording(Mapping):
 
     def meta_json(self) -> str:
         meta = dict(self.meta)
-        meta["tensors"] = {k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")}
-                           for k, v in self.tensors.items()}
+        meta["tensors"] = {
+            k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")} for k, v in self.tensors.items()
+        }
         return json.dumps(meta, indent=2, default=str)
 
     def save(self, path: str) -> tuple[str, str]:
@@ -215,7 +223,7 @@ class Recording(Mapping):
         return f"{stem}.npz", f"{stem}.json"
 
     @classmethod
-    def load(cls, path: str) -> "Recording":
+    def load(cls, path: str) -> Recording:
         stem = path[:-4] if path.endswith(".npz") else path
         with np.load(f"{stem}.npz", allow_pickle=False) as data:  # never unpickle
             tensors = {k: torch.from_numpy(data[k]) for k in data.files}
@@ -241,9 +249,14 @@ def _to_host(t: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def record(model: nn.Module, names: NameFilter = None, grads: bool = False,
-           dtype: torch.dtype | None = None, meta: dict | None = None,
-           edits: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None) -> Iterator[Recording]:
+def record(
+    model: nn.Module,
+    names: NameFilter = None,
+    grads: bool = False,
+    dtype: torch.dtype | None = None,
+    meta: dict | None = None,
+    edits: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+) -> Iterator[Recording]:
     """Record hook points of `model` run inside this block, in this context only.
 
     names: None (all), a glob ("*.attn.hook_probs"), a list of globs/names, or a callable name -> bool.
@@ -279,12 +292,16 @@ def _default_meta(model: nn.Module, meta: dict | None, dtype: torch.dtype | None
         device, pdtype = str(p.device), str(p.dtype).replace("torch.", "")
     except StopIteration:
         device, pdtype = "cpu", "float32"
-    out = {"model": getattr(model, "name", type(model).__name__), "device": device, "model_dtype": pdtype,
-           "storage_dtype": str(dtype).replace("torch.", "") if dtype else pdtype}
+    out = {
+        "model": getattr(model, "name", type(model).__name__),
+        "device": device,
+        "model_dtype": pdtype,
+        "storage_dtype": str(dtype).replace("torch.", "") if dtype else pdtype,
+    }
     out.update(meta or {})
     return out
 
 
-def active_recorder() -> "_Recorder | None":
+def active_recorder() -> _Recorder | None:
     """The recorder of the current context, if any (for adapters that gate their own work on it)."""
     return _ACTIVE.get()

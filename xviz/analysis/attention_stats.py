@@ -1,4 +1,5 @@
 """Per-head statistics of attention maps (text or image): entropy, distance, special-token share, norms."""
+
 from __future__ import annotations
 
 import torch
@@ -36,8 +37,9 @@ def head_output_norms(z: torch.Tensor) -> torch.Tensor:
     return z.float().norm(dim=-1)
 
 
-def neuron_view(q: torch.Tensor, k: torch.Tensor, query: int, scale: float | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def neuron_view(
+    q: torch.Tensor, k: torch.Tensor, query: int, scale: float | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """BertViz-style neuron view for one query token: q_i ⊙ k_j per dimension (Nk, D) and the scaled dot
     products (Nk,) whose softmax is the attention row. q, k: (N, D)."""
     scale = scale if scale is not None else q.shape[-1] ** -0.5
@@ -61,16 +63,19 @@ def first_token(valid: torch.Tensor) -> torch.Tensor:
     return keys
 
 
-def head_stat_maps(probs: torch.Tensor, valid: torch.Tensor, special: torch.Tensor, special_label: str
-                   ) -> list[tuple[str, torch.Tensor, str]]:
+def head_stat_maps(
+    probs: torch.Tensor, valid: torch.Tensor, special: torch.Tensor, special_label: str
+) -> list[tuple[str, torch.Tensor, str]]:
     """The per-head statistics of the Attention page, each (L, H), for probs (L, H, N, N) of one sequence:
     entropy, mean distance, the share on the first token (the attention sink of decoders, Xiao et al. 2023;
     [CLS] in BERT) and, only when the sequence has special tokens, the share on them ([CLS]/[SEP]).
     valid, special: bool (N,) — real tokens, and special tokens among them. Returns (name, map, number format)."""
     valid = valid.bool()
-    out = [("entropy (nats)", head_entropy(probs, valid), ".2f"),
-           ("mean distance (tokens)", mean_token_distance(probs, valid), ".1f"),
-           ("share on the first token (sink)", share_on(probs, first_token(valid), valid), ".2f")]
+    out = [
+        ("entropy (nats)", head_entropy(probs, valid), ".2f"),
+        ("mean distance (tokens)", mean_token_distance(probs, valid), ".1f"),
+        ("share on the first token (sink)", share_on(probs, first_token(valid), valid), ".2f"),
+    ]
     keys = special.bool() & valid
     if keys.any():
         out.append((f"share on {special_label}", share_on(probs, keys, valid), ".2f"))

@@ -5,13 +5,13 @@ that token t receives from every query) of layer p against the same column of la
 in a 32-block ViT the paper finds > 0.9 beyond block ~17. Works for any (L, [B,] H, N, N) recording: text
 (padding excluded with `valid`) or image.
 """
+
 from __future__ import annotations
 
 import torch
 
 
-def cross_layer_similarity(probs: torch.Tensor, valid: torch.Tensor | None = None, eps: float = 1e-12
-                           ) -> torch.Tensor:
+def cross_layer_similarity(probs: torch.Tensor, valid: torch.Tensor | None = None, eps: float = 1e-12) -> torch.Tensor:
     """probs (L, H, N, N) or (L, B, H, N, N); valid (N,) or (B, N) bool for real tokens → (L, L)."""
     p = probs if probs.ndim == 5 else probs[:, None]  # (L, B, H, N, N)
     L, B, H, N, _ = p.shape

@@ -1,5 +1,6 @@
 """Errors of a variant against full attention; the cost models (formulas, per variant record) and the measured
 scaling are re-exported from where they live (xviz.variants.cost, xviz.analysis.scaling)."""
+
 from __future__ import annotations
 
 import torch
@@ -27,7 +28,7 @@ def rowwise_kl(attn: torch.Tensor, ref: torch.Tensor) -> float | None:
     ok = is_distribution(attn)
     if not bool(ok.any()):
         return None
-    a, p = attn[ok].double(), ref[ok].double()                             # (rows, N)
+    a, p = attn[ok].double(), ref[ok].double()  # (rows, N)
     terms = torch.where(a > 0, a * (a.clamp_min(1e-300).log() - p.clamp_min(1e-300).log()), torch.zeros_like(a))
     return float(terms.sum(-1).mean())
 
@@ -35,14 +36,18 @@ def rowwise_kl(attn: torch.Tensor, ref: torch.Tensor) -> float | None:
 def topk_overlap(attn: torch.Tensor, ref: torch.Tensor, k: int = 5) -> float:
     """Mean over rows of |top-k keys of full ∩ top-k keys of the approximation (by |value|)| / k."""
     k = max(1, min(k, ref.shape[-1]))
-    ta = attn.abs().topk(k, dim=-1).indices                                # (..., N, k)
+    ta = attn.abs().topk(k, dim=-1).indices  # (..., N, k)
     tr = ref.topk(k, dim=-1).indices
-    hits = (ta[..., :, None] == tr[..., None, :]).any(-1).sum(-1)          # (..., N)
+    hits = (ta[..., :, None] == tr[..., None, :]).any(-1).sum(-1)  # (..., N)
     return float(hits.double().mean() / k)
 
 
 def attention_errors(out, attn, ref_out, ref_attn, k: int = 5) -> dict:
     """The three error measures of a variant against full attention, plus the rows it leaves empty."""
     empty = float((attn.abs().sum(-1) == 0).double().mean())
-    return {"relative_error": relative_error(out, ref_out), "kl": rowwise_kl(attn, ref_attn),
-            "topk_overlap": topk_overlap(attn, ref_attn, k), "empty_rows": empty}
+    return {
+        "relative_error": relative_error(out, ref_out),
+        "kl": rowwise_kl(attn, ref_attn),
+        "topk_overlap": topk_overlap(attn, ref_attn, k),
+        "empty_rows": empty,
+    }

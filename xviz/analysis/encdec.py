@@ -1,5 +1,6 @@
 """Encoder–decoder analysis (pure torch, no streamlit): alignment score, scheduled sampling, exposure bias,
 AT vs NAT, BLEU / exact match. Formulas: ../shared/REFERENCES.md "Encoder–decoders"."""
+
 from __future__ import annotations
 
 import math
@@ -22,7 +23,7 @@ def scheduled_mix(tgt_in: torch.Tensor, pred: torch.Tensor, eps: float, g: torch
     """Decoder inputs where each position t ≥ 1 keeps the ground truth with probability eps, else takes the
     model's own prediction made at t − 1 (pred[:, t-1]). <bos> (t = 0) and padding are never replaced.
     tgt_in, pred: (B, Nt) → (B, Nt)."""
-    own = torch.cat([tgt_in[:, :1], pred[:, :-1]], dim=1)                   # (B, Nt) shifted predictions
+    own = torch.cat([tgt_in[:, :1], pred[:, :-1]], dim=1)  # (B, Nt) shifted predictions
     keep = torch.rand(tgt_in.shape, generator=g) < eps
     keep[:, 0] = True
     keep |= tgt_in == T.PAD
@@ -34,11 +35,15 @@ def mix_table(model, source: str, task: str, target: str, eps: float, seed: int 
     the mixed input (which positions came from where)."""
     batch = model.prepare(source, task, target=target)
     with torch.no_grad():
-        pred = model(**batch).logits.argmax(-1)                             # (1, Nt)
+        pred = model(**batch).logits.argmax(-1)  # (1, Nt)
     mixed = scheduled_mix(batch["tgt_ids"], pred, eps, torch.Generator().manual_seed(seed))
     gold = batch["tgt_ids"][0].tolist()
-    return {"gold": model.decode(gold), "pred": model.decode([T.BOS] + pred[0, :-1].tolist()),
-            "mixed": model.decode(mixed[0].tolist()), "from_model": [a != b for a, b in zip(mixed[0].tolist(), gold)]}
+    return {
+        "gold": model.decode(gold),
+        "pred": model.decode([T.BOS] + pred[0, :-1].tolist()),
+        "mixed": model.decode(mixed[0].tolist()),
+        "from_model": [a != b for a, b in zip(mixed[0].tolist(), gold)],
+    }
 
 
 # ---- the known alignment in token space ------------------------------------------------------------------
@@ -56,29 +61,30 @@ def alignment_matrix(ex: T.Example, n_rows: int, n_src: int) -> torch.Tensor:
 def alignment_score(probs: torch.Tensor, align: torch.Tensor) -> torch.Tensor:
     """Share of attention on the right source positions: mean over rows with a known alignment of
     Σ_s probs[..., t, s]·align[t, s]. probs (..., Nt, Ns), align (Nt, Ns) → (...)."""
-    rows = align.any(-1)                                                    # (Nt,)
+    rows = align.any(-1)  # (Nt,)
     if not rows.any():
         return torch.full(probs.shape[:-2], float("nan"))
-    mass = (probs[..., :align.shape[0], :] * align.to(probs.dtype)).sum(-1)  # (..., Nt)
+    mass = (probs[..., : align.shape[0], :] * align.to(probs.dtype)).sum(-1)  # (..., Nt)
     return mass[..., rows].mean(-1)
 
 
 def argmax_on_alignment(probs: torch.Tensor, align: torch.Tensor) -> float:
     """Share of aligned rows whose argmax over the source lands on an aligned position. probs (Nt, Ns)."""
     rows = align.any(-1)
-    hit = align.gather(-1, probs[:align.shape[0]].argmax(-1, keepdim=True))[:, 0]  # (Nt,)
+    hit = align.gather(-1, probs[: align.shape[0]].argmax(-1, keepdim=True))[:, 0]  # (Nt,)
     return float(hit[rows].float().mean()) if rows.any() else float("nan")
 
 
 @dataclass
 class Run:
     """One recorded forward of the model on (source, target) with everything the page shows."""
+
     source: str
     task: str
-    target: str                 # what the decoder was fed (the model's own greedy output, or given)
+    target: str  # what the decoder was fed (the model's own greedy output, or given)
     src_tokens: list[str]
-    tgt_tokens: list[str]       # decoder inputs (<bos> + target) for AT; position labels for NAT
-    rec: object                 # Recording
+    tgt_tokens: list[str]  # decoder inputs (<bos> + target) for AT; position labels for NAT
+    rec: object  # Recording
     align: torch.Tensor | None  # (Nt, Ns) bool, when a reference exists
     reference: T.Example | None
     why_no_reference: str
@@ -116,16 +122,17 @@ def cross_scores(run: Run, stack: str = "decoder") -> torch.Tensor | None:
 @dataclass
 class ExposureBias:
     gold: str
-    position: int               # index of the injected wrong character in the target
+    position: int  # index of the injected wrong character in the target
     wrong: str
-    forced_pred: str            # teacher forcing: next-token predictions, fed the gold prefix (mistake included)
-    free_run: str               # free running: gold[:position] + wrong, then the model continues on its own
-    forced_errors: int          # wrong predictions after the mistake under teacher forcing
-    free_errors: int            # positions after the mistake where free running differs from gold
+    forced_pred: str  # teacher forcing: next-token predictions, fed the gold prefix (mistake included)
+    free_run: str  # free running: gold[:position] + wrong, then the model continues on its own
+    forced_errors: int  # wrong predictions after the mistake under teacher forcing
+    free_errors: int  # positions after the mistake where free running differs from gold
 
 
 def _forced_prefix_continue(model, source: str, task: str, prefix: str) -> str:
     from xviz.models.seq2seq_decode import next_logprobs, source_batch
+
     src, src_mask = source_batch(model, source, task)
     memory = model.encode(src, src_mask)
     ids = [T.BOS] + T.encode_chars(prefix)
@@ -141,7 +148,7 @@ def exposure_bias(model, source: str, task: str, gold: str, position: int, wrong
     """Inject `wrong` at target index `position` and compare both regimes on the characters after it."""
     if not gold or not 0 <= position < len(gold):
         raise ValueError(f"position must be in [0, {len(gold)}), got {position}")
-    mistaken = gold[:position] + wrong + gold[position + 1:]
+    mistaken = gold[:position] + wrong + gold[position + 1 :]
     with torch.no_grad():
         logits = model(**model.prepare(source, task, target=mistaken)).logits[0]  # (Nt, V)
     forced = T.decode_ids(logits.argmax(-1).tolist())
@@ -157,6 +164,7 @@ def diff_marks(out: str, ref: str) -> dict:
     """NAT's typical errors against the reference: repeated characters (a char equal to its predecessor where
     the reference has no such repeat) and missing ones (reference characters absent from the output)."""
     import difflib
+
     sm = difflib.SequenceMatcher(a=ref, b=out, autojunk=False)
     missing = sum(i2 - i1 for op, i1, i2, _, _ in sm.get_opcodes() if op in ("delete", "replace"))
     ref_rep = sum(1 for i in range(1, len(ref)) if ref[i] == ref[i - 1])
@@ -176,12 +184,20 @@ def timed(fn, repeats: int = 5) -> tuple[object, float]:
 
 def at_vs_nat(model, source: str, task: str) -> dict:
     from xviz.models.seq2seq_decode import nat_decode, step_decode
+
     at, t_at = timed(lambda: step_decode(model, source, task))
     (nat_ids, len_probs), t_nat = timed(lambda: nat_decode(model, source, task))
     ref, _ = T.reference(task, source)
-    rows = {"AT": {"output": at.text, "decoder passes": len(at.steps), "ms": 1000 * t_at},
-            "NAT": {"output": T.decode_ids(nat_ids), "decoder passes": 1, "ms": 1000 * t_nat,
-                    "predicted length": int(len_probs.argmax()), "length confidence": float(len_probs.max())}}
+    rows = {
+        "AT": {"output": at.text, "decoder passes": len(at.steps), "ms": 1000 * t_at},
+        "NAT": {
+            "output": T.decode_ids(nat_ids),
+            "decoder passes": 1,
+            "ms": 1000 * t_nat,
+            "predicted length": int(len_probs.argmax()),
+            "length confidence": float(len_probs.max()),
+        },
+    }
     if ref is not None:
         for r in rows.values():
             r.update(exact=r["output"] == ref.target, **diff_marks(r["output"], ref.target))
@@ -196,14 +212,20 @@ def bleu_eval(model, task: str, n: int = 50, seed: int = 1234) -> dict:
     import sacrebleu
 
     from xviz.models.seq2seq_decode import greedy_batch, nat_batch
+
     exs = T.test_set(task, n, seed)
     refs = [ex.target for ex in exs]
     out = {"examples": exs}
     for name, fn in (("AT", greedy_batch), ("NAT", nat_batch)):
         hyps = fn(model, exs)
         bleu = sacrebleu.corpus_bleu(hyps, [refs], tokenize="char")
-        out[name] = {"hyps": hyps, "exact": sum(h == r for h, r in zip(hyps, refs)) / n, "bleu": bleu.score,
-                     "bp": bleu.bp, "precisions": list(bleu.precisions)}
+        out[name] = {
+            "hyps": hyps,
+            "exact": sum(h == r for h, r in zip(hyps, refs)) / n,
+            "bleu": bleu.score,
+            "bp": bleu.bp,
+            "precisions": list(bleu.precisions),
+        }
     return out
 
 
@@ -211,6 +233,7 @@ def validate_source(source: str, task: str) -> tuple[str, list[str]]:
     """The one gate for page input: → (source to run, notes). Empty / outside-vocabulary → InputError;
     longer than the task was trained on → truncated, with a note."""
     from xviz.errors import InputError
+
     if not isinstance(source, str) or not source.strip():
         raise InputError("The source is empty: type a few characters or pick an example.")
     T.task_token(task)
@@ -218,10 +241,12 @@ def validate_source(source: str, task: str) -> tuple[str, list[str]]:
     source = source.strip()
     limit = T.MAX_CHARS[task]
     if len(source) > limit:
-        notes.append(f"The source had {len(source)} characters; `{task}` was trained on at most {limit}, so it "
-                     f"was truncated to the first {limit}.")
+        notes.append(
+            f"The source had {len(source)} characters; `{task}` was trained on at most {limit}, so it "
+            f"was truncated to the first {limit}."
+        )
         source = source[:limit].rstrip() or source[:limit]
-    T.encode_chars(source)   # raises InputError naming the characters outside the vocabulary
+    T.encode_chars(source)  # raises InputError naming the characters outside the vocabulary
     return source, notes
 
 
@@ -231,8 +256,13 @@ def hf_generate(model, source: str, max_new_tokens: int = 40) -> torch.Tensor:
     own generate on its fused path; nothing recorded)."""
     batch = model.prepare(source)
     with torch.no_grad():
-        return model.hf_model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                                       max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
+        return model.hf_model.generate(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+        )
 
 
 def hf_run(model, source: str, target: str | None = None) -> Run:
@@ -240,7 +270,7 @@ def hf_run(model, source: str, target: str | None = None) -> Run:
     output, fed back as generated ids (no re-tokenisation). No known alignment: the scores need xviz's tasks."""
     if target is None or not target.strip():
         batch = model.prepare(source)
-        out = hf_generate(model, source)                                    # (1, T)
+        out = hf_generate(model, source)  # (1, T)
         batch["decoder_input_ids"] = out[:, :-1] if out.shape[1] > 1 else out  # each row predicts the next
         target = model.tokenizer.decode(out[0], skip_special_tokens=True)
     else:

@@ -10,6 +10,7 @@ frequencies the output gradient has a component shared by all positions, as with
 with the layer index shows clearly; with uniform tokens it is nearly flat in small models.
 Gradients come from torch.autograd.grad and the recorder's rec.backward; no parameter's .grad is ever written.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -62,9 +63,11 @@ def _param_grads(model: TinyLM, loss: torch.Tensor) -> dict[str, torch.Tensor]:
     params = [dict(b.named_parameters()) for b in model.blocks]
     grads = iter(torch.autograd.grad(loss, [p for ps in params for p in ps.values()], retain_graph=True))
     per_layer = [{name: next(grads) for name in ps} for ps in params]  # one {name: grad} per layer
-    return {"w1": torch.stack([g["mlp.fc1.weight"].norm() for g in per_layer]),
-            "w2": torch.stack([g["mlp.fc2.weight"].norm() for g in per_layer]),
-            "params": torch.stack([torch.sqrt(sum(x.pow(2).sum() for x in g.values())) for g in per_layer])}
+    return {
+        "w1": torch.stack([g["mlp.fc1.weight"].norm() for g in per_layer]),
+        "w2": torch.stack([g["mlp.fc2.weight"].norm() for g in per_layer]),
+        "params": torch.stack([torch.sqrt(sum(x.pow(2).sum() for x in g.values())) for g in per_layer]),
+    }
 
 
 def seed_grad_norms(model: TinyLM, ids: torch.Tensor) -> tuple[dict[str, torch.Tensor], float]:
@@ -81,21 +84,38 @@ def seed_grad_norms(model: TinyLM, ids: torch.Tensor) -> tuple[dict[str, torch.T
     for ln in ("norm1", "norm2"):
         for side in ("in", "out"):
             out[f"{ln}_{side}"] = torch.stack(
-                [rec[f"blocks.{i}.{ln}.hook_{side}_grad"].double().norm() for i in range(L)])
+                [rec[f"blocks.{i}.{ln}.hook_{side}_grad"].double().norm() for i in range(L)]
+            )
     return {k: v.detach().double().cpu() for k, v in out.items()}, float(loss.detach())
 
 
-def layer_grad_norms(num_layers: int = 6, norm_position: str = "pre", *, hidden_size: int = 128, mlp_hidden: int = 256,
-                     num_heads: int = 4, vocab_size: int = 512, seq_len: int = 32, batch: int = 8,
-                     seeds: tuple[int, ...] = (0, 1, 2), zipf: float = 1.0,
-                     device: torch.device | str = "cpu") -> GradNorms:
+def layer_grad_norms(
+    num_layers: int = 6,
+    norm_position: str = "pre",
+    *,
+    hidden_size: int = 128,
+    mlp_hidden: int = 256,
+    num_heads: int = 4,
+    vocab_size: int = 512,
+    seq_len: int = 32,
+    batch: int = 8,
+    seeds: tuple[int, ...] = (0, 1, 2),
+    zipf: float = 1.0,
+    device: torch.device | str = "cpu",
+) -> GradNorms:
     """Expected per-layer gradient norms at initialisation, averaged over `seeds` (new weights + batch each)."""
     if norm_position not in ("pre", "post"):
         raise ValueError(f"norm_position must be 'pre' or 'post', got {norm_position!r}")
     if not seeds:
         raise ValueError("give at least one seed")
-    cfg = LMConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
-                   mlp_hidden=mlp_hidden, norm_position=norm_position)
+    cfg = LMConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        mlp_hidden=mlp_hidden,
+        norm_position=norm_position,
+    )
     runs, losses = [], []
     for seed in seeds:
         model = build_lm(cfg, seed=seed, device=device)
@@ -106,17 +126,29 @@ def layer_grad_norms(num_layers: int = 6, norm_position: str = "pre", *, hidden_
         losses.append(loss)
     mean = {k: torch.stack([r[k] for r in runs]).mean(0).tolist() for k in METRICS}
     std = {k: torch.stack([r[k] for r in runs]).std(0, unbiased=False).tolist() for k in METRICS}
-    config = dict(hidden_size=hidden_size, mlp_hidden=mlp_hidden, num_heads=num_heads, vocab_size=vocab_size,
-                  seq_len=seq_len, batch=batch, seeds=list(seeds), zipf=zipf, device=str(device))
+    config = dict(
+        hidden_size=hidden_size,
+        mlp_hidden=mlp_hidden,
+        num_heads=num_heads,
+        vocab_size=vocab_size,
+        seq_len=seq_len,
+        batch=batch,
+        seeds=list(seeds),
+        zipf=zipf,
+        device=str(device),
+    )
     return GradNorms(norm_position, num_layers, mean, std, sum(losses) / len(losses), config)
 
 
-def ratio_vs_depth(results: dict[int, tuple[GradNorms, GradNorms]],
-                   metric: str = "w1") -> dict[str, list[float]]:
+def ratio_vs_depth(results: dict[int, tuple[GradNorms, GradNorms]], metric: str = "w1") -> dict[str, list[float]]:
     """{L: (pre, post)} → depths, last-layer norms of pre and post, post/pre, and pre·√L (flat if pre ∝ 1/√L)."""
     depths = sorted(results)
     pre = [results[L][0].last(metric) for L in depths]
     post = [results[L][1].last(metric) for L in depths]
-    return {"depth": [float(L) for L in depths], "pre": pre, "post": post,
-            "ratio": [b / a for a, b in zip(pre, post)],
-            "pre_sqrt_L": [a * L ** 0.5 for a, L in zip(pre, depths)]}
+    return {
+        "depth": [float(L) for L in depths],
+        "pre": pre,
+        "post": post,
+        "ratio": [b / a for a, b in zip(pre, post)],
+        "pre_sqrt_L": [a * L**0.5 for a, L in zip(pre, depths)],
+    }

@@ -7,6 +7,7 @@
   norm is several times the typical one; they tend to be attention sinks. Flagged here when ‖x_i‖ > factor ×
   median patch norm. Sinks by attention: tokens that receive many times the uniform share 1/N.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,14 @@ def patch_distances(grid: tuple[int, int], patch: int) -> torch.Tensor:
     return torch.cdist(c, c)
 
 
-def mean_attention_distance(probs: torch.Tensor, grid: tuple[int, int], patch: int, num_prefix: int,
-                            valid: torch.Tensor | None = None, renormalise: bool = True) -> torch.Tensor:
+def mean_attention_distance(
+    probs: torch.Tensor,
+    grid: tuple[int, int],
+    patch: int,
+    num_prefix: int,
+    valid: torch.Tensor | None = None,
+    renormalise: bool = True,
+) -> torch.Tensor:
     """probs (L, H, N, N) or (L, B, H, N, N) → (L, H) mean distance in pixels. valid (Np,) bool limits queries
     and keys to patches with image content (padding excluded)."""
     p = probs if probs.ndim == 5 else probs[:, None]  # (L, B, H, N, N)
@@ -38,7 +45,7 @@ def mean_attention_distance(probs: torch.Tensor, grid: tuple[int, int], patch: i
     w = keep.float() / keep.sum().clamp(min=1)
     out = torch.empty(p.shape[0], p.shape[2])
     for layer in range(p.shape[0]):  # one layer at a time: (B, H, Np, Np) in float32
-        a = p[layer, ..., num_prefix:num_prefix + npatch, num_prefix:num_prefix + npatch].float()
+        a = p[layer, ..., num_prefix : num_prefix + npatch, num_prefix : num_prefix + npatch].float()
         a = a * keep.float()  # drop padding keys
         if renormalise:
             a = a / a.sum(-1, keepdim=True).clamp(min=1e-12)

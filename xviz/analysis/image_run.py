@@ -1,4 +1,5 @@
 """Run an image model once and record what the Attention page (image mode) shows. Plain function; the app caches."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,14 +23,14 @@ HALF_ABOVE = 256 * 2**20  # store float16 above this many bytes (probabilities k
 @dataclass
 class ImageRun(RecordedRun):
     rec: Recording
-    image: Image.Image           # the model input as shown (resized / cropped / padded)
+    image: Image.Image  # the model input as shown (resized / cropped / padded)
     grid: tuple[int, int]
     patch_size: int
     num_prefix: int
-    valid: np.ndarray            # (gh·gw,) patch holds image content
+    valid: np.ndarray  # (gh·gw,) patch holds image content
     labels: list[str]
     notice: str | None = None
-    key: str = ""                # plain cache key (model, image digest, size, mode) for derived statistics
+    key: str = ""  # plain cache key (model, image digest, size, mode) for derived statistics
 
     def resids(self) -> torch.Tensor:
         return self.rec.stack("resid_post")[:, 0].float()  # (L, N, C)
@@ -44,22 +45,33 @@ def estimate_image_record_bytes(model, n_tokens: int, bytes_per: int = 4) -> int
     return bytes_per * L * (H * n_tokens * n_tokens + n_tokens * C)
 
 
-def run_image(model, image: LoadedImage | Image.Image, size: int | None = None, mode: str | None = None,
-              max_bytes: int = MAX_RECORD_BYTES) -> ImageRun:
+def run_image(
+    model,
+    image: LoadedImage | Image.Image,
+    size: int | None = None,
+    mode: str | None = None,
+    max_bytes: int = MAX_RECORD_BYTES,
+) -> ImageRun:
     """Record one image (a LoadedImage, or a bare PIL image, wrapped as one) through an image model."""
     loaded = image if isinstance(image, LoadedImage) else LoadedImage(image)
     batch = model.prepare(loaded.image, size=size, mode=mode)
     n = batch.num_prefix + batch.grid[0] * batch.grid[1]
     need = estimate_image_record_bytes(model, n)
     if need > max_bytes:
-        raise ResourceError(f"Recording {n} tokens would need about {need / 2**20:,.0f} MiB (limit "
-                            f"{max_bytes / 2**20:,.0f} MiB). Choose a smaller input size.")
+        raise ResourceError(
+            f"Recording {n} tokens would need about {need / 2**20:,.0f} MiB (limit "
+            f"{max_bytes / 2**20:,.0f} MiB). Choose a smaller input size."
+        )
     dtype = torch.float16 if need > HALF_ABOVE else None
 
     def forward(device: torch.device) -> Recording:
         m = model if device == model.device else cpu_copy(model)
-        meta = {"input": loaded.source, "input_size": list(batch.image.size),
-                "grid": list(batch.grid), "resize_mode": batch.mode}
+        meta = {
+            "input": loaded.source,
+            "input_size": list(batch.image.size),
+            "grid": list(batch.grid),
+            "resize_mode": batch.mode,
+        }
         with torch.no_grad(), record(m, names=IMAGE_HOOKS, dtype=dtype, meta=meta) as rec:
             m(pixel_values=batch["pixel_values"].to(device))
         return rec
@@ -69,7 +81,6 @@ def run_image(model, image: LoadedImage | Image.Image, size: int | None = None, 
         note = f"The recording ({need / 2**20:,.0f} MiB in float32) is stored as float16."
         notice = f"{notice} {note}" if notice else note
     key = f"{getattr(model, 'name', type(model).__name__)}|{loaded.digest}|{batch.image.size}|{batch.mode}"
-    return ImageRun(rec, batch.image, batch.grid, batch.patch_size, batch.num_prefix, batch.valid,
-                    batch.token_labels, notice, key)
-
-
+    return ImageRun(
+        rec, batch.image, batch.grid, batch.patch_size, batch.num_prefix, batch.valid, batch.token_labels, notice, key
+    )

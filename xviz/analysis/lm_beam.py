@@ -8,6 +8,7 @@ the length penalty of transformers: score = s / len^α, len = generated tokens (
 worst final one at its current length; True stops once W beams are final; "never" assumes the best length.
 Width 1 is greedy decoding. The tree keeps every candidate (expansion) with its score and what became of it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,11 +23,11 @@ NEG = -1.0e9
 @dataclass
 class BeamNode:
     id: int
-    step: int                 # 0 = first generated token
-    parent: int               # node id of the running beam it extends (-1 = the prompt)
+    step: int  # 0 = first generated token
+    parent: int  # node id of the running beam it extends (-1 = the prompt)
     token: int
-    score: float              # summed log-probability so far
-    status: str = "pruned"    # "running" (continued), "finished" (offered to the final list), "pruned"
+    score: float  # summed log-probability so far
+    status: str = "pruned"  # "running" (continued), "finished" (offered to the final list), "pruned"
     final_score: float | None = None  # score / len^α when finished
 
 
@@ -35,14 +36,14 @@ class BeamResult:
     nodes: list[BeamNode] = field(default_factory=list)
     beams: list[tuple[list[int], float, int]] = field(default_factory=list)  # (tokens, final score, last node id)
     steps: int = 0
-    cache_shapes: list[tuple] = field(default_factory=list)             # per step, (W, Hkv, t, D)
+    cache_shapes: list[tuple] = field(default_factory=list)  # per step, (W, Hkv, t, D)
 
 
 @dataclass
 class _State:
-    tokens: list[list[int]]       # running beams' generated tokens
-    scores: torch.Tensor          # (W,) summed log-probs (NEG for unused beams at the start)
-    nodes: list[int]              # node id of each running beam's last token
+    tokens: list[list[int]]  # running beams' generated tokens
+    scores: torch.Tensor  # (W,) summed log-probs (NEG for unused beams at the start)
+    nodes: list[int]  # node id of each running beam's last token
     finished: list[tuple[float, list[int], int]]  # (penalised score, tokens, node id), best first, ≤ W
     improvable: bool = True
 
@@ -50,8 +51,8 @@ class _State:
 def _candidates(res: BeamResult, st: _State, logprobs: torch.Tensor, K: int, step: int):
     """Top-K (beam, token) continuations of the (W, V) log-probs; adds them to the tree."""
     W, V = logprobs.shape
-    acc = (logprobs + st.scores[:, None]).reshape(-1)                  # (W·V,)
-    vals, idx = acc.topk(K)                                            # sorted, best first
+    acc = (logprobs + st.scores[:, None]).reshape(-1)  # (W·V,)
+    vals, idx = acc.topk(K)  # sorted, best first
     src, tok = idx // V, idx % V
     ids = []
     for v, s, t in zip(vals.tolist(), src.tolist(), tok.tolist()):
@@ -69,7 +70,7 @@ def _finish(res, st, vals, src, tok, ids, hits, gen_len, alpha, early_stopping, 
     merged = list(st.finished)
     for j in range(W):
         if hits[j]:
-            score = float(vals[j]) / (gen_len ** alpha)
+            score = float(vals[j]) / (gen_len**alpha)
             res.nodes[ids[j]].status, res.nodes[ids[j]].final_score = "finished", score
             merged.append((score, st.tokens[int(src[j])] + [int(tok[j])], ids[j]))
     st.finished = sorted(merged, key=lambda x: -x[0])[:W]
@@ -90,15 +91,21 @@ def _continue(res, st, vals, src, tok, ids, hits, W) -> torch.Tensor:
 def _improvable(st: _State, W: int, cur_gen: int, max_new: int, alpha: float, early_stopping) -> bool:
     """transformers' `_check_early_stop_heuristic`: can the best running beam still beat the worst final one?"""
     best_len = max_new if (early_stopping == "never" and alpha > 0) else cur_gen
-    best = float(st.scores[0]) / (best_len ** alpha)
+    best = float(st.scores[0]) / (best_len**alpha)
     worst = st.finished[-1][0] if len(st.finished) == W else NEG
     return st.improvable and best > worst
 
 
 @torch.no_grad()
-def beam_search(model, input_ids: torch.Tensor, num_beams: int = 3, max_new_tokens: int = 8,
-                length_penalty: float = 1.0, early_stopping: bool | str = False,
-                eos_id: int | None = None) -> BeamResult:
+def beam_search(
+    model,
+    input_ids: torch.Tensor,
+    num_beams: int = 3,
+    max_new_tokens: int = 8,
+    length_penalty: float = 1.0,
+    early_stopping: bool | str = False,
+    eos_id: int | None = None,
+) -> BeamResult:
     """Beam search of width W = num_beams; returns the tree and the final beams (best first)."""
     W, alpha = int(num_beams), float(length_penalty)
     ids = torch.as_tensor(input_ids, dtype=torch.long).reshape(1, -1).to(model.device)
@@ -109,7 +116,7 @@ def beam_search(model, input_ids: torch.Tensor, num_beams: int = 3, max_new_toke
         with xviz.record(model, names=[]):
             out = model(input_ids=feed, cache=cache, use_cache=True, logits_to_keep=1)
         cache = out.cache
-        logprobs = out.logits[:, -1].float().cpu().log_softmax(-1)     # (rows, V)
+        logprobs = out.logits[:, -1].float().cpu().log_softmax(-1)  # (rows, V)
         logprobs = logprobs.expand(W, -1) if logprobs.shape[0] == 1 else logprobs  # the prefill ran one row
         vals, src, tok, node_ids = _candidates(res, st, logprobs, K, step)
         hits = (tok == eos_id) if eos_id is not None else torch.zeros(K, dtype=torch.bool)
@@ -122,7 +129,7 @@ def beam_search(model, input_ids: torch.Tensor, num_beams: int = 3, max_new_toke
         if not st.improvable or bool(hits.all()) or (len(st.finished) == W and early_stopping is True):
             break
         cache.reorder_cache(rows if out.logits.shape[0] == W else torch.zeros(W, dtype=torch.long))
-        res.cache_shapes.append(tuple(cache.layers[0].keys.shape))     # (W, Hkv, t, D)
+        res.cache_shapes.append(tuple(cache.layers[0].keys.shape))  # (W, Hkv, t, D)
         feed = torch.tensor([[t[-1]] for t in st.tokens], device=model.device)  # (W, 1)
     res.beams = [(toks, score, node) for score, toks, node in st.finished]
     return res

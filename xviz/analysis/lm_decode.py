@@ -9,6 +9,7 @@ Sampling draws from softmax(filtered) with `torch.multinomial(…, generator=g)`
 the global RNG. KV cache: the prompt runs once (prefill); each later step feeds only the new token, whose k, v
 are appended to every layer's cache, (B, Hkv, t, D). Each step records the new query's attention row.
 """
+
 from __future__ import annotations
 
 import time
@@ -23,10 +24,10 @@ MAX_NEW_TOKENS = 64
 
 @dataclass(frozen=True)
 class Decoding:
-    strategy: str = "greedy"     # "greedy" | "sample" | "beam"
+    strategy: str = "greedy"  # "greedy" | "sample" | "beam"
     temperature: float = 1.0
-    top_k: int = 0               # 0 = off
-    top_p: float = 1.0           # 1.0 = off
+    top_k: int = 0  # 0 = off
+    top_p: float = 1.0  # 1.0 = off
     seed: int = 0
     max_new_tokens: int = 16
     num_beams: int = 3
@@ -34,8 +35,7 @@ class Decoding:
     early_stopping: bool = False
 
 
-def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
-                  ) -> torch.Tensor:
+def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
     """(…, V) logits → filtered logits (removed tokens at −inf), transformers' warper order."""
     x = logits.float()
     if temperature <= 0:
@@ -43,7 +43,7 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0
     if temperature != 1.0:
         x = x / temperature
     if top_k and top_k > 0:
-        kth = x.topk(min(top_k, x.shape[-1]), dim=-1).values[..., -1:]   # (…, 1) the k-th largest logit
+        kth = x.topk(min(top_k, x.shape[-1]), dim=-1).values[..., -1:]  # (…, 1) the k-th largest logit
         x = x.masked_fill(x < kth, float("-inf"))
     if top_p < 1.0:
         x = _top_p(x, top_p)
@@ -51,11 +51,11 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0
 
 
 def _top_p(x: torch.Tensor, p: float) -> torch.Tensor:
-    sorted_x, order = x.sort(dim=-1, descending=True)                  # (…, V)
+    sorted_x, order = x.sort(dim=-1, descending=True)  # (…, V)
     probs = sorted_x.softmax(-1)
-    before = probs.cumsum(-1) - probs                                   # mass strictly before each token
+    before = probs.cumsum(-1) - probs  # mass strictly before each token
     remove_sorted = before >= p
-    remove_sorted[..., 0] = False                                       # always keep the top token
+    remove_sorted[..., 0] = False  # always keep the top token
     remove = remove_sorted.scatter(-1, order, remove_sorted)
     return x.masked_fill(remove, float("-inf"))
 
@@ -72,13 +72,13 @@ def choose(logits: torch.Tensor, d: Decoding, generator: torch.Generator | None)
 @dataclass
 class Step:
     token: int
-    prob: float                     # probability of the chosen token under the (filtered) distribution
-    candidates: int                 # tokens left after filtering
-    top_ids: list[int]              # the 5 most likely tokens of that distribution
+    prob: float  # probability of the chosen token under the (filtered) distribution
+    candidates: int  # tokens left after filtering
+    top_ids: list[int]  # the 5 most likely tokens of that distribution
     top_probs: list[float]
-    attn: torch.Tensor | None       # (L, H, t) the attention row of the query that produced this step
-    cache_shape: tuple | None       # per layer (B, Hkv, t, D) after this step's forward
-    ms: float                       # wall time of this step's forward
+    attn: torch.Tensor | None  # (L, H, t) the attention row of the query that produced this step
+    cache_shape: tuple | None  # per layer (B, Hkv, t, D) after this step's forward
+    ms: float  # wall time of this step's forward
 
 
 @dataclass
@@ -94,23 +94,27 @@ class Generation:
 
 def _attn_taps(model, store: dict) -> dict:
     """Edits that keep only the last query row of every layer's probabilities (B, H, 1, t), copy-free."""
+
     def tap(i):
         def fn(p: torch.Tensor) -> torch.Tensor:
-            store[i] = p[0, :, -1].float().cpu()                       # (H, t)
+            store[i] = p[0, :, -1].float().cpu()  # (H, t)
             return p
+
         return fn
+
     return {f"blocks.{i}.attn.hook_probs": tap(i) for i in range(model.num_layers)}
 
 
 def _cache_shape(cache) -> tuple | None:
     if cache is None or not getattr(cache, "layers", None):
         return None
-    return tuple(cache.layers[0].keys.shape)                         # (B, Hkv, t, D), same for every layer
+    return tuple(cache.layers[0].keys.shape)  # (B, Hkv, t, D), same for every layer
 
 
 @torch.no_grad()
-def generate(model, input_ids: torch.Tensor, d: Decoding, rows: bool = True, use_cache: bool = True,
-             eos_id: int | None = None) -> Generation:
+def generate(
+    model, input_ids: torch.Tensor, d: Decoding, rows: bool = True, use_cache: bool = True, eos_id: int | None = None
+) -> Generation:
     """Greedy or sampled decoding, one token per step, with (or without) the KV cache."""
     if d.max_new_tokens > MAX_NEW_TOKENS:
         raise ValueError(f"at most {MAX_NEW_TOKENS} new tokens")
@@ -123,13 +127,23 @@ def generate(model, input_ids: torch.Tensor, d: Decoding, rows: bool = True, use
         with xviz.record(model, names=[], edits=_attn_taps(model, store) if rows else {}):
             out = model(input_ids=feed, cache=cache, use_cache=use_cache, logits_to_keep=1)
         ms = (time.perf_counter() - t0) * 1e3
-        logits = out.logits[0, -1].float().cpu()                      # (V,)
+        logits = out.logits[0, -1].float().cpu()  # (V,)
         cache = out.cache if use_cache else None
         tok, probs = choose(logits, d, g)
         top = probs.topk(5)
         attn = torch.stack([store[i] for i in sorted(store)]) if store else None  # (L, H, t)
-        gen.steps.append(Step(tok, float(probs[tok]), int((probs > 0).sum()), top.indices.tolist(),
-                              top.values.tolist(), attn, _cache_shape(cache), ms))
+        gen.steps.append(
+            Step(
+                tok,
+                float(probs[tok]),
+                int((probs > 0).sum()),
+                top.indices.tolist(),
+                top.values.tolist(),
+                attn,
+                _cache_shape(cache),
+                ms,
+            )
+        )
         new = torch.tensor([[tok]], device=model.device)
         feed = new if use_cache else torch.cat([feed, new], dim=1)
         if eos_id is not None and tok == eos_id:
@@ -140,7 +154,7 @@ def generate(model, input_ids: torch.Tensor, d: Decoding, rows: bool = True, use
 
 @dataclass(frozen=True)
 class CacheTiming:
-    with_cache_ms: list[float]      # per step (step 0 = the prompt's prefill)
+    with_cache_ms: list[float]  # per step (step 0 = the prompt's prefill)
     without_cache_ms: list[float]
     same_tokens: bool
 

@@ -9,6 +9,7 @@ targets: score = mean_{i: M_i ≠ ∅} Σ_{j ∈ M_i} A[i, j]  (REFERENCES "Deco
 IOI (Wang et al. 2022): logit difference logit(" Mary") − logit(" John") at the last position, and how much it
 moves when one head's z is ablated (zero, or its mean over positions).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -24,47 +25,50 @@ SCORES = ("induction", "previous-token", "duplicate-token", "first-token sink")
 
 # ---- target masks (N, N), True = a target key j of query i ---------------------------------------------------
 def previous_mask(n: int) -> torch.Tensor:
-    return torch.ones(n, n, dtype=torch.bool).tril(-1).triu(-1)        # j = i − 1
+    return torch.ones(n, n, dtype=torch.bool).tril(-1).triu(-1)  # j = i − 1
 
 
 def first_mask(n: int) -> torch.Tensor:
     m = torch.zeros(n, n, dtype=torch.bool)
-    m[1:, 0] = True                                                    # j = 0, i ≥ 1
+    m[1:, 0] = True  # j = 0, i ≥ 1
     return m
 
 
 def duplicate_mask(ids: torch.Tensor) -> torch.Tensor:
     ids = ids.reshape(-1)
-    same = ids[:, None] == ids[None, :]                                # (N, N) ids[i] == ids[j]
-    return same & torch.ones_like(same).tril(-1)                       # j < i
+    same = ids[:, None] == ids[None, :]  # (N, N) ids[i] == ids[j]
+    return same & torch.ones_like(same).tril(-1)  # j < i
 
 
 def induction_mask(ids: torch.Tensor) -> torch.Tensor:
     ids = ids.reshape(-1)
     n = ids.numel()
     m = torch.zeros(n, n, dtype=torch.bool)
-    m[:, 1:] = ids[:, None] == ids[None, :-1]                          # ids[j−1] == ids[i]
-    return m & torch.ones_like(m).tril(-1)                             # j < i
+    m[:, 1:] = ids[:, None] == ids[None, :-1]  # ids[j−1] == ids[i]
+    return m & torch.ones_like(m).tril(-1)  # j < i
 
 
 def masks(ids: torch.Tensor) -> dict[str, torch.Tensor]:
     n = ids.numel()
-    return {"induction": induction_mask(ids), "previous-token": previous_mask(n),
-            "duplicate-token": duplicate_mask(ids), "first-token sink": first_mask(n)}
+    return {
+        "induction": induction_mask(ids),
+        "previous-token": previous_mask(n),
+        "duplicate-token": duplicate_mask(ids),
+        "first-token sink": first_mask(n),
+    }
 
 
 def mask_score(probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """probs (…, N, N), mask (N, N) → (…) mean over queries with a target of the mass on their targets."""
-    rows = mask.any(-1)                                                # (N,) queries that have a target
+    rows = mask.any(-1)  # (N,) queries that have a target
     if not rows.any():
         return torch.full(probs.shape[:-2], float("nan"))
-    mass = (probs.float() * mask).sum(-1)                              # (…, N)
+    mass = (probs.float() * mask).sum(-1)  # (…, N)
     return mass[..., rows].mean(-1)
 
 
 # ---- inputs and recording --------------------------------------------------------------------------------------
-def repeated_random(copy_len: int, low: int, high: int, seed: int = 0, prefix: list[int] | None = None
-                    ) -> torch.Tensor:
+def repeated_random(copy_len: int, low: int, high: int, seed: int = 0, prefix: list[int] | None = None) -> torch.Tensor:
     """[prefix] + r + r with r = copy_len random ids in [low, high) (seeded generator). (N,) long."""
     g = torch.Generator().manual_seed(int(seed))
     r = torch.randint(low, high, (copy_len,), generator=g)
@@ -77,7 +81,7 @@ def attention(model, ids: torch.Tensor) -> torch.Tensor:
     ids = torch.as_tensor(ids, dtype=torch.long).reshape(1, -1).to(model.device)
     with xviz.record(model, names="blocks.*.attn.hook_probs") as rec:
         model(input_ids=ids, logits_to_keep=1)
-    return rec.stack("probs")[:, 0].float()                            # (L, H, N, N)
+    return rec.stack("probs")[:, 0].float()  # (L, H, N, N)
 
 
 def head_scores(probs: torch.Tensor, ids: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -94,11 +98,13 @@ def model_head_scores(model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
     per_layer: dict[int, dict[str, torch.Tensor]] = {}
 
     def tap(i):
-        def fn(p: torch.Tensor) -> torch.Tensor:                       # (1, H, N, N)
+        def fn(p: torch.Tensor) -> torch.Tensor:  # (1, H, N, N)
             pc = p[0].float().cpu()
             per_layer[i] = {name: mask_score(pc, m.to(pc.device)) for name, m in ms.items()}
             return p
+
         return fn
+
     edits = {f"blocks.{i}.attn.hook_probs": tap(i) for i in range(model.num_layers)}
     with xviz.record(model, names=[], edits=edits):
         model(input_ids=ids[None].to(model.device), logits_to_keep=1)
@@ -108,6 +114,7 @@ def model_head_scores(model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
 # ---- per-head ablation effects ---------------------------------------------------------------------------------
 def _one_head_per_row(mode: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """z (H, H, N, D) → row b has head b ablated (zero, or its mean over positions)."""
+
     def edit(z: torch.Tensor) -> torch.Tensor:
         z = z.clone()
         h = torch.arange(z.shape[1])
@@ -116,6 +123,7 @@ def _one_head_per_row(mode: str) -> Callable[[torch.Tensor], torch.Tensor]:
         else:
             z[h, h] = z[h, h].mean(dim=1, keepdim=True).expand_as(z[h, h])  # (H, N, D) mean over N
         return z
+
     return edit
 
 
@@ -125,15 +133,16 @@ def logit_diff(logits: torch.Tensor, a: int, b: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def ablation_effects(model, ids: torch.Tensor, a: int, b: int, mode: str = "zero",
-                     progress: Callable[[float, str], None] | None = None) -> tuple[float, torch.Tensor]:
+def ablation_effects(
+    model, ids: torch.Tensor, a: int, b: int, mode: str = "zero", progress: Callable[[float, str], None] | None = None
+) -> tuple[float, torch.Tensor]:
     """Clean logit difference, and its change (ablated − clean) per head (L, H): one batch of H rows per layer,
     row h with head h ablated."""
     ids = torch.as_tensor(ids, dtype=torch.long).reshape(1, -1).to(model.device)
     L, H = model.num_layers, model.num_heads
     with xviz.record(model, names=[]):
         clean = float(logit_diff(model(input_ids=ids, logits_to_keep=1).logits[0, -1].float(), a, b))
-    batch = ids.expand(H, -1)                                          # (H, N)
+    batch = ids.expand(H, -1)  # (H, N)
     out = torch.zeros(L, H)
     for layer in range(L):
         if progress:

@@ -7,6 +7,7 @@
   0 ("zero") or to its mean over the prompt's positions ("mean") through a context-scoped `edits` hook on
   `blocks.{l}.attn.hook_z`, then the model re-runs; the shared model is never touched.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -19,10 +20,10 @@ import xviz
 
 @dataclass(frozen=True)
 class NextToken:
-    ids: list[int]          # top-k token ids, most likely first
-    probs: list[float]      # their probabilities
+    ids: list[int]  # top-k token ids, most likely first
+    probs: list[float]  # their probabilities
     logprobs: torch.Tensor  # (V,) float32 log-softmax of the last position
-    logits: torch.Tensor    # (V,) float32 logits of the last position
+    logits: torch.Tensor  # (V,) float32 logits of the last position
 
 
 def _ids(input_ids: torch.Tensor, model) -> torch.Tensor:
@@ -39,7 +40,7 @@ def last_logits(model, input_ids: torch.Tensor, edits: dict | None = None) -> to
         return model(input_ids=ids, logits_to_keep=1).logits[0, -1].float().cpu()  # (V,)
     with xviz.record(model, names=[], edits=edits):
         out = model(input_ids=ids, logits_to_keep=1)
-    return out.logits[0, -1].float().cpu()                           # (V,)
+    return out.logits[0, -1].float().cpu()  # (V,)
 
 
 def next_token(model, input_ids: torch.Tensor, k: int = 10, edits: dict | None = None) -> NextToken:
@@ -49,21 +50,21 @@ def next_token(model, input_ids: torch.Tensor, k: int = 10, edits: dict | None =
 
 
 def distribution(logits: torch.Tensor, k: int = 10) -> NextToken:
-    logprobs = logits.float().log_softmax(-1)                        # (V,)
+    logprobs = logits.float().log_softmax(-1)  # (V,)
     top = logprobs.topk(min(k, logprobs.numel()))
     return NextToken(top.indices.tolist(), top.values.exp().tolist(), logprobs, logits.float())
 
 
 @dataclass(frozen=True)
 class LogitLens:
-    layers: list[str]             # row labels: "emb", "0", …, "L-1"
-    positions: list[int]          # the positions shown (the last `window` of the prompt)
-    top_ids: torch.Tensor         # (L+1, W) each layer's most likely next token at each shown position
-    top_probs: torch.Tensor       # (L+1, W) its probability
-    answer_id: int                # the final answer (model's top token at the last position unless given)
-    answer_rank: torch.Tensor     # (L+1,) rank of the answer at the last position (0 = top)
-    answer_prob: torch.Tensor     # (L+1,) its probability
-    logits: torch.Tensor          # (V,) the model's own final logits at the last position
+    layers: list[str]  # row labels: "emb", "0", …, "L-1"
+    positions: list[int]  # the positions shown (the last `window` of the prompt)
+    top_ids: torch.Tensor  # (L+1, W) each layer's most likely next token at each shown position
+    top_probs: torch.Tensor  # (L+1, W) its probability
+    answer_id: int  # the final answer (model's top token at the last position unless given)
+    answer_rank: torch.Tensor  # (L+1,) rank of the answer at the last position (0 = top)
+    answer_prob: torch.Tensor  # (L+1,) its probability
+    logits: torch.Tensor  # (V,) the model's own final logits at the last position
 
 
 LENS_ROWS = 512  # rows per unembedding matmul: one read of the (V, C) matrix serves many layers × positions
@@ -77,16 +78,16 @@ def logit_lens(model, input_ids: torch.Tensor, answer_id: int | None = None, win
     ids = _ids(input_ids, model)
     L, N = model.num_layers, ids.shape[1]
     names = ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.hook_resid_post" for i in range(L)]
-    with xviz.record(model, names=names) as rec:                      # float32: the last row must equal logits
+    with xviz.record(model, names=names) as rec:  # float32: the last row must equal logits
         out = model(input_ids=ids, logits_to_keep=1)
-    final = out.logits[0, -1].float().cpu()                          # (V,)
+    final = out.logits[0, -1].float().cpu()  # (V,)
     answer = int(final.argmax()) if answer_id is None else int(answer_id)
     start = max(0, N - int(window))
-    resid = torch.stack([rec[n][0, start:] for n in names])           # (L+1, W, C)
-    flat = resid.reshape(-1, resid.shape[-1])                         # ((L+1)·W, C)
+    resid = torch.stack([rec[n][0, start:] for n in names])  # (L+1, W, C)
+    flat = resid.reshape(-1, resid.shape[-1])  # ((L+1)·W, C)
     best_i, best_p, ans_lp, ranks = [], [], [], []
     for chunk in flat.split(LENS_ROWS):
-        lp = model.lens(chunk).float().log_softmax(-1).cpu()         # (rows, V)
+        lp = model.lens(chunk).float().log_softmax(-1).cpu()  # (rows, V)
         best = lp.max(-1)
         best_i.append(best.indices)
         best_p.append(best.values.exp())
@@ -94,10 +95,18 @@ def logit_lens(model, input_ids: torch.Tensor, answer_id: int | None = None, win
         ans_lp.append(a)
         ranks.append((lp > a[:, None]).sum(-1))
     shape = resid.shape[:2]
-    rank = torch.cat(ranks).reshape(shape)[:, -1]                     # (L+1,) at the last position
+    rank = torch.cat(ranks).reshape(shape)[:, -1]  # (L+1,) at the last position
     prob = torch.cat(ans_lp).reshape(shape)[:, -1].exp()
-    return LogitLens(["emb"] + [str(i) for i in range(L)], list(range(start, N)),
-                     torch.cat(best_i).reshape(shape), torch.cat(best_p).reshape(shape), answer, rank, prob, final)
+    return LogitLens(
+        ["emb"] + [str(i) for i in range(L)],
+        list(range(start, N)),
+        torch.cat(best_i).reshape(shape),
+        torch.cat(best_p).reshape(shape),
+        answer,
+        rank,
+        prob,
+        final,
+    )
 
 
 # ---- ablation -------------------------------------------------------------------------------------------------
@@ -113,6 +122,7 @@ def _ablate_fn(heads: list[int], mode: str) -> Callable[[torch.Tensor], torch.Te
         z = z.clone()
         z[:, idx] = z[:, idx].mean(dim=2, keepdim=True).expand_as(z[:, idx])  # mean over N
         return z
+
     return edit
 
 
@@ -134,13 +144,19 @@ def kl_divergence(logp: torch.Tensor, logq: torch.Tensor) -> float:
 class Ablation:
     before: NextToken
     after: NextToken
-    kl: float                      # KL(before ‖ after) of the next-token distribution
+    kl: float  # KL(before ‖ after) of the next-token distribution
     logit_diff_before: float | None  # logit[a] − logit[b] when a token pair is given
     logit_diff_after: float | None
 
 
-def ablate(model, input_ids: torch.Tensor, pairs: Iterable[tuple[int, int]], mode: str = "zero", k: int = 10,
-           token_pair: tuple[int, int] | None = None) -> Ablation:
+def ablate(
+    model,
+    input_ids: torch.Tensor,
+    pairs: Iterable[tuple[int, int]],
+    mode: str = "zero",
+    k: int = 10,
+    token_pair: tuple[int, int] | None = None,
+) -> Ablation:
     """Re-run with the heads in `pairs` ablated; the change in the next-token distribution."""
     before = next_token(model, input_ids, k)
     edits = ablation_edits(list(pairs), mode)

@@ -3,6 +3,7 @@
 
 All randomness comes from a torch.Generator (no process-global seed).
 """
+
 from __future__ import annotations
 
 import copy
@@ -20,8 +21,9 @@ def _u(g: torch.Generator, lo: float = 0.0, hi: float = 1.0) -> float:
     return lo + (hi - lo) * float(torch.rand(1, generator=g))
 
 
-def random_resized_crop(img: torch.Tensor, size: tuple[int, int], g: torch.Generator,
-                        scale=(0.15, 1.0), ratio=(3 / 4, 4 / 3)) -> torch.Tensor:
+def random_resized_crop(
+    img: torch.Tensor, size: tuple[int, int], g: torch.Generator, scale=(0.15, 1.0), ratio=(3 / 4, 4 / 3)
+) -> torch.Tensor:
     """Random area fraction ∈ scale and log-uniform aspect ∈ ratio of (C, H, W), resized (bilinear,
     antialiased) to size → (C, h, w). Falls back to the largest centred crop (Inception-style)."""
     C, H, W = img.shape
@@ -36,7 +38,7 @@ def random_resized_crop(img: torch.Tensor, size: tuple[int, int], g: torch.Gener
     else:
         ch = cw = min(H, W)
         top, left = (H - ch) // 2, (W - cw) // 2
-    crop = img[None, :, top:top + ch, left:left + cw]                     # (1, C, ch, cw)
+    crop = img[None, :, top : top + ch, left : left + cw]  # (1, C, ch, cw)
     return F.interpolate(crop, size=size, mode="bilinear", antialias=True, align_corners=False)[0]
 
 
@@ -50,12 +52,13 @@ def _hue_rotate(img: torch.Tensor, turn: float) -> torch.Tensor:
     to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
     c, s = math.cos(2 * math.pi * turn), math.sin(2 * math.pi * turn)
     rot = torch.tensor([[1.0, 0, 0], [0, c, -s], [0, s, c]])
-    m = torch.linalg.inv(to_yiq) @ rot @ to_yiq                            # (3, 3)
+    m = torch.linalg.inv(to_yiq) @ rot @ to_yiq  # (3, 3)
     return torch.einsum("ij,jhw->ihw", m.to(img), img)
 
 
-def colour_jitter(img: torch.Tensor, g: torch.Generator, brightness=0.4, contrast=0.4, saturation=0.5,
-                  hue=0.05, p_gray=0.1) -> torch.Tensor:
+def colour_jitter(
+    img: torch.Tensor, g: torch.Generator, brightness=0.4, contrast=0.4, saturation=0.5, hue=0.05, p_gray=0.1
+) -> torch.Tensor:
     """Brightness ×U(1±b), contrast and saturation blends, hue rotation ±hue turn, random grayscale; [0, 1]."""
     img = img * _u(g, 1 - brightness, 1 + brightness)
     img = (img - _gray(img).mean()) * _u(g, 1 - contrast, 1 + contrast) + _gray(img).mean()
@@ -78,8 +81,15 @@ def augment(img01: torch.Tensor, size: tuple[int, int], g: torch.Generator, heav
     return colour_jitter(x, g) if heavy else x
 
 
-def make_batch(images: list[torch.Tensor], batch_size: int, size: tuple[int, int], cfg, g: torch.Generator,
-               heavy: bool = True, weights: torch.Tensor | None = None) -> torch.Tensor:
+def make_batch(
+    images: list[torch.Tensor],
+    batch_size: int,
+    size: tuple[int, int],
+    cfg,
+    g: torch.Generator,
+    heavy: bool = True,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
     """(B, C, h, w) normalised batch of augmented views of randomly chosen images (uniformly, or with the
     given per-image sampling weights)."""
     if weights is None:
@@ -104,9 +114,16 @@ def train_step(model, opt, batch: torch.Tensor, ratio: float, g: torch.Generator
     return float(loss.detach())
 
 
-def finetune(model, pixel_values: torch.Tensor, steps: int, lr: float = 3e-4, seed: int = 0,
-             ratio: float = 0.75, batch_size: int = 8,
-             progress: Callable[[int, float], None] | None = None) -> tuple[torch.nn.Module, list[float]]:
+def finetune(
+    model,
+    pixel_values: torch.Tensor,
+    steps: int,
+    lr: float = 3e-4,
+    seed: int = 0,
+    ratio: float = 0.75,
+    batch_size: int = 8,
+    progress: Callable[[int, float], None] | None = None,
+) -> tuple[torch.nn.Module, list[float]]:
     """Fine-tune a DEEP COPY of `model` on one image (light crops + flips, fresh random masks each step);
     returns (the copy in eval mode, losses). The given (possibly shared, cached) model is never touched."""
     tuned = copy.deepcopy(model).train()

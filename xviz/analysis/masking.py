@@ -2,21 +2,26 @@
 mask does to the attention of a real text model (masked entries exactly 0, rows still summing to 1). Pure torch.
 Any text model of the contract: xviz's encoders and the adapter's decoders (which take a (1, 1, N, N) mask).
 A real decoder's own causal mask and padding side: masking_decoder.py."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 
-from xviz.errors import InputError
 from xviz.analysis.text_run import page_limit
+from xviz.errors import InputError
 from xviz.hooks import record
 from xviz.layers import masks as M
 from xviz.models.hf import HFModel
 
 BASIC_KINDS = ["full", "padding", "causal", "prefix-LM", "document", "document + causal"]
-SPARSE_KINDS = {"sliding window": "sliding_window", "strided": "strided", "longformer": "longformer",
-                "bigbird": "bigbird"}
+SPARSE_KINDS = {
+    "sliding window": "sliding_window",
+    "strided": "strided",
+    "longformer": "longformer",
+    "bigbird": "bigbird",
+}
 
 
 def mask_kinds(padding: bool = True) -> list[str]:
@@ -29,10 +34,11 @@ def mask_kinds(padding: bool = True) -> list[str]:
 @dataclass
 class Packed:
     """One row of several sentences packed back to back, each as the tokenizer gives it ([CLS] … [SEP] for BERT)."""
-    input_ids: torch.Tensor       # (1, N)
+
+    input_ids: torch.Tensor  # (1, N)
     token_type_ids: torch.Tensor  # (1, N)
     tokens: list[str]
-    doc_ids: torch.Tensor         # (N,)
+    doc_ids: torch.Tensor  # (N,)
     truncated: bool
 
 
@@ -53,8 +59,15 @@ def pack(model, sentences: list[str]) -> Packed:
     return Packed(t, torch.zeros_like(t), toks, torch.tensor(docs), truncated)
 
 
-def build_mask(kind: str, n: int, doc_ids: torch.Tensor | None = None, real: torch.Tensor | None = None,
-               prefix: int = 4, window: int = 4, seed: int = 0) -> torch.Tensor:
+def build_mask(
+    kind: str,
+    n: int,
+    doc_ids: torch.Tensor | None = None,
+    real: torch.Tensor | None = None,
+    prefix: int = 4,
+    window: int = 4,
+    seed: int = 0,
+) -> torch.Tensor:
     """(n, n) bool, True = may attend. `real` (n,) marks non-[PAD] tokens (for "padding");
     `doc_ids` (n,) the document of each token (for "document")."""
     if kind == "full":
@@ -80,12 +93,13 @@ def _sparse(kind: str, n: int, window: int, seed: int) -> torch.Tensor:
         return M.strided(n, max(1, window))
     if kind == "longformer":
         return M.longformer(n, window, global_idx=(0,))
-    block = max(1, min(window, n // 8))                                 # small blocks: short sentences
+    block = max(1, min(window, n // 8))  # small blocks: short sentences
     return M.bigbird(n, block=block, num_random=1, generator=torch.Generator().manual_seed(seed))
 
 
-def lm_labels(ids: torch.Tensor, kind: str, prefix: int = 0, doc_ids: torch.Tensor | None = None,
-              ignore_index: int = -100) -> torch.Tensor:
+def lm_labels(
+    ids: torch.Tensor, kind: str, prefix: int = 0, doc_ids: torch.Tensor | None = None, ignore_index: int = -100
+) -> torch.Tensor:
     """Next-token targets of an LM on the same row: label[i] = ids[i+1] (shifted), ignore_index where nothing is
     predicted — the last position; inside the prefix (prefix-LM: targets i+1 < prefix); across a document
     boundary (packing: the last token of a document must not predict the next document's first). (N,)"""
@@ -102,14 +116,15 @@ def lm_labels(ids: torch.Tensor, kind: str, prefix: int = 0, doc_ids: torch.Tens
 
 @dataclass
 class MaskedAttention:
-    probs: torch.Tensor        # (L, H, N, N) attention probabilities of the real model under the mask
-    mask: torch.Tensor         # (N, N) the mask it received
-    max_masked: float          # largest probability on a masked entry (exactly 0)
-    max_row_error: float       # max |Σ_j p_ij − 1| over every row of every layer and head
+    probs: torch.Tensor  # (L, H, N, N) attention probabilities of the real model under the mask
+    mask: torch.Tensor  # (N, N) the mask it received
+    max_masked: float  # largest probability on a masked entry (exactly 0)
+    max_row_error: float  # max |Σ_j p_ij − 1| over every row of every layer and head
 
 
-def attention_under_mask(model, input_ids: torch.Tensor, mask: torch.Tensor,
-                         token_type_ids: torch.Tensor | None = None) -> MaskedAttention:
+def attention_under_mask(
+    model, input_ids: torch.Tensor, mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+) -> MaskedAttention:
     """Run the text model on one row with a full (N, N) bool mask (a (1, N, N) attention_mask for xviz's own
     models, (1, 1, N, N) for the Hugging Face adapter, which then uses it instead of its own) and record every
     layer's probabilities."""
@@ -118,15 +133,16 @@ def attention_under_mask(model, input_ids: torch.Tensor, mask: torch.Tensor,
         raise InputError(f"The mask is {tuple(mask.shape)} but the input has {n} tokens.")
     if not mask.any(-1).all():
         raise InputError("Every query must be allowed at least one key (a row of the mask is all False).")
-    am = mask[None].to(model.device)                                   # (1, N, N)
+    am = mask[None].to(model.device)  # (1, N, N)
     if isinstance(model, HFModel):
-        am = am[:, None]                                               # (1, 1, N, N): HF's custom-mask form
+        am = am[:, None]  # (1, 1, N, N): HF's custom-mask form
     kw = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
     with torch.no_grad(), record(model, names="blocks.*.attn.hook_probs") as rec:
         model(input_ids=input_ids.to(model.device), attention_mask=am, **kw)
-    probs = rec.stack("probs")[:, 0].float()                           # (L, 1, H, N, N) → (L, H, N, N)
-    max_masked = float(probs.masked_select(~mask.cpu()[None, None].expand_as(probs)).abs().max()) \
-        if (~mask).any() else 0.0
+    probs = rec.stack("probs")[:, 0].float()  # (L, 1, H, N, N) → (L, H, N, N)
+    max_masked = (
+        float(probs.masked_select(~mask.cpu()[None, None].expand_as(probs)).abs().max()) if (~mask).any() else 0.0
+    )
     row_err = float((probs.double().sum(-1) - 1).abs().max())
     return MaskedAttention(probs, mask.cpu(), max_masked, row_err)
 
@@ -134,12 +150,14 @@ def attention_under_mask(model, input_ids: torch.Tensor, mask: torch.Tensor,
 def mae_patch_mask(image_size: int, patch: int, ratio: float, seed: int):
     """MAE random masking of one image's patch grid: (is_masked (h, w) bool, number kept)."""
     from xviz.layers.patches import random_masking
+
     g = image_size // patch
     _, is_masked, _ = random_masking(1, g * g, ratio, generator=torch.Generator().manual_seed(seed))
-    return is_masked[0].reshape(g, g), int((~is_masked).sum())       # (N,) → (h, w)
+    return is_masked[0].reshape(g, g), int((~is_masked).sum())  # (N,) → (h, w)
 
 
 # ---- inputs and labels, as tables of tokens -------------------------------------------------------------------
+
 
 def _tok(tokenizer, i: int) -> str:
     return tokenizer.id_to_token(int(i)) or f"<{int(i)}>"
@@ -151,14 +169,34 @@ def mlm_example(model, text: str, seed: int, prob: float = 0.15) -> tuple[list[d
     ids, tokens = batch["input_ids"][0].cpu(), batch.tokens[0]
     special = torch.tensor(batch.special[0])
     tok = model.tokenizer
-    out = M.mlm_mask(ids, special, torch.Generator().manual_seed(seed), prob,
-                     mask_token_id=tok.token_to_id("[MASK]"), vocab_size=model.cfg.vocab_size)
-    what = lambda i: ("→ [MASK] (80 %)" if out.replaced[i] else "→ random token (10 %)" if out.random[i]  # noqa: E731
-                      else "kept, still predicted (10 %)" if out.kept[i] else "special: never selected"
-                      if special[i] else "")
-    rows = [{"position": i, "token": tokens[i], "model input": _tok(tok, out.inputs[i]),
-             "label": _tok(tok, out.labels[i]) if out.labels[i] >= 0 else "−100 (ignored)", "selected": what(i)}
-            for i in range(len(tokens))]
+    out = M.mlm_mask(
+        ids,
+        special,
+        torch.Generator().manual_seed(seed),
+        prob,
+        mask_token_id=tok.token_to_id("[MASK]"),
+        vocab_size=model.cfg.vocab_size,
+    )
+
+    def what(i: int) -> str:
+        if out.replaced[i]:
+            return "→ [MASK] (80 %)"
+        if out.random[i]:
+            return "→ random token (10 %)"
+        if out.kept[i]:
+            return "kept, still predicted (10 %)"
+        return "special: never selected" if special[i] else ""
+
+    rows = [
+        {
+            "position": i,
+            "token": tokens[i],
+            "model input": _tok(tok, out.inputs[i]),
+            "label": _tok(tok, out.labels[i]) if out.labels[i] >= 0 else "−100 (ignored)",
+            "selected": what(i),
+        }
+        for i in range(len(tokens))
+    ]
     return rows, out
 
 
@@ -166,9 +204,10 @@ def lm_rows(tokens: list[str], ids: torch.Tensor, labels: torch.Tensor, model) -
     """One row per position: what the model reads there and the token it must predict (−100 = nothing)."""
     shown = model.decode([int(t) for t in labels.tolist() if t >= 0])
     names = iter(shown)
-    return [{"position": i, "input": tokens[i],
-             "label (next token)": next(names) if labels[i] >= 0 else "−100 (ignored)"}
-            for i in range(len(tokens))]
+    return [
+        {"position": i, "input": tokens[i], "label (next token)": next(names) if labels[i] >= 0 else "−100 (ignored)"}
+        for i in range(len(tokens))
+    ]
 
 
 def batch_table(tokens: list[list[str]], attention_mask: torch.Tensor) -> list[dict]:
@@ -183,8 +222,8 @@ def padded_batch_attention(model, sentences: list[str]) -> tuple[object, MaskedA
     batch = model.prepare(sentences)
     with torch.no_grad(), record(model, names="blocks.*.attn.hook_probs") as rec:
         model(**batch)
-    probs = rec.stack("probs").float()                                    # (L, B, H, N, N)
-    keys = batch["attention_mask"].bool().cpu()                           # (B, N)
+    probs = rec.stack("probs").float()  # (L, B, H, N, N)
+    keys = batch["attention_mask"].bool().cpu()  # (B, N)
     pad = ~keys[None, :, None, None, :].expand_as(probs)
     max_masked = float(probs[pad].abs().max()) if pad.any() else 0.0
     row_err = float((probs.double().sum(-1) - 1).abs().max())

@@ -3,6 +3,7 @@ or on the right, the attention it produces, and the check that padding side does
 outputs when positions are handled (position_ids counted over real tokens only, as HF `generate` does).
 
 Pure torch; any model of the contract with `is_causal` and `prepare(..., padding_side=)` (the HF adapter)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,22 +17,22 @@ from xviz.layers import masks as M
 
 @dataclass
 class SideRun:
-    side: str                   # "left" | "right"
+    side: str  # "left" | "right"
     tokens: list[list[str]]
     attention_mask: torch.Tensor  # (B, N) 1 = real token
-    mask: torch.Tensor          # (B, N, N) bool: causal ∧ real key — what every layer and head applies
-    probs: torch.Tensor         # (L, B, H, N, N)
+    mask: torch.Tensor  # (B, N, N) bool: causal ∧ real key — what every layer and head applies
+    probs: torch.Tensor  # (L, B, H, N, N)
     real_logits: list[torch.Tensor]  # per sentence: (n_b, V) logits of its real tokens, in order
-    max_masked: float           # largest probability on a masked entry, over real query rows (exactly 0)
-    max_row_error: float        # max |Σ_j p_ij − 1| over real query rows
+    max_masked: float  # largest probability on a masked entry, over real query rows (exactly 0)
+    max_row_error: float  # max |Σ_j p_ij − 1| over real query rows
 
 
 @dataclass
 class PaddingSides:
     left: SideRun
     right: SideRun
-    max_logit_diff: float       # max |logits(left) − logits(right)| over every real token (rounding only)
-    max_prob_diff: float        # same for attention among real tokens (every layer and head)
+    max_logit_diff: float  # max |logits(left) − logits(right)| over every real token (rounding only)
+    max_prob_diff: float  # same for attention among real tokens (every layer and head)
     max_logit_diff_unshifted: float  # left padding without position_ids (positions start at the pads)
 
 
@@ -55,17 +56,18 @@ def run_side(model, sentences: list[str], side: str, max_tokens: int = 512, posi
     extra = {"position_ids": position_ids(am)} if positions else {}
     with torch.no_grad(), record(model, names="blocks.*.attn.hook_probs") as rec:
         out = model(**batch, **extra)
-    probs = rec.stack("probs").float()                                   # (L, B, H, N, N)
-    real = am.bool().cpu()                                               # (B, N)
+    probs = rec.stack("probs").float()  # (L, B, H, N, N)
+    real = am.bool().cpu()  # (B, N)
     mask = decoder_mask(am)
-    rows = real[None, :, None, :, None].expand_as(probs)                # real query rows
+    rows = real[None, :, None, :, None].expand_as(probs)  # real query rows
     forbidden = ~mask[None, :, None] & rows
     max_masked = float(probs[forbidden].abs().max()) if forbidden.any() else 0.0
-    row_sums = probs.double().sum(-1)                                    # (L, B, H, N)
+    row_sums = probs.double().sum(-1)  # (L, B, H, N)
     row_err = float((row_sums - 1).abs()[real[None, :, None].expand_as(row_sums)].max())
-    logits = out.logits.float().cpu()                                    # (B, N, V)
-    return SideRun(side, batch.tokens, am.cpu(), mask, probs, [logits[b][real[b]] for b in range(len(real))],
-                   max_masked, row_err)
+    logits = out.logits.float().cpu()  # (B, N, V)
+    return SideRun(
+        side, batch.tokens, am.cpu(), mask, probs, [logits[b][real[b]] for b in range(len(real))], max_masked, row_err
+    )
 
 
 def _real_probs(run: SideRun, b: int) -> torch.Tensor:

@@ -8,6 +8,7 @@ Mixing operators (rows: output token, columns: input token; N = 16 patches in ra
 - FNet: Re(F_N · X · F_C) with the DFT matrices F_n[j, k] = exp(−2πi·jk/n) (Lee-Thorp et al. 2021, eq. 3), i.e.
   cos(2πjk/N)·X·cos(2πjk/C) − sin(2πjk/N)·X·sin(2πjk/C): two fixed token matrices, no parameters.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,9 +21,13 @@ from xviz.hooks import record
 from xviz.models.digits import load_split, normalise, shift
 
 MODEL_NAMES = ("vit-digits", "mixer-digits", "fnet-digits", "cnn-digits")
-MIXING = {"vit-digits": "self-attention (input-dependent)", "mixer-digits": "learned token MLP (input-independent)",
-          "fnet-digits": "fixed 2-D Fourier transform (no parameters)", "cnn-digits": "3 × 3 convolutions + pooling"}
-DIRECTIONS = ((1, 0), (-1, 0), (0, 1), (0, -1))   # right, left, down, up
+MIXING = {
+    "vit-digits": "self-attention (input-dependent)",
+    "mixer-digits": "learned token MLP (input-independent)",
+    "fnet-digits": "fixed 2-D Fourier transform (no parameters)",
+    "cnn-digits": "3 × 3 convolutions + pooling",
+}
+DIRECTIONS = ((1, 0), (-1, 0), (0, 1), (0, -1))  # right, left, down, up
 
 
 def param_count(model: torch.nn.Module) -> int:
@@ -32,8 +37,10 @@ def param_count(model: torch.nn.Module) -> int:
 @torch.no_grad()
 def accuracy(model, x01: torch.Tensor, y: torch.Tensor, batch: int = 512) -> float:
     dev = model.device
-    hits = sum(int((model(normalise(x01[i:i + batch]).to(dev)).logits.argmax(-1).cpu() == y[i:i + batch]).sum())
-               for i in range(0, len(y), batch))
+    hits = sum(
+        int((model(normalise(x01[i : i + batch]).to(dev)).logits.argmax(-1).cpu() == y[i : i + batch]).sum())
+        for i in range(0, len(y), batch)
+    )
     return hits / len(y)
 
 
@@ -86,9 +93,9 @@ def vit_attention(model, x01: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class MixerMatrices:
-    w1: torch.Tensor       # (L, S, N) first token-mixing layer
-    w2: torch.Tensor       # (L, N, S) second token-mixing layer
-    linear: torch.Tensor   # (L, N, N) W2·W1
+    w1: torch.Tensor  # (L, S, N) first token-mixing layer
+    w2: torch.Tensor  # (L, N, S) second token-mixing layer
+    linear: torch.Tensor  # (L, N, N) W2·W1
 
 
 def mixer_matrices(model) -> MixerMatrices:

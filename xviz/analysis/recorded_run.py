@@ -1,4 +1,5 @@
 """What the Attention page's text and image runs share: a Recording and its layer/head counts."""
+
 from __future__ import annotations
 
 import torch

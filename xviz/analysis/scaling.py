@@ -1,4 +1,5 @@
 """Measured cost: time and peak memory of each kernel as the sequence grows, on the current device."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -30,8 +31,17 @@ def make_qkv(n: int, heads: int, head_dim: int, device, dtype, seed: int = 0):
     return [torch.randn(1, heads, n, head_dim, generator=g).to(device=device, dtype=dtype) for _ in range(3)]
 
 
-def measure_one(name: str, n: int, device: torch.device, dtype: torch.dtype, heads: int, head_dim: int,
-                params: KernelParams, repeats: int, budget: int) -> dict:
+def measure_one(
+    name: str,
+    n: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    heads: int,
+    head_dim: int,
+    params: KernelParams,
+    repeats: int,
+    budget: int,
+) -> dict:
     """One (kernel, N) point: median ms and extra peak MiB, or a status saying why it was not run."""
     kn = KERNELS[name]
     row = {"kernel": name, "label": kn.label, "n": n, "ms": None, "peak_mib": None, "status": "ok"}
@@ -55,13 +65,20 @@ def measure_one(name: str, n: int, device: torch.device, dtype: torch.dtype, hea
     return row
 
 
-def measure_scaling(kernels: Sequence[str], sizes: Sequence[int], device: torch.device | str = "cpu",
-                    dtype: torch.dtype = torch.float32, heads: int = 8, head_dim: int = 64,
-                    params: KernelParams = KernelParams(), repeats: int = 3,
-                    progress: Callable[[float, str], None] | None = None) -> list[dict]:
+def measure_scaling(
+    kernels: Sequence[str],
+    sizes: Sequence[int],
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    heads: int = 8,
+    head_dim: int = 64,
+    params: KernelParams | None = None,
+    repeats: int = 3,
+    progress: Callable[[float, str], None] | None = None,
+) -> list[dict]:
     """Time and peak memory of each kernel at each sequence length (batch 1). Kernels that need a GPU are
     reported as unavailable; sizes whose memory estimate does not fit are skipped with the estimate."""
-    device = torch.device(device)
+    device, params = torch.device(device), params or KernelParams()
     budget = memory_budget(device)
     rows, total, done = [], len(kernels) * len(sizes), 0
     for n in sizes:
@@ -69,8 +86,16 @@ def measure_scaling(kernels: Sequence[str], sizes: Sequence[int], device: torch.
             if progress:
                 progress(done / total, f"{KERNELS[name].label} at N = {n:,}")
             if not kernel_available(name, device):
-                rows.append({"kernel": name, "label": KERNELS[name].label, "n": n, "ms": None,
-                             "peak_mib": None, "status": "needs CUDA (compiled FlexAttention)"})
+                rows.append(
+                    {
+                        "kernel": name,
+                        "label": KERNELS[name].label,
+                        "n": n,
+                        "ms": None,
+                        "peak_mib": None,
+                        "status": "needs CUDA (compiled FlexAttention)",
+                    }
+                )
             else:
                 rows.append(measure_one(name, n, device, dtype, heads, head_dim, params, repeats, budget))
             done += 1

@@ -4,6 +4,7 @@ independent products, each of variance σ_q²σ_k²). Unscaled scores grow like 
 → 1, entropy → 0) and its Jacobian diag(p) − p·pᵀ → 0: gradients vanish. Dividing by √d keeps the variance at
 σ_q²σ_k² whatever d. All randomness from a torch.Generator.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,28 +18,27 @@ DIMS = (4, 16, 64, 256, 1024)
 @dataclass
 class DotStats:
     dims: list[int]
-    var_measured: list[float]     # Var(q·k) over samples
-    var_predicted: list[float]    # d·Var(q)·Var(k)
+    var_measured: list[float]  # Var(q·k) over samples
+    var_predicted: list[float]  # d·Var(q)·Var(k)
 
 
 @dataclass
 class SoftmaxStats:
     dims: list[int]
-    entropy: dict[str, list[float]]      # "unscaled" / "÷√d" → mean entropy of a row (nats)
-    max_weight: dict[str, list[float]]   # mean of the largest weight in a row
-    grad_norm: dict[str, list[float]]    # mean Frobenius norm of the softmax Jacobian diag(p) − p pᵀ
+    entropy: dict[str, list[float]]  # "unscaled" / "÷√d" → mean entropy of a row (nats)
+    max_weight: dict[str, list[float]]  # mean of the largest weight in a row
+    grad_norm: dict[str, list[float]]  # mean Frobenius norm of the softmax Jacobian diag(p) − p pᵀ
     n_keys: int
 
 
-def dot_variance(dims=DIMS, samples: int = 4000, std_q: float = 1.0, std_k: float = 1.0, seed: int = 0
-                 ) -> DotStats:
+def dot_variance(dims=DIMS, samples: int = 4000, std_q: float = 1.0, std_k: float = 1.0, seed: int = 0) -> DotStats:
     g = torch.Generator().manual_seed(seed)
     meas, pred = [], []
     for d in dims:
         q = torch.randn(samples, d, generator=g) * std_q
         k = torch.randn(samples, d, generator=g) * std_k
         meas.append(float((q * k).sum(-1).var()))
-        pred.append(d * std_q ** 2 * std_k ** 2)
+        pred.append(d * std_q**2 * std_k**2)
     return DotStats(list(dims), meas, pred)
 
 
@@ -74,11 +74,11 @@ def softmax_saturation(dims=DIMS, n_keys: int = 16, rows: int = 256, seed: int =
 @dataclass
 class RealHeadStats:
     d: int
-    var_qk: float                 # Var(q_i·k_j) over real token pairs
-    var_pred: float               # d·Var(q)·Var(k) (as if components were independent)
-    scaled: tuple[float, float, float]    # entropy, max weight, Jacobian norm with ÷√d (what the model does)
+    var_qk: float  # Var(q_i·k_j) over real token pairs
+    var_pred: float  # d·Var(q)·Var(k) (as if components were independent)
+    scaled: tuple[float, float, float]  # entropy, max weight, Jacobian norm with ÷√d (what the model does)
     unscaled: tuple[float, float, float]  # the same scores without ÷√d
-    uniform_entropy: float        # log(N): the most spread a row can be
+    uniform_entropy: float  # log(N): the most spread a row can be
 
 
 def real_head_stats(q: torch.Tensor, k: torch.Tensor, key_ok: torch.Tensor | None = None) -> RealHeadStats:
@@ -87,5 +87,11 @@ def real_head_stats(q: torch.Tensor, k: torch.Tensor, key_ok: torch.Tensor | Non
         q, k = q[key_ok], k[key_ok]
     d = q.shape[-1]
     raw = q @ k.T  # (N, N)
-    return RealHeadStats(d, float(raw.var()), d * float(q.var()) * float(k.var()),
-                         row_stats(raw / math.sqrt(d)), row_stats(raw), math.log(raw.shape[-1]))
+    return RealHeadStats(
+        d,
+        float(raw.var()),
+        d * float(q.var()) * float(k.var()),
+        row_stats(raw / math.sqrt(d)),
+        row_stats(raw),
+        math.log(raw.shape[-1]),
+    )

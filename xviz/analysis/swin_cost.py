@@ -4,6 +4,7 @@ Cost (Liu et al. 2021, Eq. 1–2), for an h×w map of C channels and M×M window
     Ω(MSA)   = 4hwC² + 2(hw)²C
     Ω(W-MSA) = 4hwC² + 2M²hwC
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,8 +30,17 @@ def cost_curve(image_sizes: list[int], patch: int = 4, C: int = 96, M: int = 7) 
     for px in image_sizes:
         h = w = max(1, px // patch)
         msa, wmsa = msa_flops(h, w, C), wmsa_flops(h, w, C, M)
-        rows.append({"image_px": px, "tokens": h * w, "msa": msa, "wmsa": wmsa, "ratio": msa / wmsa,
-                     "msa_entries": (h * w) ** 2, "wmsa_entries": h * w * M * M})
+        rows.append(
+            {
+                "image_px": px,
+                "tokens": h * w,
+                "msa": msa,
+                "wmsa": wmsa,
+                "ratio": msa / wmsa,
+                "msa_entries": (h * w) ** 2,
+                "wmsa_entries": h * w * M * M,
+            }
+        )
     return rows
 
 
@@ -40,8 +50,9 @@ def _spread(reached: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
     return torch.isin(groups, hit)  # (H, W) bool
 
 
-def receptive_field(H: int, W: int, M: int, token: tuple[int, int], k: int, shift: int | None = None,
-                    alternate: bool = True) -> torch.Tensor:
+def receptive_field(
+    H: int, W: int, M: int, token: tuple[int, int], k: int, shift: int | None = None, alternate: bool = True
+) -> torch.Tensor:
     """(H, W) long map: for each input position, the smallest number of layers j ≤ k after which it can
     influence output `token` (0 = the token itself, −1 = not within k layers). Layers alternate W-MSA (layer 1)
     and SW-MSA (shift = ⌊M/2⌋ unless given); alternate=False keeps every layer unshifted. Composes the actual
@@ -65,10 +76,17 @@ def receptive_field(H: int, W: int, M: int, token: tuple[int, int], k: int, shif
     return first
 
 
-def receptive_field_sizes(H: int, W: int, M: int, token: tuple[int, int], k: int,
-                          shift: int | None = None) -> list[dict]:
+def receptive_field_sizes(
+    H: int, W: int, M: int, token: tuple[int, int], k: int, shift: int | None = None
+) -> list[dict]:
     """Rows {layers, alternating, unshifted}: receptive-field size (tokens) after j = 0..k layers."""
     alt = receptive_field(H, W, M, token, k, shift, alternate=True)
     fixed = receptive_field(H, W, M, token, k, shift, alternate=False)
-    return [{"layers": j, "alternating": int(((alt >= 0) & (alt <= j)).sum()),
-             "unshifted": int(((fixed >= 0) & (fixed <= j)).sum())} for j in range(k + 1)]
+    return [
+        {
+            "layers": j,
+            "alternating": int(((alt >= 0) & (alt <= j)).sum()),
+            "unshifted": int(((fixed >= 0) & (fixed <= j)).sum()),
+        }
+        for j in range(k + 1)
+    ]

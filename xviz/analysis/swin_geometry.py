@@ -1,5 +1,6 @@
 """What the Swin page shows, computed without streamlit: the picture on a token grid, the cyclic-shift steps,
 one window's tokens and mask, and real window attention recorded from a Swin model."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,14 +10,22 @@ import torch
 
 from xviz.errors import InputError
 from xviz.hooks import record
-from xviz.layers.windows import (cyclic_shift, cyclic_unshift, region_labels, shifted_window_mask, window_config,
-                                 window_partition, window_token_positions)
+from xviz.layers.windows import (
+    cyclic_shift,
+    cyclic_unshift,
+    region_labels,
+    shifted_window_mask,
+    window_config,
+    window_partition,
+    window_token_positions,
+)
 
 
 def grid_image(image, H: int, W: int, max_px: int = 448) -> tuple[np.ndarray, int]:
     """PIL image → (uint8 (H·q, W·q, 3), q): centre-cropped to the H:W aspect and resized so that every token of
     the H×W grid covers q×q pixels (q >= 2, longer side about max_px)."""
     from PIL import Image
+
     q = max(2, max_px // max(H, W))
     img = image.convert("RGB")
     w0, h0 = img.size
@@ -31,11 +40,11 @@ def grid_image(image, H: int, W: int, max_px: int = 448) -> tuple[np.ndarray, in
 
 @dataclass
 class ShiftSteps:
-    before: np.ndarray        # (H·q, W·q, 3) the picture
-    rolled: np.ndarray        # the picture rolled by (−s·q, −s·q) pixels: cyclic_shift on pixels
-    labels: torch.Tensor      # (H, W) region labels 0–8 on the rolled token grid
+    before: np.ndarray  # (H·q, W·q, 3) the picture
+    rolled: np.ndarray  # the picture rolled by (−s·q, −s·q) pixels: cyclic_shift on pixels
+    labels: torch.Tensor  # (H, W) region labels 0–8 on the rolled token grid
     regions_per_window: torch.Tensor  # (nH, nWw) distinct regions inside each window of the rolled map
-    restored: np.ndarray      # rolled back: cyclic_unshift(rolled) == before
+    restored: np.ndarray  # rolled back: cyclic_unshift(rolled) == before
     M: int
     shift: int
 
@@ -47,8 +56,15 @@ def shift_steps(pic: np.ndarray, q: int, M: int, shift: int) -> ShiftSteps:
     px = torch.from_numpy(np.array(pic))[None]  # (1, H·q, W·q, 3), a writable copy
     rolled = cyclic_shift(px, shift * q)
     labels = region_labels(H, W, M, shift)
-    return ShiftSteps(pic, rolled[0].numpy(), labels, regions_per_window(labels, M),
-                      cyclic_unshift(rolled, shift * q)[0].numpy(), M, shift)
+    return ShiftSteps(
+        pic,
+        rolled[0].numpy(),
+        labels,
+        regions_per_window(labels, M),
+        cyclic_unshift(rolled, shift * q)[0].numpy(),
+        M,
+        shift,
+    )
 
 
 def regions_per_window(labels: torch.Tensor, M: int) -> torch.Tensor:
@@ -64,9 +80,9 @@ class WindowDetail:
     index: int
     M: int
     shift: int
-    labels: torch.Tensor      # (M, M) region label of each token of the window
-    mask: torch.Tensor        # (M², M²) bool, True = may attend
-    positions: torch.Tensor   # (M², 2) (row, col) of each token in the original map
+    labels: torch.Tensor  # (M, M) region label of each token of the window
+    mask: torch.Tensor  # (M², M²) bool, True = may attend
+    positions: torch.Tensor  # (M², 2) (row, col) of each token in the original map
     masked_pairs: int
 
 
@@ -84,12 +100,12 @@ def window_detail(H: int, W: int, M: int, shift: int, index: int) -> WindowDetai
 @dataclass
 class WindowAttention:
     block: int
-    grid: tuple[int, int]     # (h, w) feature map of the block
+    grid: tuple[int, int]  # (h, w) feature map of the block
     M: int
     shift: int
-    probs: torch.Tensor       # (H, M², M²) of the chosen window, all heads
-    positions: torch.Tensor   # (M², 2) tokens' (row, col) on the block's map (original frame)
-    mask: torch.Tensor        # (M², M²) the mask the block used (all True for W-MSA)
+    probs: torch.Tensor  # (H, M², M²) of the chosen window, all heads
+    positions: torch.Tensor  # (M², 2) tokens' (row, col) on the block's map (original frame)
+    mask: torch.Tensor  # (M², M²) the mask the block used (all True for W-MSA)
     num_windows: int
     index: int = 0
 
@@ -113,8 +129,9 @@ def window_attention(model, probs: torch.Tensor, block: int, window: int) -> Win
     if not 0 <= window < n_win:
         raise InputError(f"Window {window} does not exist; block {block} has {n_win} windows.")
     pos = window_token_positions(hp, wp, m, s)[window]
-    return WindowAttention(block, (h, w), m, s, probs[window].float(), pos,
-                           shifted_window_mask(hp, wp, m, s)[window], n_win, window)
+    return WindowAttention(
+        block, (h, w), m, s, probs[window].float(), pos, shifted_window_mask(hp, wp, m, s)[window], n_win, window
+    )
 
 
 def stage_pairs(model) -> list[tuple[int, int, int]]:
@@ -130,7 +147,7 @@ def window_crop(rolled: np.ndarray, q: int, M: int, index: int) -> np.ndarray:
     """Pixels of window `index` of the rolled picture (what that window's tokens see): (M·q, M·q, 3)."""
     n_across = rolled.shape[1] // (q * M)
     r, c = divmod(index, n_across)
-    return rolled[r * M * q:(r + 1) * M * q, c * M * q:(c + 1) * M * q]
+    return rolled[r * M * q : (r + 1) * M * q, c * M * q : (c + 1) * M * q]
 
 
 def window_pixels(pic: np.ndarray, wa: WindowAttention) -> np.ndarray:
@@ -140,6 +157,6 @@ def window_pixels(pic: np.ndarray, wa: WindowAttention) -> np.ndarray:
     q = pic.shape[0] // h
     hp, wp = h + (-h) % wa.M, w + (-w) % wa.M
     padded = np.zeros((hp * q, wp * q, 3), dtype=np.uint8)
-    padded[:h * q, :w * q] = pic[:h * q, :w * q]
+    padded[: h * q, : w * q] = pic[: h * q, : w * q]
     rolled = cyclic_shift(torch.from_numpy(padded)[None], wa.shift * q)[0].numpy()  # (hp·q, wp·q, 3)
     return window_crop(rolled, q, wa.M, wa.index)

@@ -3,6 +3,7 @@
 Works on any model of the contract (xviz.models.contract): xviz's own encoders and the Hugging Face adapter's
 decoders alike. Padding and special tokens come from the batch (`attention_mask`, `special`), never from token
 strings; under grouped-query attention k and v are per KV head (`kv_head`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -27,9 +28,9 @@ class TextRun(RecordedRun):
     truncated: bool
     notice: str | None = None
     special: list[list[bool]] = field(default_factory=list)  # per token: special ([CLS], <s>, …) or padding
-    valid: list[list[bool]] = field(default_factory=list)    # per token: a real token (attention_mask == 1)
+    valid: list[list[bool]] = field(default_factory=list)  # per token: a real token (attention_mask == 1)
     is_causal: bool = False
-    max_tokens: int = PAGE_MAX_TOKENS                         # the limit the input was cut to
+    max_tokens: int = PAGE_MAX_TOKENS  # the limit the input was cut to
     model_name: str = ""
 
     def kv_head(self, head: int) -> int:
@@ -72,8 +73,10 @@ def run_text(model, items: list, max_bytes: int = MAX_RECORD_BYTES, max_tokens: 
     n = batch["input_ids"].shape[1]
     need = estimate_record_bytes(model, len(items), n)
     if need > max_bytes:
-        raise ResourceError(f"Recording {len(items)} × {n} tokens would need about {need / 2**20:,.0f} MiB "
-                            f"(limit {max_bytes / 2**20:,.0f} MiB). Use shorter or fewer texts.")
+        raise ResourceError(
+            f"Recording {len(items)} × {n} tokens would need about {need / 2**20:,.0f} MiB "
+            f"(limit {max_bytes / 2**20:,.0f} MiB). Use shorter or fewer texts."
+        )
 
     def forward(device: torch.device) -> Recording:
         m = model if device == model.device else cpu_copy(model)
@@ -84,8 +87,17 @@ def run_text(model, items: list, max_bytes: int = MAX_RECORD_BYTES, max_tokens: 
 
     rec, notice = run_with_oom_fallback(forward, model.device)
     valid = batch["attention_mask"].bool().cpu().tolist()
-    return TextRun(rec, batch.tokens, batch.truncated, notice, [list(s) for s in batch.special], valid,
-                   model.is_causal, limit, model.name)
+    return TextRun(
+        rec,
+        batch.tokens,
+        batch.truncated,
+        notice,
+        [list(s) for s in batch.special],
+        valid,
+        model.is_causal,
+        limit,
+        model.name,
+    )
 
 
 def cpu_copy(model):
@@ -93,9 +105,13 @@ def cpu_copy(model):
     loaded modules, and a model dispatched by accelerate must not be deep-copied)."""
     if isinstance(model, HFModel):
         if getattr(model.hf_model, "hf_device_map", None):  # set by accelerate's dispatch only
-            raise ResourceError(f"{model.name} is spread over devices (device_map) and ran out of memory; "
-                                "use shorter texts or fewer of them.")
+            raise ResourceError(
+                f"{model.name} is spread over devices (device_map) and ran out of memory; "
+                "use shorter texts or fewer of them."
+            )
         import xviz
+
         return xviz.load_model(model.name, device="cpu")
     import copy
+
     return copy.deepcopy(model).to("cpu")

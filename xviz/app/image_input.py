@@ -1,5 +1,6 @@
 """Image input widget: a bundled sample or an upload, validated by xviz.inputs.image (messages, never tracebacks).
 Returns a LoadedImage (picture, notes, source, digest); the source radio and the sample are bound to the URL."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -9,7 +10,7 @@ from xviz.errors import InputError
 from xviz.inputs.image import LoadedImage, fit_image, load_image
 from xviz.samples import CAPTIONS, sample_image, sample_names
 
-MAX_SIDE = 1024   # uploads are downscaled to this for display and overlays (models resize anyway)
+MAX_SIDE = 1024  # uploads are downscaled to this for display and overlays (models resize anyway)
 SOURCES = ["Sample", "Upload"]
 
 
@@ -40,8 +41,9 @@ def image_input(key: str, label: str = "Image", default: str = "chelsea") -> Loa
     if src == "Sample":
         names = sample_names()
         # plain names as options: the URL then reads ?{key}_sample=coffee (a format_func label would go there)
-        name = st.selectbox("Sample image", names, index=names.index(default) if default in names else 0,
-                            key=f"{key}_sample", bind=Q)
+        name = st.selectbox(
+            "Sample image", names, index=names.index(default) if default in names else 0, key=f"{key}_sample", bind=Q
+        )
         st.caption(CAPTIONS.get(name, ""))
         return _sample(name)
     up = st.file_uploader("Upload an image (PNG, JPEG, GIF, BMP, TIFF, WebP)", key=f"{key}_file")

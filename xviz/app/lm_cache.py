@@ -1,5 +1,6 @@
 """Cached computations of the Language-model page, keyed on plain values (model name, device, token ids,
 settings). The shared model is only read: every intervention goes through context-scoped `edits`."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -60,8 +61,9 @@ def beam(name: str, device: str, ids: tuple[int, ...], d: tuple) -> lm_beam.Beam
     dec = lm_decode.Decoding(*d)
     eos = model.hf_model.config.eos_token_id
     eos = eos[0] if isinstance(eos, list) else eos
-    return lm_beam.beam_search(model, torch.tensor(ids), dec.num_beams, dec.max_new_tokens, dec.length_penalty,
-                               dec.early_stopping, eos_id=eos)
+    return lm_beam.beam_search(
+        model, torch.tensor(ids), dec.num_beams, dec.max_new_tokens, dec.length_penalty, dec.early_stopping, eos_id=eos
+    )
 
 
 @st.cache_data(max_entries=8, show_spinner="Timing decoding with and without the KV cache…")
@@ -70,8 +72,9 @@ def cache_timing(name: str, device: str, ids: tuple[int, ...], steps: int) -> lm
 
 
 @st.cache_data(max_entries=16, show_spinner="Re-running with the heads ablated…")
-def ablate(name: str, device: str, ids: tuple[int, ...], pairs: tuple, mode: str, k: int,
-           token_pair: tuple | None) -> lm_next.Ablation:
+def ablate(
+    name: str, device: str, ids: tuple[int, ...], pairs: tuple, mode: str, k: int, token_pair: tuple | None
+) -> lm_next.Ablation:
     return lm_next.ablate(_model(name, device), torch.tensor(ids), list(pairs), mode, k, token_pair)
 
 
@@ -97,8 +100,9 @@ def ioi_effects(name: str, device: str, ids: tuple[int, ...], a: int, b: int, mo
     if key not in cache:
         bar = st.progress(0.0, text="Ablating every head, one layer per batch…")
         cache.clear()  # keep one result per session: (L, H) floats, but the run is the expensive part
-        cache[key] = lm_heads.ablation_effects(_model(name, device), torch.tensor(ids), a, b, mode,
-                                               progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
+        cache[key] = lm_heads.ablation_effects(
+            _model(name, device), torch.tensor(ids), a, b, mode, progress=lambda f, m: bar.progress(min(f, 1.0), text=m)
+        )
         bar.empty()
     return cache[key]
 

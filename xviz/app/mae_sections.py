@@ -1,4 +1,5 @@
 """Render helpers of the MAE page: controls, the reconstruction, side-by-side comparison, fine-tuning."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,36 +16,42 @@ from xviz.layers.patches import STRATEGIES
 from xviz.models.mae import MAE
 from xviz.plots import mae as P
 
-HELD_OUT = {"chelsea", "coffee", "rocket"}     # scripts/train_mae.py HELD_OUT
+HELD_OUT = {"chelsea", "coffee", "rocket"}  # scripts/train_mae.py HELD_OUT
 TRAINED_ON = {"astronaut", "camera", "retina"}
-STRATEGY_HELP = ("random: MAE's uniform sampling (smallest noise kept). block: BEiT-style rectangles. "
-                 "grid: a regular lattice (one kept patch per 2×2 cell at 0.75).")
+STRATEGY_HELP = (
+    "random: MAE's uniform sampling (smallest noise kept). block: BEiT-style rectangles. "
+    "grid: a regular lattice (one kept patch per 2×2 cell at 0.75)."
+)
 
 
 @dataclass
 class Ctx:
     model: MAE
-    pixel_values: torch.Tensor   # (1, C, H, W) model space
+    pixel_values: torch.Tensor  # (1, C, H, W) model space
     strategy: str
     ratio: float
     seed: int
-    key: str                     # identifies image + model (for stored fine-tuning results)
+    key: str  # identifies image + model (for stored fine-tuning results)
 
 
 def model_notes(model: MAE, name: str, source: str) -> None:
     cfg = model.cfg
     H, W = cfg.image_size
-    st.caption(f"Model **{name}**: {cfg.num_layers}-block encoder ({cfg.hidden_size} wide) on the visible patches "
-               f"only, {cfg.decoder_layers}-block decoder ({cfg.decoder_hidden_size} wide); {cfg.patch_size}-px "
-               f"patches; the image is resized and centre-cropped to {H}×{W} px.")
+    st.caption(
+        f"Model **{name}**: {cfg.num_layers}-block encoder ({cfg.hidden_size} wide) on the visible patches "
+        f"only, {cfg.decoder_layers}-block decoder ({cfg.decoder_hidden_size} wide); {cfg.patch_size}-px "
+        f"patches; the image is resized and centre-cropped to {H}×{W} px."
+    )
     note = state.model_note(name)
     if note:
         st.caption(note + ".")
     if cfg.norm_pix_loss:
-        st.info("This checkpoint was trained with **norm_pix_loss**: it predicts each patch normalised by its own "
-                "mean and std. The reconstruction is shown un-normalised with the **true** patch's mean and std "
-                "— information the viewer has but the model never saw — so colours and contrast of hidden patches "
-                "are borrowed from the original.")
+        st.info(
+            "This checkpoint was trained with **norm_pix_loss**: it predicts each patch normalised by its own "
+            "mean and std. The reconstruction is shown un-normalised with the **true** patch's mean and std "
+            "— information the viewer has but the model never saw — so colours and contrast of hidden patches "
+            "are borrowed from the original."
+        )
     else:
         st.caption("Targets: **plain pixels** — the reconstruction is the decoder's raw output, nothing borrowed.")
     if name == "mae-small" and source.startswith("sample:"):
@@ -71,14 +78,21 @@ def reconstruction_section(c: Ctx) -> None:
         st.info("Ratio 0 hides nothing: there is nothing to reconstruct.")
     else:
         m1.metric("PSNR on hidden pixels", f"{rec.psnr_masked:.2f} dB")
-        m2.metric("mean-colour fill", f"{rec.psnr_mean_fill:.2f} dB",
-                  f"MAE {rec.psnr_masked - rec.psnr_mean_fill:+.2f} dB")
-        m3.metric("nearest-visible-patch fill", f"{rec.psnr_nearest_fill:.2f} dB",
-                  f"MAE {rec.psnr_masked - rec.psnr_nearest_fill:+.2f} dB")
-    figure(P.reconstruction_figure(rec), "mae_rec",
-           caption="Grey squares are hidden from the encoder. 'Reconstruction + visible' = x·(1 − mask) + "
-                   "pred·mask: only hidden patches come from the decoder. The error map shows each hidden patch's "
-                   "mean squared error in display RGB (visible patches grey).")
+        m2.metric(
+            "mean-colour fill", f"{rec.psnr_mean_fill:.2f} dB", f"MAE {rec.psnr_masked - rec.psnr_mean_fill:+.2f} dB"
+        )
+        m3.metric(
+            "nearest-visible-patch fill",
+            f"{rec.psnr_nearest_fill:.2f} dB",
+            f"MAE {rec.psnr_masked - rec.psnr_nearest_fill:+.2f} dB",
+        )
+    figure(
+        P.reconstruction_figure(rec),
+        "mae_rec",
+        caption="Grey squares are hidden from the encoder. 'Reconstruction + visible' = x·(1 − mask) + "
+        "pred·mask: only hidden patches come from the decoder. The error map shows each hidden patch's "
+        "mean squared error in display RGB (visible patches grey).",
+    )
 
 
 def compare_section(c: Ctx) -> None:
@@ -92,8 +106,11 @@ def compare_section(c: Ctx) -> None:
         a_lbl, b_lbl, b = c.strategy, strat_b, (strat_b, c.ratio)
     rec_a = reconstruct(c.model, c.pixel_values, c.strategy, c.ratio, c.seed)
     rec_b = reconstruct(c.model, c.pixel_values, b[0], b[1], c.seed)
-    figure(P.compare_figure(rec_a, rec_b, f"A ({a_lbl})", f"B ({b_lbl})"), "mae_cmp_fig",
-           caption="Same image and seed; row A uses the controls above, row B the setting chosen here.")
+    figure(
+        P.compare_figure(rec_a, rec_b, f"A ({a_lbl})", f"B ({b_lbl})"),
+        "mae_cmp_fig",
+        caption="Same image and seed; row A uses the controls above, row B the setting chosen here.",
+    )
 
 
 def step_cap(model: MAE) -> int:
@@ -105,16 +122,24 @@ def step_cap(model: MAE) -> int:
 
 def finetune_section(c: Ctx) -> None:
     cap = step_cap(c.model)
-    st.caption(f"Trains a private **copy** of the model on this one image (random masks, crops and flips); the "
-               f"shared model stays as it is. Up to {cap} steps on this device.")
+    st.caption(
+        f"Trains a private **copy** of the model on this one image (random masks, crops and flips); the "
+        f"shared model stays as it is. Up to {cap} steps on this device."
+    )
     steps = int(st.number_input("Steps", 1, cap, min(20, cap), key="mae_ft_steps", bind=Q))
     lr = st.select_slider("Learning rate", [1e-5, 3e-5, 1e-4, 3e-4, 1e-3], 3e-4, key="mae_ft_lr", bind=Q)
     if st.button("Fine-tune on this image", key="mae_ft_go"):
         bar = st.progress(0.0, text="fine-tuning…")
         batch = 8 if cap > 5 else 2
-        tuned, losses = finetune(c.model, c.pixel_values, steps, lr=lr, seed=c.seed, batch_size=batch,
-                                 progress=lambda i, loss: bar.progress(i / steps, text=f"step {i}/{steps}: "
-                                                                                        f"loss {loss:.4f}"))
+        tuned, losses = finetune(
+            c.model,
+            c.pixel_values,
+            steps,
+            lr=lr,
+            seed=c.seed,
+            batch_size=batch,
+            progress=lambda i, loss: bar.progress(i / steps, text=f"step {i}/{steps}: loss {loss:.4f}"),
+        )
         before = reconstruct(c.model, c.pixel_values, c.strategy, c.ratio, c.seed)
         after = reconstruct(tuned, c.pixel_values, c.strategy, c.ratio, c.seed)
         st.session_state["mae_ft_result"] = (c.key, before, after, losses)
@@ -122,10 +147,18 @@ def finetune_section(c: Ctx) -> None:
     result = st.session_state.get("mae_ft_result")
     if result and result[0] == c.key:
         _, before, after, losses = result
-        st.markdown(f"PSNR on hidden pixels: **{before.psnr_masked:.2f} dB → {after.psnr_masked:.2f} dB** after "
-                    f"{len(losses)} steps (same mask). A model tuned on one image can memorise it: a high score "
-                    "here says little about other images.")
-        figure(P.compare_figure(before, after, "before", "after fine-tuning"), "mae_ft_fig",
-               caption="The same mask and seed before and after fine-tuning the private copy.")
-        figure(P.loss_curve_figure(losses), "mae_ft_loss",
-               caption="MAE loss on the hidden patches at each fine-tuning step (random masks, crops and flips).")
+        st.markdown(
+            f"PSNR on hidden pixels: **{before.psnr_masked:.2f} dB → {after.psnr_masked:.2f} dB** after "
+            f"{len(losses)} steps (same mask). A model tuned on one image can memorise it: a high score "
+            "here says little about other images."
+        )
+        figure(
+            P.compare_figure(before, after, "before", "after fine-tuning"),
+            "mae_ft_fig",
+            caption="The same mask and seed before and after fine-tuning the private copy.",
+        )
+        figure(
+            P.loss_curve_figure(losses),
+            "mae_ft_loss",
+            caption="MAE loss on the hidden patches at each fine-tuning step (random masks, crops and flips).",
+        )

@@ -1,5 +1,6 @@
 """Render helpers of the Token mixers page: the four digit models, the input digit, the mixing operators, the
 translation experiment."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -29,10 +30,17 @@ def models() -> dict:
 @st.cache_data(max_entries=4, show_spinner="Measuring accuracy, speed and shift behaviour on the held-out set…")
 def model_table(device: str) -> tuple[list[dict], dict[str, list[float]]]:
     ms = {n: state.load_model_cached(n, device) for n in A.MODEL_NAMES}
-    rows = [{"model": n, "token mixing": A.MIXING[n], "parameters": A.param_count(m),
-             "held-out accuracy": round(A.held_out_accuracy(m), 4),
-             "written beside the weights": round(float(m.train_meta["test_accuracy"]), 4),
-             "ms / image (batch 64, this device)": round(A.speed_ms(m), 4)} for n, m in ms.items()]
+    rows = [
+        {
+            "model": n,
+            "token mixing": A.MIXING[n],
+            "parameters": A.param_count(m),
+            "held-out accuracy": round(A.held_out_accuracy(m), 4),
+            "written beside the weights": round(float(m.train_meta["test_accuracy"]), 4),
+            "ms / image (batch 64, this device)": round(A.speed_ms(m), 4),
+        }
+        for n, m in ms.items()
+    ]
     return rows, {n: A.shift_accuracy(m) for n, m in ms.items()}
 
 
@@ -41,10 +49,9 @@ def digit_input() -> torch.Tensor:
     src = st.radio("Digit", ["Held-out set", "Upload"], key="mx_src", horizontal=True, bind=Q)
     if src == "Held-out set":
         x, y = load_split("test")
-        i = int(st.number_input(f"Index in the held-out set (0–{len(y) - 1})", 0, len(y) - 1, 0, key="mx_idx",
-                                bind=Q))
+        i = int(st.number_input(f"Index in the held-out set (0–{len(y) - 1})", 0, len(y) - 1, 0, key="mx_idx", bind=Q))
         st.caption(f"True label: **{int(y[i])}** (never seen in training).")
-        return x[i:i + 1]
+        return x[i : i + 1]
     up = st.file_uploader("A picture of one digit (PNG, JPEG, …; at least 16 px a side)", key="mx_file")
     if up is None:
         st.info("Upload a picture of a single digit, or pick one from the held-out set.")
@@ -68,8 +75,12 @@ def predictions(ms: dict, x01: torch.Tensor, dx: int, dy: int) -> None:
     probs = {n: A.probabilities(m, xs).numpy() for n, m in ms.items()}
     c1, c2 = st.columns([1, 2])
     with c1:
-        widgets.figure(P.digit_figure(xs, f"input, shifted ({dx:+d}, {dy:+d}) px"), "mx_digit", downloads=False,
-                       caption="16 × 16 input; red lines: the 4 × 4-px patches (tokens) of the ViT, Mixer and FNet.")
+        widgets.figure(
+            P.digit_figure(xs, f"input, shifted ({dx:+d}, {dy:+d}) px"),
+            "mx_digit",
+            downloads=False,
+            caption="16 × 16 input; red lines: the 4 × 4-px patches (tokens) of the ViT, Mixer and FNet.",
+        )
     with c2:
         cols = st.columns(len(probs))
         for col, (n, p) in zip(cols, probs.items()):
@@ -81,48 +92,82 @@ def mixing_section(ms: dict, x01: torch.Tensor) -> None:
     vit, mixer = ms["vit-digits"], ms["mixer-digits"]
     n_layers = vit.cfg.num_layers
     layer = int(st.selectbox("Layer", range(n_layers), key="mx_layer", bind=Q))
-    att = A.vit_attention(vit, x01)[layer]                     # (H, 1 + N, 1 + N)
+    att = A.vit_attention(vit, x01)[layer]  # (H, 1 + N, 1 + N)
     heads = [att[h, 1:, 1:].numpy() for h in range(att.shape[0])]
-    widgets.figure(P.token_maps_figure(heads, [f"head {h}" for h in range(len(heads))],
-                                       f"ViT layer {layer}: patch → patch attention on THIS digit", value="p"),
-                   "mx_vit", caption="softmax(QKᵀ/√D) between the 16 patch tokens (CLS row and column left out); "
-                                     "it changes with every input.")
+    widgets.figure(
+        P.token_maps_figure(
+            heads,
+            [f"head {h}" for h in range(len(heads))],
+            f"ViT layer {layer}: patch → patch attention on THIS digit",
+            value="p",
+        ),
+        "mx_vit",
+        caption="softmax(QKᵀ/√D) between the 16 patch tokens (CLS row and column left out); "
+        "it changes with every input.",
+    )
     c1, c2 = st.columns([1, 2])
     with c1:
-        widgets.figure(P.patch_map_figure(att[:, 0, 1:].mean(0).numpy(), vit.cfg.grid,
-                                          f"ViT layer {layer}: CLS → patches, mean over heads"), "mx_vit_cls",
-                       caption="Where the classification token reads from, on the 4 × 4 patch grid.")
+        widgets.figure(
+            P.patch_map_figure(
+                att[:, 0, 1:].mean(0).numpy(), vit.cfg.grid, f"ViT layer {layer}: CLS → patches, mean over heads"
+            ),
+            "mx_vit_cls",
+            caption="Where the classification token reads from, on the 4 × 4 patch grid.",
+        )
     with c2:
-        widgets.figure(P.patch_map_figure(mm_first_row(mixer, layer), mixer.cfg.grid,
-                                          f"Mixer block {layer}: W2·W1 row of patch (1, 1)", signed=True),
-                       "mx_mixer_row", caption="How much each patch feeds patch (1, 1) through the Mixer's "
-                                               "linear part — fixed for all digits.")
+        widgets.figure(
+            P.patch_map_figure(
+                mm_first_row(mixer, layer),
+                mixer.cfg.grid,
+                f"Mixer block {layer}: W2·W1 row of patch (1, 1)",
+                signed=True,
+            ),
+            "mx_mixer_row",
+            caption="How much each patch feeds patch (1, 1) through the Mixer's linear part — fixed for all digits.",
+        )
     mm = A.mixer_matrices(mixer)
-    widgets.figure(P.token_maps_figure([mm.linear[i].numpy() for i in range(mm.linear.shape[0])],
-                                       [f"block {i}" for i in range(mm.linear.shape[0])],
-                                       "Mixer: learned token mixing W2·W1 (the same for every digit and channel)",
-                                       signed=True),
-                   "mx_mixer", caption="Each block mixes tokens with y = W2·gelu(W1·x + b1) + b2 per channel; shown "
-                                       "is W2·W1 (16 × 16), the mixing without the GELU. Input-independent: "
-                                       "this figure does not change when you pick another digit.")
+    widgets.figure(
+        P.token_maps_figure(
+            [mm.linear[i].numpy() for i in range(mm.linear.shape[0])],
+            [f"block {i}" for i in range(mm.linear.shape[0])],
+            "Mixer: learned token mixing W2·W1 (the same for every digit and channel)",
+            signed=True,
+        ),
+        "mx_mixer",
+        caption="Each block mixes tokens with y = W2·gelu(W1·x + b1) + b2 per channel; shown "
+        "is W2·W1 (16 × 16), the mixing without the GELU. Input-independent: "
+        "this figure does not change when you pick another digit.",
+    )
     cos, sin = A.fourier_token_matrices(mixer.cfg.num_tokens)
-    widgets.figure(P.token_maps_figure([cos.numpy(), sin.numpy()], ["cos(2π jk / N)", "sin(2π jk / N)"],
-                                       "FNet: fixed Fourier mixing over the 16 tokens (no parameters)", signed=True),
-                   "mx_fnet", caption="Re(FFT_tokens(FFT_hidden(X))) = cos·X·cos_C − sin·X·sin_C: every token "
-                                      "receives every other with a fixed weight; the patches are treated as a 1-D "
-                                      "sequence in raster order.")
+    widgets.figure(
+        P.token_maps_figure(
+            [cos.numpy(), sin.numpy()],
+            ["cos(2π jk / N)", "sin(2π jk / N)"],
+            "FNet: fixed Fourier mixing over the 16 tokens (no parameters)",
+            signed=True,
+        ),
+        "mx_fnet",
+        caption="Re(FFT_tokens(FFT_hidden(X))) = cos·X·cos_C − sin·X·sin_C: every token "
+        "receives every other with a fixed weight; the patches are treated as a 1-D "
+        "sequence in raster order.",
+    )
 
 
 def shift_section(rows: list[dict], curves: dict[str, list[float]]) -> None:
-    widgets.figure(P.shift_figure([0, 1, 2, 3], curves), "mx_shift",
-                   caption="All 449 held-out digits shifted by s px (average of right, left, down, up; what leaves the "
-                           "frame is lost). None of the models saw a shifted digit in training.")
+    widgets.figure(
+        P.shift_figure([0, 1, 2, 3], curves),
+        "mx_shift",
+        caption="All 449 held-out digits shifted by s px (average of right, left, down, up; what leaves the "
+        "frame is lost). None of the models saw a shifted digit in training.",
+    )
     drop = {n: c[0] - c[-1] for n, c in curves.items()}
     best = min(drop, key=drop.get)
-    st.markdown(f"At 3 px the smallest drop is **{best}** ({drop[best]:.1%}); the largest is "
-                f"**{max(drop, key=drop.get)}** ({max(drop.values()):.1%}). Weight sharing over positions and "
-                "pooling give the CNN a built-in tolerance to translation; the token models must learn it from data "
-                "(their position embeddings tie what they learned to where it was).")
+    st.markdown(
+        f"At 3 px the smallest drop is **{best}** ({drop[best]:.1%}); the largest is "
+        f"**{max(drop, key=drop.get)}** ({max(drop.values()):.1%}). Weight sharing over positions and "
+        "pooling give the CNN a built-in tolerance to translation; the token models must learn it from data "
+        "(their position embeddings tie what they learned to where it was)."
+    )
 
 
 def mm_first_row(mixer, layer: int):

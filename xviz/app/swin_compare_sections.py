@@ -1,4 +1,5 @@
 """Swin page, comparison sections: real attention in a window (W-MSA vs SW-MSA) and two window sizes."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -6,7 +7,7 @@ import streamlit as st
 from xviz.analysis import swin_cost as C
 from xviz.analysis import swin_geometry as V
 from xviz.app import state
-from xviz.app.swin_sections import Ctx, untrained_note, pick
+from xviz.app.swin_sections import Ctx, pick, untrained_note
 from xviz.app.widgets import Q, figure
 from xviz.plots import swin_geometry as P
 from xviz.plots import swin_model as PM
@@ -20,8 +21,13 @@ def attention_section(c: Ctx) -> None:
         st.info("This model has no W-MSA / SW-MSA block pair.")
         return
     a, b, d, e = st.columns(4)
-    pair = a.selectbox("Blocks", pairs, key="swin_pair", bind=Q,
-                       format_func=lambda p: f"stage {p[0] + 1}: {p[1]} (W-MSA) / {p[2]} (SW-MSA)")
+    pair = a.selectbox(
+        "Blocks",
+        pairs,
+        key="swin_pair",
+        bind=Q,
+        format_func=lambda p: f"stage {p[0] + 1}: {p[1]} (W-MSA) / {p[2]} (SW-MSA)",
+    )
     heads = model.blocks[pair[1]].attn.num_heads
     head = pick(b, "Head", heads, 0, "swin_att_head")
     batch = model.prepare(c.image)
@@ -34,13 +40,24 @@ def attention_section(c: Ctx) -> None:
     for col, blk, kind in zip(cols, pair[1:], ["W-MSA", "SW-MSA"]):
         wa = V.window_attention(model, probs[blk], blk, win)
         with col:
-            figure(PM.window_attention_figure(batch.array, wa, head, query, V.window_pixels(batch.array, wa),
-                                              f"block {blk} ({kind}, shift {wa.shift}): query {query}"),
-                   f"swin_att_img_{kind}", caption=f"Where query {query} of window {win} looks (head {head}), on "
-                                                   f"the {wa.grid[0]}×{wa.grid[1]} map; other pixels dimmed.")
-            figure(PM.window_probs_figure(wa, head, f"block {blk}: window {win}, head {head}"),
-                   f"swin_att_mat_{kind}", caption="Rows = queries, columns = keys of this window; masked "
-                                                   "SW-MSA pairs are exactly 0.")
+            figure(
+                PM.window_attention_figure(
+                    batch.array,
+                    wa,
+                    head,
+                    query,
+                    V.window_pixels(batch.array, wa),
+                    f"block {blk} ({kind}, shift {wa.shift}): query {query}",
+                ),
+                f"swin_att_img_{kind}",
+                caption=f"Where query {query} of window {win} looks (head {head}), on "
+                f"the {wa.grid[0]}×{wa.grid[1]} map; other pixels dimmed.",
+            )
+            figure(
+                PM.window_probs_figure(wa, head, f"block {blk}: window {win}, head {head}"),
+                f"swin_att_mat_{kind}",
+                caption="Rows = queries, columns = keys of this window; masked SW-MSA pairs are exactly 0.",
+            )
 
 
 def sizes_section(c: Ctx) -> None:
@@ -53,11 +70,15 @@ def sizes_section(c: Ctx) -> None:
         steps = V.shift_steps(pic, q, M, s)
         masked = int((steps.regions_per_window > 1).sum())
         with col:
-            figure(P.window_grid_figure(pic, q, M, s, f"M = {M}, s = {s}: {H}×{W} tokens", patches=False, both=True),
-                   f"swin_size_grid_{i}",
-                   caption=f"{steps.regions_per_window.numel()} windows, {masked} masked after the shift; "
-                           f"Ω(W-MSA) = {C.wmsa_flops(H, W, 96, M):.3g} FLOPs at C = 96.")
+            figure(
+                P.window_grid_figure(pic, q, M, s, f"M = {M}, s = {s}: {H}×{W} tokens", patches=False, both=True),
+                f"swin_size_grid_{i}",
+                caption=f"{steps.regions_per_window.numel()} windows, {masked} masked after the shift; "
+                f"Ω(W-MSA) = {C.wmsa_flops(H, W, 96, M):.3g} FLOPs at C = 96.",
+            )
             rows = C.receptive_field_sizes(H, W, M, (H // 2, W // 2), 6, s)
-            figure(P.rf_growth_figure(rows, f"receptive field of the centre token, M = {M}"),
-                   f"swin_size_rf_{i}", caption="Bigger windows see more per layer and cost "
-                                                                 "more per token (2M²C in Ω).")
+            figure(
+                P.rf_growth_figure(rows, f"receptive field of the centre token, M = {M}"),
+                f"swin_size_rf_{i}",
+                caption="Bigger windows see more per layer and cost more per token (2M²C in Ω).",
+            )

@@ -1,5 +1,6 @@
 """Streamlit pieces of the attention-variants page: input choice, parameter sliders, the three sections.
 All numbers come from xviz.analysis (variant_inputs, variant_eval, scaling); figures from xviz.plots.variants."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,8 +19,10 @@ from xviz.models.loading import REGISTRY
 from xviz.plots import variants as vplots
 from xviz.variants import PARAMS, VARIANTS, Param, VariantParams, used_params
 
-DEFAULT_TEXT = ("Efficient attention replaces the full matrix of every token looking at every other token "
-                "with a cheaper pattern, and this page shows what that costs on a real head.")
+DEFAULT_TEXT = (
+    "Efficient attention replaces the full matrix of every token looking at every other token "
+    "with a cheaper pattern, and this page shows what that costs on a real head."
+)
 SOURCES = ["Sentence", "Image", "Synthetic long sequence"]
 
 
@@ -68,13 +71,19 @@ def input_section() -> tuple[HeadQKV, str]:
         if qkv.source.endswith("(truncated)"):
             st.warning(f"The sentence is longer than the page's limit: only its first {qkv.n} tokens are used.")
         if qkv.causal:
-            st.caption(f"**{state.model_name('text')}** is a causal decoder: this head only ever attends to earlier "
-                       "tokens, so its full attention and the variants are compared causally (Parameters → Causal)."
-                       + (" Under grouped-query attention its K and V are those of the KV head serving this query "
-                          "head." if model.num_kv_heads != model.num_heads else ""))
+            st.caption(
+                f"**{state.model_name('text')}** is a causal decoder: this head only ever attends to earlier "
+                "tokens, so its full attention and the variants are compared causally (Parameters → Causal)."
+                + (
+                    " Under grouped-query attention its K and V are those of the KV head serving this query head."
+                    if model.num_kv_heads != model.num_heads
+                    else ""
+                )
+            )
         return qkv, repr(args)
     if src == "Image":
         from xviz.app.image_input import image_input
+
         img = image_input("var_img")
         model = state.get_model("image")
         note = state.model_note(state.model_name("image"), model)
@@ -125,8 +134,7 @@ def _causal_checkbox(col, spec: Param) -> bool:
     """On by default for a decoder's head (its real attention is causal); a separate key per case, so switching
     between an encoder and a decoder restores each one's own default (and a URL names which one it sets)."""
     decoder = st.session_state.get("var_src", SOURCES[0]) == SOURCES[0] and state.get_model("text").is_causal
-    return col.checkbox(spec.label, decoder, key=f"{spec.key}_dec" if decoder else spec.key, help=spec.help,
-                        bind=Q)
+    return col.checkbox(spec.label, decoder, key=f"{spec.key}_dec" if decoder else spec.key, help=spec.help, bind=Q)
 
 
 # ---- sections ---------------------------------------------------------------------------------------------------
@@ -150,8 +158,11 @@ def _metrics(res) -> None:
     c[2].metric("memory vs full", f"{mem:.3g}×")
     c = st.columns(3)
     c[0].metric("relative output error", f"{e['relative_error']:.3g}")
-    c[1].metric("row KL(approx‖full)", "n/a" if e["kl"] is None else f"{e['kl']:.3g}",
-                help="n/a when rows are not probability distributions (signed or unnormalised mixing)")
+    c[1].metric(
+        "row KL(approx‖full)",
+        "n/a" if e["kl"] is None else f"{e['kl']:.3g}",
+        help="n/a when rows are not probability distributions (signed or unnormalised mixing)",
+    )
     c[2].metric("top-5 overlap", f"{e['topk_overlap']:.2f}")
     if e["empty_rows"] > 0:
         st.caption(f"{e['empty_rows']:.0%} of the queries get no key at all (output 0).")
@@ -174,30 +185,51 @@ def compare_section(head: HeadQKV, key: str, params: VariantParams) -> None:
     res = []
     for col, wkey, default in ((cols[0], "var_a", "sliding_window"), (cols[1], "var_b", "performer")):
         with col:  # bound to the URL (?var_a=Longformer, by label): a shared link opens the same comparison
-            name = st.selectbox("Variant A" if wkey == "var_a" else "Variant B", names, key=wkey, bind=Q,
-                                index=names.index(default) if default in names else 0, format_func=_label)
+            name = st.selectbox(
+                "Variant A" if wkey == "var_a" else "Variant B",
+                names,
+                key=wkey,
+                bind=Q,
+                index=names.index(default) if default in names else 0,
+                format_func=_label,
+            )
             r = _evaluate(key, name, p, head)
             st.caption(_note(VARIANTS[name]))
-            figure(vplots.variant_figure(r, with_full=False), key=f"{wkey}_fig",
-                   caption="Left: the query–key pairs it computes (dark). Right: its effective attention matrix.")
+            figure(
+                vplots.variant_figure(r, with_full=False),
+                key=f"{wkey}_fig",
+                caption="Left: the query–key pairs it computes (dark). Right: its effective attention matrix.",
+            )
             _metrics(r)
             res.append(r)
     c1, c2 = st.columns(2)
     with c1:
-        figure(vplots.full_figure(res[0]), key="var_full_fig",
-               caption="Full softmax attention of this head (causal when variant A is).")
+        figure(
+            vplots.full_figure(res[0]),
+            key="var_full_fig",
+            caption="Full softmax attention of this head (causal when variant A is).",
+        )
     with c2:
-        figure(vplots.difference_figure(res[0], res[1], res[0].label, res[1].label), key="var_diff_fig",
-               caption="A − B of the effective attention matrices.")
+        figure(
+            vplots.difference_figure(res[0], res[1], res[0].label, res[1].label),
+            key="var_diff_fig",
+            caption="A − B of the effective attention matrices.",
+        )
 
 
 def gallery_section(head: HeadQKV, key: str, params: VariantParams) -> None:
     results = _evaluate_all(key, dataclasses.asdict(params), tuple(VARIANTS), head)
-    figure(vplots.gallery_figure(results), key="var_gallery",
-           caption="|effective attention| of every variant on this head, each scaled to its own maximum.")
+    figure(
+        vplots.gallery_figure(results),
+        key="var_gallery",
+        caption="|effective attention| of every variant on this head, each scaled to its own maximum.",
+    )
     rows = [r.row() for r in results]
-    figure(vplots.cost_error_figure([r for r in rows if r["relative output error"] > 0]), key="var_cost_err",
-           caption="Lower left is best: cheap and close to full attention. Both axes are logarithmic.")
+    figure(
+        vplots.cost_error_figure([r for r in rows if r["relative output error"] > 0]),
+        key="var_cost_err",
+        caption="Lower left is best: cheap and close to full attention. Both axes are logarithmic.",
+    )
     st.dataframe(rows, hide_index=True, width="stretch", key="var_table")
 
 
@@ -205,8 +237,16 @@ def gallery_section(head: HeadQKV, key: str, params: VariantParams) -> None:
 def measure_cached(device: str, kernels: tuple, sizes: tuple, dtype: str, heads: int, params: dict) -> list:
     """Measured once per set of plain values; the progress bar lives inside, so a cache hit replays it full."""
     bar = st.progress(0.0, text="Measuring…")
-    rows = measure_scaling(kernels, sizes, device, getattr(torch, dtype), heads, 64, KernelParams(**params),
-                           progress=lambda f, msg: bar.progress(min(f, 1.0), text=f"Measuring {msg}"))
+    rows = measure_scaling(
+        kernels,
+        sizes,
+        device,
+        getattr(torch, dtype),
+        heads,
+        64,
+        KernelParams(**params),
+        progress=lambda f, msg: bar.progress(min(f, 1.0), text=f"Measuring {msg}"),
+    )
     bar.progress(1.0, text=f"Measured {len(rows)} points on {device}.")
     return rows
 
@@ -217,12 +257,16 @@ def _kernel_label(name: str) -> str:
 
 def measure_section() -> None:
     dev = state.device()
-    st.caption(f"Synthetic Q/K/V, batch 1, head dim 64, on **{device_label(dev)}**. Time is the median of 3 "
-               "runs; memory is the extra peak allocated by one call.")
+    st.caption(
+        f"Synthetic Q/K/V, batch 1, head dim 64, on **{device_label(dev)}**. Time is the median of 3 "
+        "runs; memory is the extra peak allocated by one call."
+    )
     names = [n for n in KERNELS if kernel_available(n, dev)]
     if len(names) < len(KERNELS):
-        st.caption("The compiled FlexAttention block-sparse kernels (sliding window, BigBird) are offered on a "
-                   "CUDA device; the CPU runs small sizes of the rest.")
+        st.caption(
+            "The compiled FlexAttention block-sparse kernels (sliding window, BigBird) are offered on a "
+            "CUDA device; the CPU runs small sizes of the rest."
+        )
     c = st.columns(4)
     # Bound to the URL; the defaults depend on the device, and only values off the default are written.
     kernels = c[0].multiselect("Kernels", names, names, format_func=_kernel_label, key="var_kern", bind=Q)
@@ -232,9 +276,11 @@ def measure_section() -> None:
     dtypes = ["bfloat16", "float16", "float32"] if dev.type == "cuda" else ["float32"]
     dtype = c[3].selectbox("dtype", dtypes, key="var_dtype", bind=Q)
     c, big = st.columns(3), dev.type == "cuda"
-    kp = dict(window=c[0].slider("window w", 2, 1024, 512 if big else 64, 2, key="var_kw", bind=Q),
-              features=c[1].slider("Performer m", 8, 512, 256 if big else 64, key="var_km", bind=Q),
-              proj_dim=c[2].slider("Linformer k", 8, 512, 256 if big else 64, key="var_kk", bind=Q))
+    kp = dict(
+        window=c[0].slider("window w", 2, 1024, 512 if big else 64, 2, key="var_kw", bind=Q),
+        features=c[1].slider("Performer m", 8, 512, 256 if big else 64, key="var_km", bind=Q),
+        proj_dim=c[2].slider("Linformer k", 8, 512, 256 if big else 64, key="var_kk", bind=Q),
+    )
     request = (str(dev), tuple(kernels), tuple(sorted(sizes)), dtype, int(heads), kp)
     if st.button("Measure", type="primary", key="var_measure", disabled=not (kernels and sizes)):
         st.session_state["var_request"] = request
@@ -242,6 +288,9 @@ def measure_section() -> None:
         st.info("Choose kernels and lengths, then press **Measure**.")
         return
     rows = measure_cached(*request)
-    figure(vplots.scaling_figure(rows, device_label(dev)), key="var_scaling",
-           caption="Log-log: a slope of 2 is quadratic in N (full attention), a slope of 1 linear.")
+    figure(
+        vplots.scaling_figure(rows, device_label(dev)),
+        key="var_scaling",
+        caption="Log-log: a slope of 2 is quadratic in N (full attention), a slope of 1 linear.",
+    )
     st.dataframe(rows, hide_index=True, width="stretch", key="var_scaling_table")

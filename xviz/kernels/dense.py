@@ -1,5 +1,6 @@
 """Baselines: full attention through SDPA (flash / memory-efficient kernels where the device has them), the
 explicit dense-masked computation QKᵀ → mask → softmax → ·V, and SDPA with a boolean mask."""
+
 from __future__ import annotations
 
 import math

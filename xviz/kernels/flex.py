@@ -3,6 +3,7 @@
 Without torch.compile FlexAttention runs an unfused reference path that materialises all scores: correct (the
 tests use it on the CPU) but not a fair timing, so measurements use it only where `flex_available` says so.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,12 +27,14 @@ def flex_available(device: torch.device | str) -> bool:
 @functools.cache
 def _compiled():
     from torch.nn.attention.flex_attention import flex_attention
+
     return torch.compile(flex_attention)
 
 
 def sliding_window_block_mask(n: int, w: int, device, block_size: int = 128):
     """BlockMask of |i − j| ≤ w/2 (same pattern as sparse_masks.sliding_window)."""
     from torch.nn.attention.flex_attention import create_block_mask
+
     half = w // 2
 
     def mask_mod(b, h, q_idx, kv_idx):
@@ -43,6 +46,7 @@ def sliding_window_block_mask(n: int, w: int, device, block_size: int = 128):
 def pattern_block_mask(allowed: torch.Tensor, block_size: int = 128):
     """BlockMask of any (N, N) boolean pattern (e.g. BigBird), looked up from the tensor."""
     from torch.nn.attention.flex_attention import create_block_mask
+
     n = allowed.shape[-1]
 
     def mask_mod(b, h, q_idx, kv_idx):
@@ -51,14 +55,14 @@ def pattern_block_mask(allowed: torch.Tensor, block_size: int = 128):
     return create_block_mask(mask_mod, None, None, n, n, device=allowed.device, BLOCK_SIZE=block_size)
 
 
-def flex_masked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_mask, compiled: bool = True
-                ) -> torch.Tensor:
+def flex_masked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_mask, compiled: bool = True) -> torch.Tensor:
     """FlexAttention with a BlockMask; compiled=False runs the eager reference path (any device)."""
     if compiled:
         return _compiled()(q, k, v, block_mask=block_mask)
     import warnings
 
     from torch.nn.attention.flex_attention import flex_attention
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return flex_attention(q, k, v, block_mask=block_mask)

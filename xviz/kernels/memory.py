@@ -4,6 +4,7 @@ CUDA: torch.cuda peak statistics. CPU: a TorchDispatchMode that adds up the stor
 notices when they die (every tensor an aten op returns passes through it), so the peak is that of tensors the
 call creates — fused kernels' internal scratch is not seen on the CPU.
 """
+
 from __future__ import annotations
 
 import statistics

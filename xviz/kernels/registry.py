@@ -1,5 +1,6 @@
 """The measured kernels by name: how to build each on given Q/K/V (setup outside the timed call) and how much
 memory it needs (a formula, to refuse sizes that would not fit before trying them)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -14,11 +15,11 @@ from xviz.variants.lowrank import projection_matrix, random_features
 
 @dataclass(frozen=True)
 class KernelParams:
-    window: int = 512        # sliding window w (|i − j| ≤ w/2)
-    features: int = 256      # Performer m
-    proj_dim: int = 256      # Linformer k
-    block: int = 64          # BigBird block
-    num_random: int = 3      # BigBird random blocks
+    window: int = 512  # sliding window w (|i − j| ≤ w/2)
+    features: int = 256  # Performer m
+    proj_dim: int = 256  # Linformer k
+    block: int = 64  # BigBird block
+    num_random: int = 3  # BigBird random blocks
     seed: int = 0
 
 
@@ -26,8 +27,8 @@ class KernelParams:
 class Kernel:
     name: str
     label: str
-    build: Callable          # (q, k, v, params) → (zero-arg callable, extra tensors that stay alive)
-    scratch: Callable        # (B·H, N, D, bytes per element, params) → bytes the call allocates (estimate)
+    build: Callable  # (q, k, v, params) → (zero-arg callable, extra tensors that stay alive)
+    scratch: Callable  # (B·H, N, D, bytes per element, params) → bytes the call allocates (estimate)
     cuda_only: bool = False
 
 
@@ -65,25 +66,58 @@ def _linformer(q, k, v, p):
     return (lambda: lowrank.linformer_linear(q, k, v, E, F)), (E, F)
 
 
-KERNELS: dict[str, Kernel] = {kn.name: kn for kn in [
-    Kernel("sdpa_full", "full attention (SDPA)", lambda q, k, v, p: ((lambda: dense.sdpa_full(q, k, v)), ()),
-           lambda bh, n, d, b, p: bh * n * d * b * 4),
-    Kernel("dense_masked", "dense-masked explicit (QKᵀ → mask → softmax → ·V)", _dense,
-           lambda bh, n, d, b, p: 2 * bh * n * n * b + bh * n * d * b),
-    Kernel("sdpa_masked", "SDPA + boolean window mask", _sdpa_masked,
-           lambda bh, n, d, b, p: bh * n * n * b + bh * n * d * b * 4),
-    Kernel("window_blockwise", "sliding window, blockwise O(N·w)",
-           lambda q, k, v, p: ((lambda: local.sliding_window_blockwise(q, k, v, p.window)), ()),
-           lambda bh, n, d, b, p: bh * (n + p.window) * (3 * d * b + 2 * b * 3 * max(1, p.window // 2))),
-    Kernel("flex_window", "FlexAttention sliding window (compiled)", _flex_window,
-           lambda bh, n, d, b, p: bh * n * d * b * 2, cuda_only=True),
-    Kernel("flex_bigbird", "FlexAttention BigBird block-sparse (compiled)", _flex_bigbird,
-           lambda bh, n, d, b, p: bh * n * d * b * 2 + n * n, cuda_only=True),
-    Kernel("performer", "Performer FAVOR+ (linear)", _performer,
-           lambda bh, n, d, b, p: 4 * bh * n * p.features * b),
-    Kernel("linformer", "Linformer (k projections)", _linformer,
-           lambda bh, n, d, b, p: bh * n * min(p.proj_dim, n) * b * 2 + 4 * bh * p.proj_dim * d * b),
-]}
+KERNELS: dict[str, Kernel] = {
+    kn.name: kn
+    for kn in [
+        Kernel(
+            "sdpa_full",
+            "full attention (SDPA)",
+            lambda q, k, v, p: ((lambda: dense.sdpa_full(q, k, v)), ()),
+            lambda bh, n, d, b, p: bh * n * d * b * 4,
+        ),
+        Kernel(
+            "dense_masked",
+            "dense-masked explicit (QKᵀ → mask → softmax → ·V)",
+            _dense,
+            lambda bh, n, d, b, p: 2 * bh * n * n * b + bh * n * d * b,
+        ),
+        Kernel(
+            "sdpa_masked",
+            "SDPA + boolean window mask",
+            _sdpa_masked,
+            lambda bh, n, d, b, p: bh * n * n * b + bh * n * d * b * 4,
+        ),
+        Kernel(
+            "window_blockwise",
+            "sliding window, blockwise O(N·w)",
+            lambda q, k, v, p: ((lambda: local.sliding_window_blockwise(q, k, v, p.window)), ()),
+            lambda bh, n, d, b, p: bh * (n + p.window) * (3 * d * b + 2 * b * 3 * max(1, p.window // 2)),
+        ),
+        Kernel(
+            "flex_window",
+            "FlexAttention sliding window (compiled)",
+            _flex_window,
+            lambda bh, n, d, b, p: bh * n * d * b * 2,
+            cuda_only=True,
+        ),
+        Kernel(
+            "flex_bigbird",
+            "FlexAttention BigBird block-sparse (compiled)",
+            _flex_bigbird,
+            lambda bh, n, d, b, p: bh * n * d * b * 2 + n * n,
+            cuda_only=True,
+        ),
+        Kernel(
+            "performer", "Performer FAVOR+ (linear)", _performer, lambda bh, n, d, b, p: 4 * bh * n * p.features * b
+        ),
+        Kernel(
+            "linformer",
+            "Linformer (k projections)",
+            _linformer,
+            lambda bh, n, d, b, p: bh * n * min(p.proj_dim, n) * b * 2 + 4 * bh * p.proj_dim * d * b,
+        ),
+    ]
+}
 
 
 def kernel_available(name: str, device: torch.device | str) -> bool:

@@ -4,6 +4,7 @@ Explicit path: QKᵀ·scale (+ additive bias) → mask → softmax → ·V, with
 Fused path (F.scaled_dot_product_attention) only when neither scores nor probs are being recorded; a test shows
 both give the same output. Mask convention (DESIGN §2): bool, True = may attend, broadcastable to (B, H, Nq, Nk).
 """
+
 from __future__ import annotations
 
 import math
@@ -30,9 +31,14 @@ def masked_fill_value(dtype: torch.dtype) -> float:
     return torch.finfo(dtype).min
 
 
-def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
-                       bias: torch.Tensor | None = None, scale: float | None = None
-                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def explicit_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    scale: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """softmax(q·kᵀ·scale + bias, masked) · v → (z, probs, scores); all (B, H, ...)."""
     scale = scale if scale is not None else 1.0 / math.sqrt(q.shape[-1])
     scores = (q @ k.transpose(-2, -1)) * scale  # (B, H, Nq, Nk)
@@ -44,8 +50,14 @@ def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: 
     return probs @ v, probs, scores
 
 
-def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
-                    bias: torch.Tensor | None = None, scale: float | None = None) -> torch.Tensor:
+def fused_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    scale: float | None = None,
+) -> torch.Tensor:
     attn_mask = mask
     if bias is not None:
         attn_mask = bias.to(q.dtype)
@@ -61,13 +73,21 @@ class Attention(nn.Module):
     softmax; hook_probs (B, H, Nq, Nk); hook_z (B, H, N, D) per-head output before the output projection.
     """
 
-    def __init__(self, dim: int, num_heads: int, *, head_dim: int | None = None, qkv_bias: bool = True,
-                 proj_bias: bool = True, scale: float | None = None):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        *,
+        head_dim: int | None = None,
+        qkv_bias: bool = True,
+        proj_bias: bool = True,
+        scale: float | None = None,
+    ):
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = head_dim or dim // num_heads
         inner = self.num_heads * self.head_dim
-        self.scale = scale if scale is not None else self.head_dim ** -0.5
+        self.scale = scale if scale is not None else self.head_dim**-0.5
         self.q_proj = nn.Linear(dim, inner, bias=qkv_bias)
         self.k_proj = nn.Linear(dim, inner, bias=qkv_bias)
         self.v_proj = nn.Linear(dim, inner, bias=qkv_bias)
@@ -75,11 +95,16 @@ class Attention(nn.Module):
         self.hook_q, self.hook_k, self.hook_v = HookPoint(), HookPoint(), HookPoint()
         self.hook_scores, self.hook_probs, self.hook_z = HookPoint(), HookPoint(), HookPoint()
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
-                bias: torch.Tensor | None = None, kv: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+        kv: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """x (B, Nq, C); kv (B, Nk, C) for cross-attention (keys and values from the encoder), else x."""
         kv = x if kv is None else kv
-        q = self.hook_q(split_heads(self.q_proj(x), self.num_heads))   # (B, H, Nq, D)
+        q = self.hook_q(split_heads(self.q_proj(x), self.num_heads))  # (B, H, Nq, D)
         k = self.hook_k(split_heads(self.k_proj(kv), self.num_heads))  # (B, H, Nk, D)
         v = self.hook_v(split_heads(self.v_proj(kv), self.num_heads))
         if self.hook_scores.active() or self.hook_probs.active():

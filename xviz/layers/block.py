@@ -3,6 +3,7 @@
 Post-LN (Vaswani, BERT): x = LN(x + F(x)).  Pre-LN (GPT-2, ViT): x = x + F(LN(x)) (+ a final LN in the model).
 Xiong et al. 2020 compare the two; `norm1`/`norm2` carry hook_in/hook_out whatever their position.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -66,9 +67,19 @@ class MLP(nn.Module):
 class Block(nn.Module):
     """Attention + MLP sub-layers with residuals. Hooks: hook_resid_pre/mid/post, hook_attn_out, hook_mlp_out."""
 
-    def __init__(self, dim: int, num_heads: int, *, mlp_hidden: int | None = None,
-                 norm_position: Literal["pre", "post"] = "pre", eps: float = 1e-5, act: str = "gelu",
-                 qkv_bias: bool = True, layer_scale: float | None = None, head_dim: int | None = None):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        *,
+        mlp_hidden: int | None = None,
+        norm_position: Literal["pre", "post"] = "pre",
+        eps: float = 1e-5,
+        act: str = "gelu",
+        qkv_bias: bool = True,
+        layer_scale: float | None = None,
+        head_dim: int | None = None,
+    ):
         super().__init__()
         if norm_position not in ("pre", "post"):
             raise ValueError(f"norm_position must be 'pre' or 'post', got {norm_position!r}")
@@ -82,8 +93,9 @@ class Block(nn.Module):
         self.hook_resid_pre, self.hook_resid_mid, self.hook_resid_post = HookPoint(), HookPoint(), HookPoint()
         self.hook_attn_out, self.hook_mlp_out = HookPoint(), HookPoint()
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
-                bias: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
         x = self.hook_resid_pre(x)
         if self.norm_position == "pre":
             x = self.hook_resid_mid(x + self.hook_attn_out(self.ls1(self.attn(self.norm1(x), mask, bias))))

@@ -3,6 +3,7 @@
 The sparse patterns (sliding_window, longformer, bigbird, …) live in xviz.layers.sparse_masks and are
 re-exported at the end of this module.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,16 +18,16 @@ def padding(lengths_or_mask, n: int | None = None) -> torch.Tensor:
     Returns (B, N, N); row i of sequence b is attention_mask[b] (pad queries too: BERT masks keys only)."""
     t = torch.as_tensor(lengths_or_mask)
     if t.dim() == 2:
-        keys = t.bool()                                            # (B, N)
+        keys = t.bool()  # (B, N)
     elif t.dim() == 1:
         n = int(t.max()) if n is None else n
         if int(t.max()) > n:
             raise ValueError(f"a length {int(t.max())} exceeds n = {n}")
-        keys = torch.arange(n)[None] < t[:, None]                  # (B, N)
+        keys = torch.arange(n)[None] < t[:, None]  # (B, N)
     else:
         raise ValueError(f"expected lengths (B,) or an attention mask (B, N), got shape {tuple(t.shape)}")
     N = keys.shape[1]
-    return keys[:, None, :].expand(-1, N, -1).clone()              # (B, 1, N) → (B, N, N)
+    return keys[:, None, :].expand(-1, N, -1).clone()  # (B, 1, N) → (B, N, N)
 
 
 def causal(n: int) -> torch.Tensor:
@@ -48,7 +49,7 @@ def document(doc_ids, is_causal: bool = False) -> torch.Tensor:
     the documents are contiguous); with is_causal also only to earlier positions.
     doc_ids (N,) or (B, N) of ints → (N, N) or (B, N, N)."""
     d = torch.as_tensor(doc_ids)
-    m = d[..., :, None] == d[..., None, :]                         # (..., N, N)
+    m = d[..., :, None] == d[..., None, :]  # (..., N, N)
     if is_causal:
         m = m & causal(d.shape[-1])
     return m
@@ -63,20 +64,27 @@ def doc_ids_from_lengths(lengths) -> torch.Tensor:
 class MLMMasks:
     """BERT masking of one batch (Devlin et al. 2019 §3.1): `inputs` go into the model, `labels` are the targets
     (-100 = not predicted). selected = replaced ∪ random ∪ kept (disjoint)."""
+
     inputs: torch.Tensor
     labels: torch.Tensor
     selected: torch.Tensor
-    replaced: torch.Tensor   # → [MASK] (80 % of selected)
-    random: torch.Tensor     # → a random token (10 %)
-    kept: torch.Tensor       # unchanged but still predicted (10 %)
+    replaced: torch.Tensor  # → [MASK] (80 % of selected)
+    random: torch.Tensor  # → a random token (10 %)
+    kept: torch.Tensor  # unchanged but still predicted (10 %)
 
-    def __iter__(self):      # inputs, labels, selected, replaced, random, kept = mlm_mask(...)
+    def __iter__(self):  # inputs, labels, selected, replaced, random, kept = mlm_mask(...)
         return iter((self.inputs, self.labels, self.selected, self.replaced, self.random, self.kept))
 
 
-def mlm_mask(token_ids: torch.Tensor, special_mask: torch.Tensor, generator: torch.Generator,
-             prob: float = 0.15, mask_token_id: int = 103, vocab_size: int = 30522,
-             ignore_index: int = -100) -> MLMMasks:
+def mlm_mask(
+    token_ids: torch.Tensor,
+    special_mask: torch.Tensor,
+    generator: torch.Generator,
+    prob: float = 0.15,
+    mask_token_id: int = 103,
+    vocab_size: int = 30522,
+    ignore_index: int = -100,
+) -> MLMMasks:
     """Select each non-special token with probability `prob`; of the selected, 80 % become [MASK], 10 % a
     random token from the vocabulary, 10 % stay. Same draws as HF's DataCollatorForLanguageModeling (Bernoulli
     per token), from the given generator only. token_ids, special_mask: (B, N) or (N,)."""
@@ -87,7 +95,7 @@ def mlm_mask(token_ids: torch.Tensor, special_mask: torch.Tensor, generator: tor
     draw = lambda p: torch.rand(ids.shape, generator=generator) < p  # noqa: E731
     selected = draw(prob) & ~special
     replaced = selected & draw(0.8)
-    random = selected & ~replaced & draw(0.5)                     # half of the remaining 20 %
+    random = selected & ~replaced & draw(0.5)  # half of the remaining 20 %
     kept = selected & ~replaced & ~random
     rand_tokens = torch.randint(vocab_size, ids.shape, generator=generator, dtype=ids.dtype)
     inputs = torch.where(replaced, torch.full_like(ids, mask_token_id), ids)

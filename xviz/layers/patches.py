@@ -7,6 +7,7 @@ Conventions (DESIGN §2, REFERENCES "MAE"): patches are numbered row-major; a pa
   ids_restore (B, N) long: argsort of the shuffle, so `gather(shuffled, ids_restore)` is the original order.
 K = int(N·(1 − ratio)) for every strategy. Randomness comes only from the given torch.Generator.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,9 +23,9 @@ def patchify(imgs: torch.Tensor, p: int) -> torch.Tensor:
     if H % p or W % p:
         raise ValueError(f"image size {H}×{W} is not a multiple of the patch size {p}")
     h, w = H // p, W // p
-    x = imgs.reshape(B, C, h, p, w, p)                       # (B, C, h, p, w, p)
-    x = x.permute(0, 2, 4, 3, 5, 1)                          # (B, h, w, p, p, C)
-    return x.reshape(B, h * w, p * p * C)                    # (B, N, p²·C)
+    x = imgs.reshape(B, C, h, p, w, p)  # (B, C, h, p, w, p)
+    x = x.permute(0, 2, 4, 3, 5, 1)  # (B, h, w, p, p, C)
+    return x.reshape(B, h * w, p * p * C)  # (B, N, p²·C)
 
 
 def unpatchify(x: torch.Tensor, p: int, h: int, w: int, channels: int = 3) -> torch.Tensor:
@@ -32,9 +33,9 @@ def unpatchify(x: torch.Tensor, p: int, h: int, w: int, channels: int = 3) -> to
     B, N, D = x.shape
     if N != h * w or D != p * p * channels:
         raise ValueError(f"got {N} patches of {D} values; expected {h}×{w} patches of {p}·{p}·{channels}")
-    x = x.reshape(B, h, w, p, p, channels)                   # (B, h, w, p, p, C)
-    x = x.permute(0, 5, 1, 3, 2, 4)                          # (B, C, h, p, w, p)
-    return x.reshape(B, channels, h * p, w * p)              # (B, C, H, W)
+    x = x.reshape(B, h, w, p, p, channels)  # (B, h, w, p, p, C)
+    x = x.permute(0, 5, 1, 3, 2, 4)  # (B, C, h, p, w, p)
+    return x.reshape(B, channels, h * p, w * p)  # (B, C, H, W)
 
 
 def num_kept(N: int, ratio: float) -> int:
@@ -47,10 +48,10 @@ def num_kept(N: int, ratio: float) -> int:
 def masking_from_noise(noise: torch.Tensor, keep: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """MAE semantics: ids_shuffle = argsort(noise) ascending, the `keep` smallest are visible."""
     B, N = noise.shape
-    ids_shuffle = torch.argsort(noise, dim=1)                # (B, N) ascending: small noise first
-    ids_restore = torch.argsort(ids_shuffle, dim=1)          # (B, N) inverse permutation
-    ids_keep = ids_shuffle[:, :keep]                         # (B, K)
-    is_masked = ids_restore >= keep                          # (B, N) True where the rank is past the kept ones
+    ids_shuffle = torch.argsort(noise, dim=1)  # (B, N) ascending: small noise first
+    ids_restore = torch.argsort(ids_shuffle, dim=1)  # (B, N) inverse permutation
+    ids_keep = ids_shuffle[:, :keep]  # (B, K)
+    is_masked = ids_restore >= keep  # (B, N) True where the rank is past the kept ones
     return ids_keep, is_masked, ids_restore
 
 
@@ -58,8 +59,14 @@ def _uniform(B: int, N: int, generator: torch.Generator | None) -> torch.Tensor:
     return torch.rand(B, N, generator=generator)
 
 
-def random_masking(B: int, N: int, ratio: float, generator: torch.Generator | None = None,
-                   noise: torch.Tensor | None = None, device: torch.device | str | None = None):
+def random_masking(
+    B: int,
+    N: int,
+    ratio: float,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+    device: torch.device | str | None = None,
+):
     """MAE random masking (He et al. 2021 §3): noise ~ U(0, 1) per patch, keep the int(N·(1−ratio)) smallest.
     Pass `noise` (B, N) to reproduce a run exactly (e.g. the same noise given to HF ViTMAE)."""
     keep = num_kept(N, ratio)
@@ -100,7 +107,7 @@ def _place_block(taken: torch.Tensor, budget: int, min_area: int, aspect: float,
             continue
         top, left = _randint(0, gh - bh, g), _randint(0, gw - bw, g)
         block = torch.zeros_like(taken)
-        block[top:top + bh, left:left + bw] = True
+        block[top : top + bh, left : left + bw] = True
         new = int((block & ~taken).sum())
         if 0 < new <= budget:
             return block
@@ -111,7 +118,7 @@ def _block_noise(gh: int, gw: int, n_mask: int, g, min_area: int, aspect: float)
     """Noise (N,) whose largest n_mask values form blocks: blocks placed earlier get larger noise, so if the
     count must be cut to exactly n_mask the last block is the one trimmed."""
     taken = torch.zeros(gh, gw, dtype=torch.bool)
-    noise = torch.rand(gh, gw, generator=g)                  # unmasked: [0, 1)
+    noise = torch.rand(gh, gw, generator=g)  # unmasked: [0, 1)
     order = 0
     while int(taken.sum()) < n_mask:
         budget = n_mask - int(taken.sum())
@@ -122,12 +129,19 @@ def _block_noise(gh: int, gw: int, n_mask: int, g, min_area: int, aspect: float)
         noise[fresh] = 1e6 - order + torch.rand(int(fresh.sum()), generator=g)
         taken |= block
         order += 1
-    return noise.reshape(-1)                                 # (N,) row-major
+    return noise.reshape(-1)  # (N,) row-major
 
 
-def block_masking(B: int, N: int, ratio: float, generator: torch.Generator | None = None,
-                  grid_hw: tuple[int, int] | None = None, min_area: int = 4, aspect: float = 0.3,
-                  device: torch.device | str | None = None):
+def block_masking(
+    B: int,
+    N: int,
+    ratio: float,
+    generator: torch.Generator | None = None,
+    grid_hw: tuple[int, int] | None = None,
+    min_area: int = 4,
+    aspect: float = 0.3,
+    device: torch.device | str | None = None,
+):
     """Blockwise masking (BEiT, Bao et al. 2021): rectangles of random area/aspect until the ratio is reached.
     Exactly int(N·(1−ratio)) patches stay visible."""
     gh, gw = _grid_shape(N, grid_hw)
@@ -145,9 +159,15 @@ def bayer_matrix(n: int) -> torch.Tensor:
     return m
 
 
-def grid_masking(B: int, N: int, ratio: float, generator: torch.Generator | None = None,
-                 grid_hw: tuple[int, int] | None = None, tile: int = 8,
-                 device: torch.device | str | None = None):
+def grid_masking(
+    B: int,
+    N: int,
+    ratio: float,
+    generator: torch.Generator | None = None,
+    grid_hw: tuple[int, int] | None = None,
+    tile: int = 8,
+    device: torch.device | str | None = None,
+):
     """Regular-grid masking (MAE Fig. 6: keep one patch of every 2×2 at ratio 0.75). For any ratio the kept
     patches follow an ordered-dither (Bayer) pattern with a seeded offset; ties broken by seeded noise."""
     gh, gw = _grid_shape(N, grid_hw)
@@ -157,13 +177,20 @@ def grid_masking(B: int, N: int, ratio: float, generator: torch.Generator | None
         dr, dc = _randint(0, tile - 1, generator), _randint(0, tile - 1, generator)
         rows = (torch.arange(gh) + dr) % tile
         cols = (torch.arange(gw) + dc) % tile
-        level = bayer[rows[:, None], cols[None, :]]          # (gh, gw)
+        level = bayer[rows[:, None], cols[None, :]]  # (gh, gw)
         noises.append((level + 0.5 * torch.rand(gh, gw, generator=generator)).reshape(-1))  # (N,)
     return random_masking(B, N, ratio, noise=torch.stack(noises), device=device)
 
 
-def make_mask(strategy: str, B: int, N: int, ratio: float, generator: torch.Generator | None = None,
-              grid_hw: tuple[int, int] | None = None, device: torch.device | str | None = None):
+def make_mask(
+    strategy: str,
+    B: int,
+    N: int,
+    ratio: float,
+    generator: torch.Generator | None = None,
+    grid_hw: tuple[int, int] | None = None,
+    device: torch.device | str | None = None,
+):
     """Dispatch by name: "random" | "block" | "grid"."""
     if strategy == "random":
         return random_masking(B, N, ratio, generator, device=device)
@@ -178,5 +205,5 @@ def patch_mask_to_pixels(is_masked: torch.Tensor, p: int, grid_hw: tuple[int, in
     """(B, N) bool patch mask → (B, 1, H, W) float pixel mask (1 = hidden), for x·(1 − m) + pred·m."""
     B = is_masked.shape[0]
     gh, gw = grid_hw
-    m = is_masked.float().reshape(B, 1, gh, 1, gw, 1)        # (B, 1, h, 1, w, 1)
+    m = is_masked.float().reshape(B, 1, gh, 1, gw, 1)  # (B, 1, h, 1, w, 1)
     return m.expand(B, 1, gh, p, gw, p).reshape(B, 1, gh * p, gw * p)  # (B, 1, H, W)

@@ -1,4 +1,5 @@
 """Positional encodings: pure functions, torch in / torch out."""
+
 from __future__ import annotations
 
 import torch
@@ -9,7 +10,7 @@ def sinusoidal(num_pos: int, dim: int, base: float = 10000.0) -> torch.Tensor:
     ω_i = base^(−2i/dim). Returns (num_pos, dim)."""
     if dim % 2:
         raise ValueError(f"dim must be even, got {dim}")
-    pos = torch.arange(num_pos, dtype=torch.float64)[:, None]              # (P, 1)
+    pos = torch.arange(num_pos, dtype=torch.float64)[:, None]  # (P, 1)
     omega = base ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)  # (dim/2,)
     pe = torch.zeros(num_pos, dim, dtype=torch.float64)
     pe[:, 0::2] = torch.sin(pos * omega)
@@ -31,7 +32,7 @@ def sincos_2d(grid_h: int, grid_w: int, dim: int, cls_token: bool = False) -> to
     if dim % 4:
         raise ValueError(f"dim must be a multiple of 4, got {dim}")
     rows = torch.arange(grid_h).repeat_interleave(grid_w)  # row index of each token, row-major
-    cols = torch.arange(grid_w).repeat(grid_h)             # column index of each token
+    cols = torch.arange(grid_w).repeat(grid_h)  # column index of each token
     pe = torch.cat([_sincos_1d(dim // 2, cols), _sincos_1d(dim // 2, rows)], dim=1).float()
     if cls_token:
         pe = torch.cat([torch.zeros(1, dim), pe], dim=0)
@@ -56,7 +57,7 @@ def transform_matrix(k: float, dim: int, base: float = 10000.0) -> torch.Tensor:
     """
     if dim % 2:
         raise ValueError(f"dim must be even, got {dim}")
-    ang = frequencies(dim, base) * k                      # (dim/2,)
+    ang = frequencies(dim, base) * k  # (dim/2,)
     c, s = ang.cos(), ang.sin()
     blocks = torch.stack([torch.stack([c, s], -1), torch.stack([-s, c], -1)], -2)  # (dim/2, 2, 2)
     return torch.block_diag(*blocks).float()
@@ -64,13 +65,15 @@ def transform_matrix(k: float, dim: int, base: float = 10000.0) -> torch.Tensor:
 
 # ---- RoPE (Su et al. 2021, RoFormer eq. 34) -------------------------------------------------------------------
 
+
 def rope_angles(positions: torch.Tensor, dim: int, base: float = 10000.0) -> torch.Tensor:
     """θ_i·m for every position m and pair i, θ_i = base^(−2i/dim). positions (N,) → (N, dim/2), float64."""
     return positions.double()[:, None] * frequencies(dim, base)[None]
 
 
-def rope(x: torch.Tensor, positions: torch.Tensor | None = None, base: float = 10000.0,
-         interleaved: bool = True) -> torch.Tensor:
+def rope(
+    x: torch.Tensor, positions: torch.Tensor | None = None, base: float = 10000.0, interleaved: bool = True
+) -> torch.Tensor:
     """Rotate q or k by their positions: x (..., N, D) → same shape; apply to q AND k, never to v.
 
     interleaved=True (default, RoFormer paper): pairs are adjacent channels (x[2i], x[2i+1]).
@@ -86,15 +89,20 @@ def rope(x: torch.Tensor, positions: torch.Tensor | None = None, base: float = 1
     ang = rope_angles(positions.cpu(), D, base).to(device=x.device)  # (N, D/2)
     cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
     if interleaved:
-        a, b = x[..., 0::2], x[..., 1::2]                             # (..., N, D/2) each
+        a, b = x[..., 0::2], x[..., 1::2]  # (..., N, D/2) each
         return torch.stack([a * cos - b * sin, a * sin + b * cos], -1).flatten(-2)  # (..., N, D/2, 2) → (..., N, D)
-    a, b = x[..., : D // 2], x[..., D // 2:]
+    a, b = x[..., : D // 2], x[..., D // 2 :]
     return torch.cat([a * cos - b * sin, a * sin + b * cos], -1)
 
 
-def rope_scores(q: torch.Tensor, k: torch.Tensor, positions_q: torch.Tensor | None = None,
-                positions_k: torch.Tensor | None = None, base: float = 10000.0,
-                interleaved: bool = True) -> torch.Tensor:
+def rope_scores(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    positions_q: torch.Tensor | None = None,
+    positions_k: torch.Tensor | None = None,
+    base: float = 10000.0,
+    interleaved: bool = True,
+) -> torch.Tensor:
     """Scores ⟨rope(q)_m, rope(k)_n⟩ (no 1/√D). q (..., Nq, D), k (..., Nk, D) → (..., Nq, Nk).
 
     A single vector (D,) is broadcast to every position: then the result is a Toeplitz matrix — it depends
@@ -109,6 +117,7 @@ def rope_scores(q: torch.Tensor, k: torch.Tensor, positions_q: torch.Tensor | No
 
 
 # ---- ALiBi (Press et al. 2022) --------------------------------------------------------------------------------
+
 
 def alibi_slopes(num_heads: int) -> torch.Tensor:
     """Head slopes m_h: the geometric sequence starting at 2^(−8/n) with ratio 2^(−8/n) (8 heads: 2^-1 … 2^-8).
@@ -138,10 +147,12 @@ def alibi_bias(num_heads: int, n: int, n_k: int | None = None) -> torch.Tensor:
 
 # ---- Swin relative position bias (Liu et al. 2021) ------------------------------------------------------------
 
+
 def swin_relative_bias(table: torch.Tensor, window: int) -> torch.Tensor:
     """Gather Swin's ((2M−1)², H) bias table into the (H, M², M²) bias added to each window's scores.
     Delegates to xviz.layers.windows (relative_position_index / relative_position_bias)."""
     from xviz.layers.windows import relative_position_bias, relative_position_index
+
     if table.shape[0] != (2 * window - 1) ** 2:
         raise ValueError(f"table has {table.shape[0]} rows; window {window} needs {(2 * window - 1) ** 2}")
     return relative_position_bias(table, relative_position_index(window))

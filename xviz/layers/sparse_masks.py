@@ -3,14 +3,27 @@
 Definitions follow the papers (REFERENCES.md, "Efficient attention"); random patterns take a torch.Generator.
 Everything is vectorised over index grids; tests compare each mask with a loop written from its definition.
 """
+
 from __future__ import annotations
 
 import math
 
 import torch
 
-__all__ = ["sliding_window", "dilated", "strided", "global_tokens", "longformer", "bigbird",
-           "bigbird_random_blocks", "sparse_fixed", "sparse_strided", "axial", "axial_grid", "density"]
+__all__ = [
+    "sliding_window",
+    "dilated",
+    "strided",
+    "global_tokens",
+    "longformer",
+    "bigbird",
+    "bigbird_random_blocks",
+    "sparse_fixed",
+    "sparse_strided",
+    "axial",
+    "axial_grid",
+    "density",
+]
 
 
 def _offsets(n: int, device=None) -> torch.Tensor:
@@ -75,8 +88,9 @@ def _expand_blocks(block_mask: torch.Tensor, block: int, n: int) -> torch.Tensor
     return m[:n, :n].contiguous()
 
 
-def bigbird_random_blocks(nb: int, num_random: int, num_global_blocks: int,
-                          generator: torch.Generator | None = None) -> list[list[int]]:
+def bigbird_random_blocks(
+    nb: int, num_random: int, num_global_blocks: int, generator: torch.Generator | None = None
+) -> list[list[int]]:
     """For each block row: `num_random` distinct key blocks drawn uniformly outside the row's 3-block window and
     the global blocks (fewer when fewer remain). Global rows get none (they already see everything)."""
     g = _global_block_ids(nb, num_global_blocks)
@@ -97,9 +111,14 @@ def _global_block_ids(nb: int, num_global_blocks: int) -> set[int]:
     return set(first) | set(last)
 
 
-def bigbird(n: int, block: int = 64, num_random: int = 3, num_global_blocks: int = 1,
-            generator: torch.Generator | None = None, random_blocks: list[list[int]] | None = None
-            ) -> torch.Tensor:
+def bigbird(
+    n: int,
+    block: int = 64,
+    num_random: int = 3,
+    num_global_blocks: int = 1,
+    generator: torch.Generator | None = None,
+    random_blocks: list[list[int]] | None = None,
+) -> torch.Tensor:
     """BigBird-ITC (Zaheer et al. 2020) at block granularity: a window of 3 blocks (|bi − bj| ≤ 1), the first and
     last `num_global_blocks` blocks global (rows and columns), and `num_random` random key blocks per block row
     outside the window and the globals (see bigbird_random_blocks; pass `random_blocks` to fix them)."""
@@ -137,6 +156,14 @@ def sparse_fixed(n: int, stride: int, c: int) -> torch.Tensor:
     same_block = (i[:, None] // stride) == (i[None, :] // stride)
     summary = (i % stride >= stride - c)[None, :].expand(n, n)
     return (same_block | summary) & (_offsets(n) >= 0)
+
+
+def block_local(n: int, block: int) -> torch.Tensor:
+    """Blockwise local attention (Qiu et al. 2019, BlockBERT; the "local" attention of Parmar et al. 2018):
+    the sequence is cut into blocks of `block` tokens and a query sees only its own block, ⌊j/b⌋ = ⌊i/b⌋."""
+    _check(n, block=block)
+    i = torch.arange(n)
+    return (i[:, None] // block) == (i[None, :] // block)
 
 
 def axial(h: int, w: int) -> torch.Tensor:

@@ -4,6 +4,7 @@ Conventions (DESIGN §2): maps are (B, H, W, C); masks are bool, True = may atte
 the official construction (region labels from three slices per axis, pairs with different labels forbidden),
 computed after the cyclic shift `torch.roll(x, (-s, -s), dims=(1, 2))`.
 """
+
 from __future__ import annotations
 
 import torch
@@ -30,8 +31,10 @@ def padded_size(H: int, W: int, M: int) -> tuple[int, int]:
 
 def _check_divisible(H: int, W: int, M: int) -> None:
     if H % M or W % M:
-        raise InputError(f"A {H}×{W} map does not split into {M}×{M} windows; pad it to "
-                         f"{padded_size(H, W, M)} first (xviz.layers.windows.padded_size).")
+        raise InputError(
+            f"A {H}×{W} map does not split into {M}×{M} windows; pad it to "
+            f"{padded_size(H, W, M)} first (xviz.layers.windows.padded_size)."
+        )
 
 
 def window_partition(x: torch.Tensor, M: int) -> torch.Tensor:

@@ -1,4 +1,5 @@
 """Where converted weights live: one folder shared by every model that converts once and caches."""
+
 from __future__ import annotations
 
 import os

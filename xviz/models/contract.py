@@ -3,6 +3,7 @@
 Pages read these attributes and nothing else: no `getattr(model, ..., default)`, no padding inferred from token
 strings (a prepared batch carries its `attention_mask` and `special` flags).
 """
+
 from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
@@ -17,29 +18,29 @@ KINDS = ("text", "lm", "seq2seq", "image", "mae", "swin", "mixer", "multimodal")
 
 @runtime_checkable
 class XvizModel(Protocol):
-    kind: str    # one of KINDS
-    name: str    # what load_model was given (registry name, folder, hf:<id>)
+    kind: str  # one of KINDS
+    name: str  # what load_model was given (registry name, folder, hf:<id>)
 
     @property
-    def note(self) -> str | None: ...          # one line for the UI (provenance, caveats)
+    def note(self) -> str | None: ...  # one line for the UI (provenance, caveats)
 
     @property
-    def num_layers(self) -> int: ...           # blocks in the (first) stack
+    def num_layers(self) -> int: ...  # blocks in the (first) stack
 
     @property
-    def num_heads(self) -> int: ...            # query heads per block
+    def num_heads(self) -> int: ...  # query heads per block
 
     @property
-    def hidden_size(self) -> int: ...          # residual width of the (first) stack (Swin: its first stage)
+    def hidden_size(self) -> int: ...  # residual width of the (first) stack (Swin: its first stage)
 
     @property
-    def num_kv_heads(self) -> int: ...         # key/value heads (== num_heads unless grouped-query attention)
+    def num_kv_heads(self) -> int: ...  # key/value heads (== num_heads unless grouped-query attention)
 
     @property
-    def max_positions(self) -> int | None: ... # longest input in tokens (None: not a token model)
+    def max_positions(self) -> int | None: ...  # longest input in tokens (None: not a token model)
 
     @property
-    def is_causal(self) -> bool: ...           # decoder-only self-attention
+    def is_causal(self) -> bool: ...  # decoder-only self-attention
 
     @property
     def device(self) -> torch.device: ...
@@ -53,7 +54,7 @@ class XvizModel(Protocol):
 
 class ContractMixin:
     """Defaults for xviz's own models, derived from their config (`cfg.num_layers`, `cfg.num_heads`,
-    `cfg.hidden_size`: every xviz config uses one vocabulary of field names, see tests/test_contract.py)."""
+    `cfg.hidden_size`: every xviz config uses one vocabulary of field names, see tests/unit/test_contract.py)."""
 
     kind: str
     name: str = ""
@@ -62,6 +63,7 @@ class ContractMixin:
     @property
     def note(self) -> str | None:
         from xviz.models.loading import REGISTRY  # registry imports the models: resolve lazily
+
         entry = REGISTRY.get(self.name)
         if entry is None:
             return None

@@ -1,5 +1,6 @@
 """The small digits ViT (xviz's own ViT and Block, one grey channel, a linear head on CLS), the builder of all
 four digit models, their weight files and registry names (vit-digits, mixer-digits, fnet-digits, cnn-digits)."""
+
 from __future__ import annotations
 
 import json
@@ -17,10 +18,20 @@ from xviz.models.vit import ViT, ViTConfig
 
 
 def vit_config(cfg: DigitConfig) -> ViTConfig:
-    return ViTConfig(hidden_size=cfg.hidden_size, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
-                     mlp_hidden=cfg.mlp_hidden, patch_size=cfg.patch_size, image_size=cfg.image_size,
-                     num_channels=1, layer_norm_eps=1e-6, input_size=cfg.image_size, resize_mode="stretch",
-                     image_mean=(0.5,), image_std=(0.5,))
+    return ViTConfig(
+        hidden_size=cfg.hidden_size,
+        num_layers=cfg.num_layers,
+        num_heads=cfg.num_heads,
+        mlp_hidden=cfg.mlp_hidden,
+        patch_size=cfg.patch_size,
+        image_size=cfg.image_size,
+        num_channels=1,
+        layer_norm_eps=1e-6,
+        input_size=cfg.image_size,
+        resize_mode="stretch",
+        image_mean=(0.5,),
+        image_std=(0.5,),
+    )
 
 
 class DigitViT(DigitModel, ViT):
@@ -45,7 +56,7 @@ class DigitViT(DigitModel, ViT):
 
     def prepare(self, image, size=None, mode=None) -> ImageBatch:
         """PIL image / (1, 1, 16, 16) tensor → ImageBatch (what the Attention page draws on); always 16 × 16."""
-        pv = DigitModel.prepare(self, image)["pixel_values"]     # (1, 1, 16, 16) normalised
+        pv = DigitModel.prepare(self, image)["pixel_values"]  # (1, 1, 16, 16) normalised
         shown = to_pil(denormalise(pv.cpu(), self.cfg.image_mean, self.cfg.image_std))
         return ImageBatch.build(pv, shown, self.cfg.patch_size, "stretch", ["CLS"], (0, 0, SIZE, SIZE))
 
@@ -76,6 +87,7 @@ def init_weights(model: nn.Module, generator: torch.Generator) -> nn.Module:
 def load_digit_model(name: str) -> nn.Module:
     """A shipped digits model by registry name; its file's metadata carries the config and the accuracy."""
     from safetensors.torch import load_file
+
     path = weights_path(name)
     meta = read_meta(path)
     model = build(DigitConfig.from_json(meta["config"]))
@@ -96,12 +108,18 @@ def shipped_accuracy(name: str) -> float:
 
 
 DESCRIPTIONS = {
-    "vit-digits": ("image", "Small ViT (4 blocks × 4 heads, 64 wide, 4-px patches of 16 × 16 px) trained by xviz on "
-                   "scikit-learn's digits"),
-    "mixer-digits": ("mixer", "MLP-Mixer (4 blocks, 64 wide, token MLP 16→64→16) trained by xviz on "
-                     "scikit-learn's digits"),
-    "fnet-digits": ("mixer", "FNet-style model (4 blocks, Fourier token mixing, no attention) trained by xviz on "
-                    "scikit-learn's digits"),
+    "vit-digits": (
+        "image",
+        "Small ViT (4 blocks × 4 heads, 64 wide, 4-px patches of 16 × 16 px) trained by xviz on scikit-learn's digits",
+    ),
+    "mixer-digits": (
+        "mixer",
+        "MLP-Mixer (4 blocks, 64 wide, token MLP 16→64→16) trained by xviz on scikit-learn's digits",
+    ),
+    "fnet-digits": (
+        "mixer",
+        "FNet-style model (4 blocks, Fourier token mixing, no attention) trained by xviz on scikit-learn's digits",
+    ),
     "cnn-digits": ("mixer", "Small CNN (3 conv layers, global average pool) trained by xviz on scikit-learn's digits"),
 }
 

@@ -6,6 +6,7 @@ Pipeline (training, evaluation and the page all use these functions): ink / 16 �
 16 × 16 (so a ViT / Mixer patch of 4 px covers 2 × 2 original pixels), normalised (x − 0.5) / 0.5. The
 train / held-out split is a fixed permutation (torch.Generator seeded with SPLIT_SEED), never the global RNG.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,9 +19,9 @@ import torch.nn.functional as F
 
 from xviz.errors import InputError, ModelLoadError
 
-SIZE = 16                 # model input side (px)
+SIZE = 16  # model input side (px)
 SPLIT_SEED = 0
-TEST_FRACTION = 0.25      # 449 of 1797 images held out
+TEST_FRACTION = 0.25  # 449 of 1797 images held out
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DIGITS_FILE = Path(__file__).resolve().parent.parent / "samples" / "digits.npz"
 
@@ -42,15 +43,16 @@ def normalise(x01: torch.Tensor) -> torch.Tensor:
     return (x01 - 0.5) / 0.5
 
 
-def split_indices(n: int, seed: int = SPLIT_SEED, test_fraction: float = TEST_FRACTION
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+def split_indices(
+    n: int, seed: int = SPLIT_SEED, test_fraction: float = TEST_FRACTION
+) -> tuple[torch.Tensor, torch.Tensor]:
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_test = int(round(n * test_fraction))
     return perm[n_test:], perm[:n_test]
 
 
 def load_split(part: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
-    """"train" or "test" → (images (B, 1, 16, 16) in [0, 1], labels (B,))."""
+    """ "train" or "test" → (images (B, 1, 16, 16) in [0, 1], labels (B,))."""
     x8, y = _raw()
     tr, te = split_indices(len(y))
     idx = {"train": tr, "test": te}[part]
@@ -73,6 +75,7 @@ def image_to_digit(img) -> torch.Tensor:
     grey, bright ink on dark (inverted when the background is bright), stretched to 0–1, area-averaged to
     8 × 8 (as load_digits counted ink in 4 × 4 blocks of a 32 × 32 bitmap), then upsampled."""
     from PIL import Image
+
     g = np.asarray(img.convert("L"), dtype=np.float32) / 255.0  # (H, W)
     lo, hi = float(g.min()), float(g.max())
     if hi - lo < 0.05:
@@ -88,6 +91,7 @@ def image_to_digit(img) -> torch.Tensor:
 def to_pil(x01: torch.Tensor, scale: int = 1):
     """(1, 1, H, W) or (H, W) in [0, 1] → an RGB PIL image (optionally enlarged with nearest neighbours)."""
     from PIL import Image
+
     arr = (x01.reshape(x01.shape[-2:]).clamp(0, 1).numpy() * 255).astype(np.uint8)
     im = Image.fromarray(arr, "L").convert("RGB")
     return im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST) if scale > 1 else im
@@ -95,14 +99,17 @@ def to_pil(x01: torch.Tensor, scale: int = 1):
 
 # ---- weight files: safetensors with the config and the held-out accuracy in the metadata (like mae_small) ----
 def weights_path(name: str) -> Path:
-    return WEIGHTS_DIR / f"{name.replace('-', '_')}.safetensors"   # "vit-digits" → vit_digits.safetensors
+    return WEIGHTS_DIR / f"{name.replace('-', '_')}.safetensors"  # "vit-digits" → vit_digits.safetensors
 
 
 def read_meta(path: Path) -> dict:
     from safetensors import safe_open
+
     if not path.is_file():
-        raise ModelLoadError(f"{path} is missing: the bundled digits weights were not installed with xviz "
-                             "(python scripts/train_mixers.py makes them).")
+        raise ModelLoadError(
+            f"{path} is missing: the bundled digits weights were not installed with xviz "
+            "(python scripts/train_mixers.py makes them)."
+        )
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
     if "config" not in meta:
@@ -112,6 +119,7 @@ def read_meta(path: Path) -> dict:
 
 def save_weights(model: torch.nn.Module, path: Path, meta: dict) -> None:
     from safetensors.torch import save_file
+
     sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(sd, str(path), metadata={k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()})

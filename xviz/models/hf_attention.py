@@ -10,6 +10,7 @@ up the xviz hook points of the calling module (registered at load by `models/hf.
 Under grouped-query attention k and v stay per KV head (B, Hkv, Nk, D) at hook_k / hook_v; the repeat to the
 query heads (Ainslie et al. 2023) happens after.
 """
+
 from __future__ import annotations
 
 import weakref
@@ -35,7 +36,7 @@ class AttnHooks(nn.Module):
 
 
 # HF attention module -> its xviz hooks. Filled once at load; weak, so a dropped model frees its entry.
-ATTN_HOOKS: "weakref.WeakKeyDictionary[nn.Module, AttnHooks]" = weakref.WeakKeyDictionary()
+ATTN_HOOKS: weakref.WeakKeyDictionary[nn.Module, AttnHooks] = weakref.WeakKeyDictionary()
 
 
 _UNNAMED = AttnHooks()  # hook points no recorder can name: they record nothing
@@ -54,14 +55,21 @@ def _causal(nq: int, nk: int, device: torch.device) -> torch.Tensor:
     return torch.ones(nq, nk, dtype=torch.bool, device=device).tril(diagonal=nk - nq)
 
 
-def explicit_attention(hooks: AttnHooks, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                       mask: torch.Tensor | None, scaling: float, softcap: float | None = None,
-                       position_bias: torch.Tensor | None = None, is_causal: bool = False
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+def explicit_attention(
+    hooks: AttnHooks,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+    scaling: float,
+    softcap: float | None = None,
+    position_bias: torch.Tensor | None = None,
+    is_causal: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """HF eager attention with hook points: returns z (B, H, Nq, D) and probs (B, H, Nq, Nk)."""
     n_rep = q.shape[1] // k.shape[1]
-    k_rep, v_rep = repeat_kv(k, n_rep), repeat_kv(v, n_rep)          # (B, H, Nk, D)
-    scores = (q @ k_rep.transpose(-2, -1)) * scaling                # (B, H, Nq, Nk)
+    k_rep, v_rep = repeat_kv(k, n_rep), repeat_kv(v, n_rep)  # (B, H, Nk, D)
+    scores = (q @ k_rep.transpose(-2, -1)) * scaling  # (B, H, Nq, Nk)
     if softcap is not None:  # Gemma 2: softcap·tanh(s / softcap)
         scores = torch.tanh(scores / softcap) * softcap
     if position_bias is not None:
@@ -76,14 +84,22 @@ def explicit_attention(hooks: AttnHooks, q: torch.Tensor, k: torch.Tensor, v: to
     scores = hooks.hook_scores(scores)
     probs = scores.softmax(dim=-1, dtype=torch.float32).to(q.dtype)  # HF eager upcasts the softmax
     probs = hooks.hook_probs(probs)
-    return probs @ v_rep, probs                                       # (B, H, Nq, D)
+    return probs @ v_rep, probs  # (B, H, Nq, D)
 
 
-def xviz_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                   attention_mask: torch.Tensor | None, scaling: float | None = None, dropout: float = 0.0,
-                   **kwargs) -> tuple[torch.Tensor, torch.Tensor | None]:
+def xviz_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The function transformers calls: returns (attn_output (B, Nq, H, D), probs or None)."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
     hooks = ATTN_HOOKS.get(module)
     scaling = scaling if scaling is not None else query.shape[-1] ** -0.5
     softcap = kwargs.get("softcap")
@@ -93,12 +109,14 @@ def xviz_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, va
     if hooks.explicit_wanted() or kwargs.get("output_attentions") or softcap is not None:
         is_causal = kwargs.get("is_causal")
         is_causal = bool(getattr(module, "is_causal", False) if is_causal is None else is_causal)
-        z, probs = explicit_attention(hooks, query, key, value, attention_mask, scaling, softcap,
-                                      kwargs.get("position_bias"), is_causal)
+        z, probs = explicit_attention(
+            hooks, query, key, value, attention_mask, scaling, softcap, kwargs.get("position_bias"), is_causal
+        )
         z = hooks.hook_z(z)
-        return z.transpose(1, 2).contiguous(), probs                  # (B, Nq, H, D)
-    out, _ = sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
-                                    scaling=scaling, **kwargs)        # (B, Nq, H, D)
+        return z.transpose(1, 2).contiguous(), probs  # (B, Nq, H, D)
+    out, _ = sdpa_attention_forward(
+        module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+    )  # (B, Nq, H, D)
     if hooks.hook_z.active():
         out = hooks.hook_z(out.transpose(1, 2)).transpose(1, 2).contiguous()
     return out, None
@@ -107,6 +125,7 @@ def xviz_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, va
 def xviz_mask(*args, **kwargs):
     """HF's boolean SDPA mask; while a recorder is active, never skipped (the explicit path needs it)."""
     from transformers.masking_utils import sdpa_mask
+
     if active_recorder() is not None:
         kwargs["allow_is_causal_skip"] = False
     return sdpa_mask(*args, **kwargs)
@@ -121,6 +140,7 @@ def register_xviz_attention() -> str:
     if not _registered:
         from transformers import AttentionInterface
         from transformers.masking_utils import AttentionMaskInterface
+
         AttentionInterface.register(NAME, xviz_attention)
         AttentionMaskInterface.register(NAME, xviz_mask)
         _registered = True

@@ -3,6 +3,7 @@
 nnsight-style: nothing is forked or rewritten; we walk `named_modules()` once at load and map HF module paths to
 xviz names (`blocks.{i}.attn`, `decoder.blocks.{i}.cross_attn`, `blocks.{i}.norm1`, …).
 """
+
 from __future__ import annotations
 
 import re
@@ -13,11 +14,30 @@ from torch import nn
 # The LayerNorm/RMSNorm in front of (pre-LN) or after (post-LN) each sub-layer, by HF attribute path, in
 # priority order (Gemma 2's pre_feedforward_layernorm is the MLP's input norm; its post_attention_layernorm
 # normalises the attention output before the residual add).
-NORM1_PATHS = ("input_layernorm", "ln_1", "layer_norm1", "layernorm_before", "self_attn_layer_norm",
-               "attention.output.LayerNorm", "attention_norm", "norm1", "layer.0.layer_norm")
-NORM2_PATHS = ("pre_feedforward_layernorm", "post_attention_layernorm", "ln_2", "layer_norm2", "layernorm_after",
-               "final_layer_norm", "output.LayerNorm", "ffn_norm", "norm2",
-               "layer.2.layer_norm", "layer.1.layer_norm")  # T5: decoder FF is sub-layer 2, encoder FF 1
+NORM1_PATHS = (
+    "input_layernorm",
+    "ln_1",
+    "layer_norm1",
+    "layernorm_before",
+    "self_attn_layer_norm",
+    "attention.output.LayerNorm",
+    "attention_norm",
+    "norm1",
+    "layer.0.layer_norm",
+)
+NORM2_PATHS = (
+    "pre_feedforward_layernorm",
+    "post_attention_layernorm",
+    "ln_2",
+    "layer_norm2",
+    "layernorm_after",
+    "final_layer_norm",
+    "output.LayerNorm",
+    "ffn_norm",
+    "norm2",
+    "layer.2.layer_norm",
+    "layer.1.layer_norm",
+)  # T5: decoder FF is sub-layer 2, encoder FF 1
 # Post-LN families: the residual stream after attention is the *output* of norm1 (Vaswani / BERT layout).
 POST_LN_TYPES = {"bert", "roberta", "xlm-roberta", "camembert", "electra", "bart", "marian", "albert"}
 _CROSS = re.compile(r"(cross|encoder_attn|encdec)", re.IGNORECASE)
@@ -35,8 +55,8 @@ class BlockSpec:
 
 @dataclass
 class StackSpec:
-    prefix: str                 # "" | "encoder." | "decoder." | "text." | "vision."
-    path: str                   # HF module path of the ModuleList
+    prefix: str  # "" | "encoder." | "decoder." | "text." | "vision."
+    path: str  # HF module path of the ModuleList
     blocks: list[BlockSpec] = field(default_factory=list)
 
 
@@ -53,14 +73,14 @@ def _deepest_attention(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def _split_layer_path(model: nn.Module, path: str) -> tuple[str, int, str] | None:
-    """"model.layers.3.self_attn" -> ("model.layers", 3, "self_attn") where model.layers is a ModuleList; the
+    """ "model.layers.3.self_attn" -> ("model.layers", 3, "self_attn") where model.layers is a ModuleList; the
     outermost list wins (T5: encoder.block.3.layer.0.SelfAttention is block 3, not sub-layer 0)."""
     parts = path.split(".")
     for j in range(1, len(parts)):
         if parts[j].isdigit():
             parent = model.get_submodule(".".join(parts[:j]))
             if isinstance(parent, nn.ModuleList):
-                return ".".join(parts[:j]), int(parts[j]), ".".join(parts[j + 1:])
+                return ".".join(parts[:j]), int(parts[j]), ".".join(parts[j + 1 :])
     return None
 
 
@@ -115,6 +135,7 @@ def uses_attention_interface(specs: list[StackSpec]) -> bool:
     """True when every attention module calls transformers' attention interface (read from its forward's source:
     a class-level flag such as `_supports_attention_backend` is not kept up to date by every architecture)."""
     import inspect
+
     mods = [m for s in specs for b in s.blocks for m in (b.attn, b.cross_attn) if m is not None]
     try:
         return bool(mods) and all("ALL_ATTENTION_FUNCTIONS" in inspect.getsource(type(m).forward) for m in mods)

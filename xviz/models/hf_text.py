@@ -1,4 +1,5 @@
 """Text in, token batches out, for the Hugging Face adapter (the one place its tokenizer is used)."""
+
 from __future__ import annotations
 
 import torch
@@ -38,8 +39,14 @@ class TextPrepMixin:
                 return int(pid)
         return 0
 
-    def prepare(self, text, max_length: int | None = None, padding_side: str = "right",
-                add_special_tokens: bool = True, target: str | None = None) -> Batch:
+    def prepare(
+        self,
+        text,
+        max_length: int | None = None,
+        padding_side: str = "right",
+        add_special_tokens: bool = True,
+        target: str | None = None,
+    ) -> Batch:
         """str, (text_a, text_b) or a list of them → a padded Batch on the model's device (`model(**batch)`).
         Longer inputs are cut to `max_length` (default: the model's positions, at most 2048) and flagged.
         Encoder–decoders: `target` (teacher-forced decoder input, after the decoder start token)."""
@@ -67,8 +74,9 @@ class TextPrepMixin:
         batch = Batch(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
         special = set(self._tok().all_special_ids)
         batch.tokens = [self.decode(row) for row in ids.tolist()]
-        batch.special = [[bool(m == 0 or t in special) for t, m in zip(r, mr)]
-                         for r, mr in zip(ids.tolist(), mask.tolist())]
+        batch.special = [
+            [bool(m == 0 or t in special) for t, m in zip(r, mr)] for r, mr in zip(ids.tolist(), mask.tolist())
+        ]
         return batch
 
     def _decoder_inputs(self, target: str, batch_size: int) -> torch.Tensor:

@@ -8,6 +8,7 @@ Modules are made on the meta device and the weights initialised from a `torch.Ge
 building a model never reads or advances the process-global RNG (sessions of one server stay independent and runs
 are reproducible).
 """
+
 from __future__ import annotations
 
 import math
@@ -47,7 +48,8 @@ class TinyLM(nn.Module):
             self.embed = nn.Embedding(V, C, _weight=torch.empty(V, C))
             self.blocks = nn.ModuleList(
                 Block(C, cfg.num_heads, mlp_hidden=cfg.mlp_hidden, norm_position=cfg.norm_position, act=cfg.act)
-                for _ in range(cfg.num_layers))
+                for _ in range(cfg.num_layers)
+            )
             self.norm_f = HookedLayerNorm(C) if cfg.norm_position == "pre" else nn.Identity()
             self.head = nn.Linear(C, V, bias=False)  # untied from the embedding
         _materialize(self)
@@ -56,8 +58,8 @@ class TinyLM(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, N) int64 → logits (B, N, vocab)."""
         N, d = ids.shape[1], self.cfg.hidden_size
-        pe = sinusoidal(N, d).to(self.head.weight.device)                   # (N, C)
-        x = self.embed(ids) * math.sqrt(d) + pe                              # (B, N, C), fairseq scaling
+        pe = sinusoidal(N, d).to(self.head.weight.device)  # (N, C)
+        x = self.embed(ids) * math.sqrt(d) + pe  # (B, N, C), fairseq scaling
         mask = torch.ones(N, N, dtype=torch.bool, device=ids.device).tril()  # causal, True = may attend
         for blk in self.blocks:
             x = blk(x, mask)
@@ -83,7 +85,7 @@ def init_weights(model: nn.Module, generator: torch.Generator) -> nn.Module:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Embedding):
-            nn.init.normal_(m.weight, std=m.embedding_dim ** -0.5, generator=generator)
+            nn.init.normal_(m.weight, std=m.embedding_dim**-0.5, generator=generator)
     return model
 
 

@@ -3,6 +3,7 @@
 Each model file registers (a) offline registry names and (b) a loader per HF `model_type`, so this module
 does not import the models (no cycles) and adding an architecture touches one file.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,14 +22,14 @@ from xviz.errors import ModelLoadError, ResourceError, XvizError
 @dataclass(frozen=True)
 class RegistryEntry:
     name: str
-    kind: str            # "text" | "image" | "mae" | "swin"
+    kind: str  # "text" | "image" | "mae" | "swin"
     description: str
     factory: Callable[[], nn.Module]
     trained: bool = True
 
 
 REGISTRY: dict[str, RegistryEntry] = {}
-ARCHITECTURES: dict[str, Callable[[Path], nn.Module]] = {}   # HF model_type -> loader(folder)
+ARCHITECTURES: dict[str, Callable[[Path], nn.Module]] = {}  # HF model_type -> loader(folder)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 
 
@@ -36,6 +37,7 @@ def register(name: str, kind: str, description: str, trained: bool = True):
     def deco(factory: Callable[[], nn.Module]):
         REGISTRY[name] = RegistryEntry(name, kind, description, factory, trained)
         return factory
+
     return deco
 
 
@@ -44,6 +46,7 @@ def register_architecture(*model_types: str):
         for t in model_types:
             ARCHITECTURES[t] = loader
         return loader
+
     return deco
 
 
@@ -51,8 +54,14 @@ def available_models(kind: str | None = None) -> list[str]:
     return [n for n, e in REGISTRY.items() if kind is None or e.kind == kind]
 
 
-def load_model(name: str, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32,
-               device_map=None, backend: str = "auto", offload_folder: str | None = None) -> nn.Module:
+def load_model(
+    name: str,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+    device_map=None,
+    backend: str = "auto",
+    offload_folder: str | None = None,
+) -> nn.Module:
     """Registry name, local HF-format directory, or "hf:<hub id>" → an eval-mode model with the xviz contract.
 
     backend: "auto" (xviz's own implementation for bert / vit / dinov2 / swin / vit_mae, the Hugging Face adapter
@@ -74,8 +83,10 @@ def load_model(name: str, device: torch.device | str | None = None, dtype: torch
     else:
         known = ", ".join(sorted(REGISTRY)) or "none"
         where = " (no such folder)" if os.sep in name or name.startswith((".", "~")) else ""
-        raise ModelLoadError(f"Unknown model {name!r}{where}. Use a registry name ({known}), a local folder with "
-                             "config.json + model.safetensors, or hf:<hub id>.")
+        raise ModelLoadError(
+            f"Unknown model {name!r}{where}. Use a registry name ({known}), a local folder with "
+            "config.json + model.safetensors, or hf:<hub id>."
+        )
     if folder is not None:
         model = _load_folder(folder, backend, device_map, dtype, offload_folder)
     model.name = name
@@ -90,8 +101,10 @@ def _load_folder(folder: Path, backend: str, device_map, dtype, offload_folder) 
     if backend == "xviz" or (backend == "auto" and own and device_map is None):
         return load_hf_dir(folder)
     from xviz.models.hf import load_hf_model
-    return load_hf_model(folder, device_map=device_map, dtype=dtype if device_map is not None else None,
-                         offload_folder=offload_folder)
+
+    return load_hf_model(
+        folder, device_map=device_map, dtype=dtype if device_map is not None else None, offload_folder=offload_folder
+    )
 
 
 def read_config(folder: Path) -> dict:
@@ -111,16 +124,20 @@ def load_hf_dir(folder: Path) -> nn.Module:
     cfg = read_config(folder)
     mtype = cfg.get("model_type")
     if not isinstance(mtype, str) or mtype not in ARCHITECTURES:
-        raise ModelLoadError(f"Architecture {mtype!r} in {folder} has no xviz implementation (those are: "
-                             f"{', '.join(sorted(ARCHITECTURES))}); load it with backend='hf'.")
+        raise ModelLoadError(
+            f"Architecture {mtype!r} in {folder} has no xviz implementation (those are: "
+            f"{', '.join(sorted(ARCHITECTURES))}); load it with backend='hf'."
+        )
     check_model_size(cfg, str(folder))
     try:
         return ARCHITECTURES[mtype](Path(folder))
     except XvizError:
         raise
     except Exception as err:  # a config.json / checkpoint the loader did not expect: a message, not a traceback
-        raise ModelLoadError(f"{folder} could not be loaded as a {mtype} model ({type(err).__name__}: "
-                             f"{str(err)[:200]}); check its config.json and weights.") from None
+        raise ModelLoadError(
+            f"{folder} could not be loaded as a {mtype} model ({type(err).__name__}: "
+            f"{str(err)[:200]}); check its config.json and weights."
+        ) from None
 
 
 MAX_PARAMS = 2_000_000_000  # 8 GB of float32 weights: refuse before allocating anything
@@ -128,6 +145,7 @@ MAX_PARAMS = 2_000_000_000  # 8 GB of float32 weights: refuse before allocating 
 
 def estimate_params(cfg: dict) -> int:
     """Rough parameter count from the usual HF config keys (embedding + per-layer attention and MLP)."""
+
     def num(key, default=0):
         v = cfg.get(key, default)
         return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else default
@@ -142,8 +160,10 @@ def estimate_params(cfg: dict) -> int:
 def check_model_size(cfg: dict, source: str, limit: int = MAX_PARAMS) -> None:
     n = estimate_params(cfg)
     if n > limit:
-        raise ResourceError(f"{source} declares a model of about {n / 1e9:.1f} billion parameters "
-                            f"(~{4 * n / 2**30:.0f} GiB in float32); the limit here is {limit / 1e9:.0f} billion.")
+        raise ResourceError(
+            f"{source} declares a model of about {n / 1e9:.1f} billion parameters "
+            f"(~{4 * n / 2**30:.0f} GiB in float32); the limit here is {limit / 1e9:.0f} billion."
+        )
 
 
 def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
@@ -152,6 +172,7 @@ def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
     st = sorted(folder.glob("*.safetensors"))
     if st:
         from safetensors.torch import load_file
+
         sd: dict[str, torch.Tensor] = {}
         for f in st:
             try:
@@ -164,8 +185,10 @@ def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
         try:
             sd = torch.load(binf, map_location="cpu", weights_only=True)
         except Exception as err:
-            raise ModelLoadError(f"Refused to load {binf.name}: it is not a plain tensor checkpoint "
-                                 f"(weights_only loading failed: {type(err).__name__}).") from None
+            raise ModelLoadError(
+                f"Refused to load {binf.name}: it is not a plain tensor checkpoint "
+                f"(weights_only loading failed: {type(err).__name__})."
+            ) from None
         if not isinstance(sd, dict):
             raise ModelLoadError(f"{binf.name} does not hold a state dict.")
         return sd
@@ -177,7 +200,7 @@ def strip_prefix(sd: dict[str, torch.Tensor], prefixes: tuple[str, ...]) -> dict
     for k, v in sd.items():
         for p in prefixes:
             if k.startswith(p):
-                k = k[len(p):]
+                k = k[len(p) :]
                 break
         out[k] = v
     return out
@@ -190,8 +213,10 @@ def load_converted(model: nn.Module, sd: dict[str, torch.Tensor], source: str) -
     except RuntimeError as err:
         raise ModelLoadError(f"Weights in {source} do not fit the architecture: {str(err)[:400]}") from None
     if missing:
-        raise ModelLoadError(f"Weights in {source} lack {len(missing)} tensors, e.g. {missing[:3]}: "
-                             "wrong architecture or incomplete checkpoint.")
+        raise ModelLoadError(
+            f"Weights in {source} lack {len(missing)} tensors, e.g. {missing[:3]}: "
+            "wrong architecture or incomplete checkpoint."
+        )
     return model
 
 
@@ -201,12 +226,15 @@ def download_from_hub(hub_id: str) -> Path:
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
-        raise ModelLoadError("Loading hf:<id> needs the huggingface_hub package "
-                             "(pip install huggingface_hub).") from None
+        raise ModelLoadError(
+            "Loading hf:<id> needs the huggingface_hub package (pip install huggingface_hub)."
+        ) from None
     try:
         path = snapshot_download(hub_id, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.spm"])
     except Exception as err:
-        raise ModelLoadError(f"Could not download {hub_id!r} from the Hugging Face hub ({type(err).__name__}). "
-                             "Offline? Use a registry model, or a local folder with config.json + "
-                             "model.safetensors.") from None
+        raise ModelLoadError(
+            f"Could not download {hub_id!r} from the Hugging Face hub ({type(err).__name__}). "
+            "Offline? Use a registry model, or a local folder with config.json + "
+            "model.safetensors."
+        ) from None
     return Path(path)

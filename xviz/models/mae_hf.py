@@ -2,6 +2,7 @@
 transformers ≥ 5 (`vit.layers.i.attention.q_proj`, `mlp.fc1`) and the 4.x one on the hub
 (`vit.encoder.layer.i.attention.attention.query`, `intermediate.dense`, `output.dense`; decoder layers under
 `decoder.decoder_layers.i` on the hub, `decoder.decoder_encoder.layer.i` as transformers 5 saves them)."""
+
 from __future__ import annotations
 
 import json
@@ -16,22 +17,39 @@ from xviz.models.loading import load_converted, read_config, read_state_dict, re
 from xviz.models.mae import MAE, MAEConfig
 
 _LAYER = {  # HF sub-module (either layout) → xviz Block sub-module
-    "attention.q_proj": "attn.q_proj", "attention.k_proj": "attn.k_proj", "attention.v_proj": "attn.v_proj",
-    "attention.o_proj": "attn.out_proj", "attention.attention.query": "attn.q_proj",
-    "attention.attention.key": "attn.k_proj", "attention.attention.value": "attn.v_proj",
-    "attention.output.dense": "attn.out_proj", "layernorm_before": "norm1", "layernorm_after": "norm2",
-    "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2", "intermediate.dense": "mlp.fc1", "output.dense": "mlp.fc2",
+    "attention.q_proj": "attn.q_proj",
+    "attention.k_proj": "attn.k_proj",
+    "attention.v_proj": "attn.v_proj",
+    "attention.o_proj": "attn.out_proj",
+    "attention.attention.query": "attn.q_proj",
+    "attention.attention.key": "attn.k_proj",
+    "attention.attention.value": "attn.v_proj",
+    "attention.output.dense": "attn.out_proj",
+    "layernorm_before": "norm1",
+    "layernorm_after": "norm2",
+    "mlp.fc1": "mlp.fc1",
+    "mlp.fc2": "mlp.fc2",
+    "intermediate.dense": "mlp.fc1",
+    "output.dense": "mlp.fc2",
 }
 _TOP = {
-    "vit.embeddings.cls_token": "cls_token", "vit.embeddings.patch_embeddings.projection.weight": "patch_embed.weight",
-    "vit.embeddings.patch_embeddings.projection.bias": "patch_embed.bias", "vit.layernorm.weight": "norm.weight",
-    "vit.layernorm.bias": "norm.bias", "decoder.mask_token": "mask_token",
-    "decoder.decoder_embed.weight": "decoder_embed.weight", "decoder.decoder_embed.bias": "decoder_embed.bias",
-    "decoder.decoder_norm.weight": "decoder_norm.weight", "decoder.decoder_norm.bias": "decoder_norm.bias",
-    "decoder.decoder_pred.weight": "decoder_pred.weight", "decoder.decoder_pred.bias": "decoder_pred.bias",
+    "vit.embeddings.cls_token": "cls_token",
+    "vit.embeddings.patch_embeddings.projection.weight": "patch_embed.weight",
+    "vit.embeddings.patch_embeddings.projection.bias": "patch_embed.bias",
+    "vit.layernorm.weight": "norm.weight",
+    "vit.layernorm.bias": "norm.bias",
+    "decoder.mask_token": "mask_token",
+    "decoder.decoder_embed.weight": "decoder_embed.weight",
+    "decoder.decoder_embed.bias": "decoder_embed.bias",
+    "decoder.decoder_norm.weight": "decoder_norm.weight",
+    "decoder.decoder_norm.bias": "decoder_norm.bias",
+    "decoder.decoder_pred.weight": "decoder_pred.weight",
+    "decoder.decoder_pred.bias": "decoder_pred.bias",
 }
-_BLOCK = re.compile(r"^(vit\.layers|vit\.encoder\.layer|decoder\.decoder_layers|decoder\.decoder_encoder\.layer)"
-                    r"\.(\d+)\.(.+)\.(weight|bias)$")
+_BLOCK = re.compile(
+    r"^(vit\.layers|vit\.encoder\.layer|decoder\.decoder_layers|decoder\.decoder_encoder\.layer)"
+    r"\.(\d+)\.(.+)\.(weight|bias)$"
+)
 _TABLES = {"vit.embeddings.position_embeddings": "pos_embed", "decoder.decoder_pos_embed": "decoder_pos_embed"}
 
 
@@ -45,14 +63,25 @@ def config_from_hf(cfg: dict, folder: Path | None = None) -> MAEConfig:
         mean, std = tuple(pc.get("image_mean", mean)), tuple(pc.get("image_std", std))
     try:
         return MAEConfig(
-            image_size=size, patch_size=cfg["patch_size"], num_channels=cfg.get("num_channels", 3),
-            hidden_size=cfg["hidden_size"], num_layers=cfg["num_hidden_layers"],
-            num_heads=cfg["num_attention_heads"], mlp_hidden=cfg["intermediate_size"],
-            decoder_hidden_size=cfg["decoder_hidden_size"], decoder_layers=cfg["decoder_num_hidden_layers"],
-            decoder_heads=cfg["decoder_num_attention_heads"], decoder_mlp_hidden=cfg["decoder_intermediate_size"],
-            mask_ratio=cfg.get("mask_ratio", 0.75), norm_pix_loss=bool(cfg.get("norm_pix_loss", False)),
+            image_size=size,
+            patch_size=cfg["patch_size"],
+            num_channels=cfg.get("num_channels", 3),
+            hidden_size=cfg["hidden_size"],
+            num_layers=cfg["num_hidden_layers"],
+            num_heads=cfg["num_attention_heads"],
+            mlp_hidden=cfg["intermediate_size"],
+            decoder_hidden_size=cfg["decoder_hidden_size"],
+            decoder_layers=cfg["decoder_num_hidden_layers"],
+            decoder_heads=cfg["decoder_num_attention_heads"],
+            decoder_mlp_hidden=cfg["decoder_intermediate_size"],
+            mask_ratio=cfg.get("mask_ratio", 0.75),
+            norm_pix_loss=bool(cfg.get("norm_pix_loss", False)),
             layer_norm_eps=cfg.get("layer_norm_eps", 1e-12),
-            act=cfg.get("hidden_act", "gelu"), qkv_bias=cfg.get("qkv_bias", True), image_mean=mean, image_std=std)
+            act=cfg.get("hidden_act", "gelu"),
+            qkv_bias=cfg.get("qkv_bias", True),
+            image_mean=mean,
+            image_std=std,
+        )
     except KeyError as err:
         raise ModelLoadError(f"config.json lacks {err} needed for a ViTMAE model.") from None
 
@@ -85,8 +114,10 @@ def _check_tables(model: MAE, tables: dict[str, torch.Tensor], source: str) -> N
 def load_vit_mae_dir(folder: Path) -> MAE:
     raw = read_config(folder)
     if "decoder_hidden_size" not in raw:
-        raise ModelLoadError(f"{folder} is a ViTMAE encoder without the decoder: reconstruction needs the "
-                             "pre-training checkpoint (ViTMAEForPreTraining, e.g. facebook/vit-mae-base).")
+        raise ModelLoadError(
+            f"{folder} is a ViTMAE encoder without the decoder: reconstruction needs the "
+            "pre-training checkpoint (ViTMAEForPreTraining, e.g. facebook/vit-mae-base)."
+        )
     model = MAE(config_from_hf(raw, Path(folder)))
     sd, tables = convert_hf_vit_mae(read_state_dict(folder))
     if not any(k.startswith("decoder_") for k in sd):

@@ -4,6 +4,7 @@ learned input-independent MLP over tokens (MLP-Mixer, Tolstikhin et al. 2021) or
 (logits). Registry names `vit-digits` (kind "image": the Attention page opens it), `mixer-digits`,
 `fnet-digits`, `cnn-digits` (kind "mixer"), trained by scripts/train_mixers.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,9 @@ class DigitConfig:
     patch_size: int = 4
     hidden_size: int = 64
     num_layers: int = 4
-    num_heads: int = 4          # ViT only
-    token_hidden: int = 64      # Mixer: hidden width of the token-mixing MLP
-    mlp_hidden: int = 128       # channel MLP / FFN width
+    num_heads: int = 4  # ViT only
+    token_hidden: int = 64  # Mixer: hidden width of the token-mixing MLP
+    mlp_hidden: int = 128  # channel MLP / FFN width
     channels: tuple = (16, 32, 64)  # CNN
     num_classes: int = 10
 
@@ -40,13 +41,13 @@ class DigitConfig:
 
     @property
     def num_tokens(self) -> int:
-        return self.grid ** 2
+        return self.grid**2
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, s: str) -> "DigitConfig":
+    def from_json(cls, s: str) -> DigitConfig:
         d = json.loads(s)
         d["channels"] = tuple(d.get("channels", (16, 32, 64)))
         return cls(**d)
@@ -54,7 +55,7 @@ class DigitConfig:
 
 @dataclass
 class DigitOutput:
-    logits: torch.Tensor          # (B, 10)
+    logits: torch.Tensor  # (B, 10)
 
 
 class DigitModel(ContractMixin):
@@ -70,6 +71,7 @@ class DigitModel(ContractMixin):
         """A PIL image or a (1, 1, 16, 16) tensor in [0, 1] → {"pixel_values"} (size / mode are ignored: the
         models are trained at 16 × 16)."""
         from xviz.models.digits import image_to_digit
+
         x01 = image if isinstance(image, torch.Tensor) else image_to_digit(image)
         return {"pixel_values": normalise(x01).to(self.device)}
 
@@ -99,14 +101,14 @@ class TokenMixingMLP(nn.Module):
 
     def __init__(self, num_tokens: int, hidden: int):
         super().__init__()
-        self.fc1 = nn.Linear(num_tokens, hidden)   # weight (S, N)
-        self.fc2 = nn.Linear(hidden, num_tokens)   # weight (N, S)
+        self.fc1 = nn.Linear(num_tokens, hidden)  # weight (S, N)
+        self.fc2 = nn.Linear(hidden, num_tokens)  # weight (N, S)
         self.hook_in, self.hook_hidden, self.hook_out = HookPoint(), HookPoint(), HookPoint()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xt = self.hook_in(x.transpose(1, 2))                  # (B, N, C) -> (B, C, N)
-        h = self.hook_hidden(F.gelu(self.fc1(xt)))            # (B, C, S)
-        return self.hook_out(self.fc2(h)).transpose(1, 2)     # (B, C, N) -> (B, N, C)
+        xt = self.hook_in(x.transpose(1, 2))  # (B, N, C) -> (B, C, N)
+        h = self.hook_hidden(F.gelu(self.fc1(xt)))  # (B, C, S)
+        return self.hook_out(self.fc2(h)).transpose(1, 2)  # (B, C, N) -> (B, N, C)
 
     def linear_part(self) -> torch.Tensor:
         """W2 · W1 (N, N): the mixing matrix the MLP would be without its GELU (a summary, not the layer)."""
@@ -209,7 +211,7 @@ class DigitCNN(DigitModel, nn.Module):
     def forward(self, pixel_values: torch.Tensor) -> DigitOutput:
         x = pixel_values
         for i, (conv, hook) in enumerate(zip(self.convs, self.hooks)):
-            x = hook(F.gelu(conv(x)))                 # (B, C_i, H_i, W_i)
+            x = hook(F.gelu(conv(x)))  # (B, C_i, H_i, W_i)
             if i < len(self.convs) - 1:
                 x = F.max_pool2d(x, 2)
         return DigitOutput(self.hook_logits(self.head(x.mean((2, 3)))))  # global average pool -> (B, 10)

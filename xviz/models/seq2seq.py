@@ -14,6 +14,7 @@ page shows; the length embedding tells position t how far it is from the end, wh
 self-attention masks only positions ≥ T (no causal mask). Both decoders share the encoder and the embedding.
 Registry name `seq2seq-tiny`; decoding (greedy / beam / sample / NAT, step traces) in seq2seq_decode.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,13 +39,13 @@ WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "seq2seq_tiny.saf
 @dataclass(frozen=True)
 class Seq2SeqConfig:
     vocab_size: int = len(T.VOCAB)
-    hidden_size: int = 128       # shared by the encoder and both decoders
+    hidden_size: int = 128  # shared by the encoder and both decoders
     num_heads: int = 4
-    num_layers: int = 2          # encoder blocks
-    decoder_layers: int = 2      # decoder blocks (AT and NAT each)
+    num_layers: int = 2  # encoder blocks
+    decoder_layers: int = 2  # decoder blocks (AT and NAT each)
     mlp_hidden: int = 512
-    max_source: int = 48         # task token + characters
-    max_target: int = 32         # <bos> + characters (+ <eos> predicted)
+    max_source: int = 48  # task token + characters
+    max_target: int = 32  # <bos> + characters (+ <eos> predicted)
     norm_position: str = "pre"
     layer_norm_eps: float = 1e-5
 
@@ -90,9 +91,9 @@ class Stack(nn.Module):
 
 @dataclass
 class Seq2SeqOutput:
-    logits: torch.Tensor          # (B, Nt, V) next-token logits (AT) or per-position logits (NAT)
-    length_logits: torch.Tensor   # (B, max_target) logits of the target length in characters
-    memory: torch.Tensor          # (B, Ns, C) encoder output
+    logits: torch.Tensor  # (B, Nt, V) next-token logits (AT) or per-position logits (NAT)
+    length_logits: torch.Tensor  # (B, max_target) logits of the target length in characters
+    memory: torch.Tensor  # (B, Ns, C) encoder output
 
 
 class Seq2Seq(ContractMixin, nn.Module):
@@ -104,13 +105,15 @@ class Seq2Seq(ContractMixin, nn.Module):
         self.cfg = cfg
         C = cfg.hidden_size
         self.embed = nn.Embedding(cfg.vocab_size, C, padding_idx=T.PAD)
-        nn.init.normal_(self.embed.weight, std=C ** -0.5)  # ·√C at the input → unit scale; tied output small
-        enc = [Block(C, cfg.num_heads, mlp_hidden=cfg.mlp_hidden, norm_position=cfg.norm_position,
-                     eps=cfg.layer_norm_eps) for _ in range(cfg.num_layers)]
+        nn.init.normal_(self.embed.weight, std=C**-0.5)  # ·√C at the input → unit scale; tied output small
+        enc = [
+            Block(C, cfg.num_heads, mlp_hidden=cfg.mlp_hidden, norm_position=cfg.norm_position, eps=cfg.layer_norm_eps)
+            for _ in range(cfg.num_layers)
+        ]
         self.encoder = Stack(enc, cfg)
         self.decoder = Stack([DecoderBlock(cfg) for _ in range(cfg.decoder_layers)], cfg)
         self.nat_decoder = Stack([DecoderBlock(cfg) for _ in range(cfg.decoder_layers)], cfg)
-        self.length_head = nn.Linear(C, cfg.max_target)        # class k = a target of k characters
+        self.length_head = nn.Linear(C, cfg.max_target)  # class k = a target of k characters
         self.length_embed = nn.Embedding(cfg.max_target, C)
         n = max(cfg.max_source, cfg.max_target)
         self.register_buffer("pos", sinusoidal(n, C), persistent=False)  # (n, C) fixed, from the config
@@ -132,22 +135,22 @@ class Seq2Seq(ContractMixin, nn.Module):
     # -- pieces -------------------------------------------------------------------------------------------
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:
         N = ids.shape[1]
-        return self.embed(ids) * self.cfg.hidden_size ** 0.5 + self.pos[:N]  # (B, N, C), Vaswani §3.4
+        return self.embed(ids) * self.cfg.hidden_size**0.5 + self.pos[:N]  # (B, N, C), Vaswani §3.4
 
     def encode(self, src_ids: torch.Tensor, src_mask: torch.Tensor) -> torch.Tensor:
         """src_ids, src_mask (B, Ns) → memory (B, Ns, C). Padding keys masked for every query."""
-        key_ok = src_mask.bool()[:, None, None, :]                          # (B, 1, 1, Ns)
+        key_ok = src_mask.bool()[:, None, None, :]  # (B, 1, 1, Ns)
         x = self.hook_src_embed(self._embed(src_ids))
         for block in self.encoder.blocks:
             x = block(x, key_ok)
         return self.encoder.hook_out(self.encoder.norm(x))
 
     def _run_decoder(self, stack: Stack, x, memory, self_mask, src_mask) -> torch.Tensor:
-        cross = src_mask.bool()[:, None, None, :]                           # (B, 1, 1, Ns): padding only
+        cross = src_mask.bool()[:, None, None, :]  # (B, 1, 1, Ns): padding only
         for block in stack.blocks:
             x = block(x, memory, self_mask, cross)
         x = stack.hook_out(stack.norm(x))
-        return self.hook_logits(x @ self.embed.weight.T)                    # (B, Nt, V), tied output
+        return self.hook_logits(x @ self.embed.weight.T)  # (B, Nt, V), tied output
 
     def decode_at(self, tgt_ids, memory, src_mask) -> torch.Tensor:
         """Teacher-forced / prefix pass of the autoregressive decoder. tgt_ids (B, Nt) starts with <bos>."""
@@ -159,18 +162,18 @@ class Seq2Seq(ContractMixin, nn.Module):
         return self._run_decoder(self.decoder, x, memory, causal[None, None], src_mask)
 
     def length_logits(self, memory, src_mask) -> torch.Tensor:
-        m = src_mask.to(memory.dtype)[..., None]                             # (B, Ns, 1)
-        pooled = (memory * m).sum(1) / m.sum(1).clamp(min=1)                 # (B, C) mean over real positions
-        return self.hook_length_logits(self.length_head(pooled))             # (B, max_target)
+        m = src_mask.to(memory.dtype)[..., None]  # (B, Ns, 1)
+        pooled = (memory * m).sum(1) / m.sum(1).clamp(min=1)  # (B, C) mean over real positions
+        return self.hook_length_logits(self.length_head(pooled))  # (B, max_target)
 
     def decode_nat(self, tgt_len: torch.Tensor, memory, src_mask) -> torch.Tensor:
         """All positions at once: input sinusoid(t) + embed(T); self-attention over positions < T (no causal
         mask). tgt_len (B,) = T characters (no <eos>: the length says where to stop) → logits (B, max(T), V)."""
         B, N = tgt_len.shape[0], int(tgt_len.max())
         t = torch.arange(N, device=tgt_len.device)
-        valid = t[None, :] < tgt_len[:, None]                               # (B, N)
+        valid = t[None, :] < tgt_len[:, None]  # (B, N)
         x = self.pos[:N][None] + self.length_embed(tgt_len.clamp(max=self.cfg.max_target - 1))[:, None]
-        x = self.hook_tgt_embed(x.expand(B, N, -1))                         # (B, N, C)
+        x = self.hook_tgt_embed(x.expand(B, N, -1))  # (B, N, C)
         return self._run_decoder(self.nat_decoder, x, memory, valid[:, None, None, :], src_mask)
 
     def forward(self, src_ids, src_mask, tgt_ids=None, tgt_len=None, nat: bool = False) -> Seq2SeqOutput:
@@ -190,40 +193,56 @@ class Seq2Seq(ContractMixin, nn.Module):
             raise InputError("The source is empty: type at least one character.")
         ids = [T.task_token(task)] + T.encode_chars(source)
         if len(ids) > self.cfg.max_source:
-            raise InputError(f"The source has {len(source)} characters; this model reads at most "
-                             f"{self.cfg.max_source - 1}.")
+            raise InputError(
+                f"The source has {len(source)} characters; this model reads at most {self.cfg.max_source - 1}."
+            )
         return ids
 
     def prepare(self, source: str, task: str = "reverse", target: str | None = None, nat: bool = False) -> dict:
         """→ batch for `model(**batch)`: src_ids/src_mask (1, Ns); AT: tgt_ids (1, Nt) = <bos> + target (the
         model's own greedy output when target is None); NAT: tgt_len (1,) = len(target) (or the predicted length)."""
         dev = self.device
-        src = torch.tensor([self.source_ids(source, task)], device=dev)     # (1, Ns)
+        src = torch.tensor([self.source_ids(source, task)], device=dev)  # (1, Ns)
         batch = {"src_ids": src, "src_mask": torch.ones_like(src)}
         if target is None:
             from xviz.models.seq2seq_decode import generate_ids
+
             target = T.decode_ids(generate_ids(self, source, task, nat=nat))
         tgt = T.encode_chars(target)
         if len(tgt) + 1 > self.cfg.max_target:
-            raise InputError(f"The target has {len(tgt)} characters; this model writes at most "
-                             f"{self.cfg.max_target - 1}.")
+            raise InputError(
+                f"The target has {len(tgt)} characters; this model writes at most {self.cfg.max_target - 1}."
+            )
         if nat:
             batch.update(tgt_len=torch.tensor([max(1, len(tgt))], device=dev), nat=True)
         else:
-            batch["tgt_ids"] = torch.tensor([[T.BOS] + tgt], device=dev)     # (1, Nt)
+            batch["tgt_ids"] = torch.tensor([[T.BOS] + tgt], device=dev)  # (1, Nt)
         return batch
 
-    def generate_text(self, source: str, task: str = "reverse", strategy: str = "greedy", num_beams: int = 1,
-                      temperature: float = 1.0, seed: int = 0, nat: bool = False) -> str:
+    def generate_text(
+        self,
+        source: str,
+        task: str = "reverse",
+        strategy: str = "greedy",
+        num_beams: int = 1,
+        temperature: float = 1.0,
+        seed: int = 0,
+        nat: bool = False,
+    ) -> str:
         from xviz.models.seq2seq_decode import generate_ids
-        return T.decode_ids(generate_ids(self, source, task, strategy=strategy, num_beams=num_beams,
-                                         temperature=temperature, seed=seed, nat=nat))
+
+        return T.decode_ids(
+            generate_ids(
+                self, source, task, strategy=strategy, num_beams=num_beams, temperature=temperature, seed=seed, nat=nat
+            )
+        )
 
 
 def load_seq2seq_file(path: Path) -> Seq2Seq:
     """Weights + config (JSON in the safetensors metadata)."""
     from safetensors import safe_open
     from safetensors.torch import load_file
+
     if not Path(path).is_file():
         raise ModelLoadError(f"{path} is missing: the bundled seq2seq weights were not installed with xviz.")
     with safe_open(str(path), "pt") as f:
@@ -238,6 +257,7 @@ def load_seq2seq_file(path: Path) -> Seq2Seq:
 
 def save_seq2seq_file(model: Seq2Seq, path: Path, extra_meta: dict | None = None) -> None:
     from safetensors.torch import save_file
+
     sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     meta = {"config": json.dumps(model.cfg.to_json()), **(extra_meta or {})}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -249,8 +269,12 @@ def shipped_accuracies(model: Seq2Seq) -> dict:
     return json.loads(getattr(model, "meta", {}).get("accuracy", "{}"))
 
 
-@register("seq2seq-tiny", "seq2seq", "Tiny character-level encoder–decoder trained by xviz on a CPU on three "
-          "synthetic tasks with a known alignment (reverse, date → ISO, copy a name through a template); "
-          "autoregressive + non-autoregressive decoders sharing one encoder")
+@register(
+    "seq2seq-tiny",
+    "seq2seq",
+    "Tiny character-level encoder–decoder trained by xviz on a CPU on three "
+    "synthetic tasks with a known alignment (reverse, date → ISO, copy a name through a template); "
+    "autoregressive + non-autoregressive decoders sharing one encoder",
+)
 def seq2seq_tiny() -> Seq2Seq:
     return load_seq2seq_file(WEIGHTS)

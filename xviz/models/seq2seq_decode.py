@@ -3,6 +3,7 @@
 No KV cache: each step re-runs the (tiny) decoder on the whole prefix, so every step is the same function the
 page records. Sampling draws from a torch.Generator seeded by the caller, never from the global RNG.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -19,19 +20,19 @@ STRATEGIES = ("greedy", "sample", "beam")
 @dataclass
 class BeamNode:
     id: int
-    parent: int | None     # id of the node it extends (None: the root <bos>)
+    parent: int | None  # id of the node it extends (None: the root <bos>)
     step: int
     token: int
-    logp: float            # log-probability of this token given its prefix
-    score: float           # cumulative log-probability of the prefix ending here
-    status: str            # "kept" | "pruned" | "finished" | "root"
+    logp: float  # log-probability of this token given its prefix
+    score: float  # cumulative log-probability of the prefix ending here
+    status: str  # "kept" | "pruned" | "finished" | "root"
 
 
 @dataclass
 class StepInfo:
-    token: int                       # the token chosen at this step
+    token: int  # the token chosen at this step
     topk_ids: list[int]
-    topk_probs: list[float]          # of the distribution the token was drawn from (after temperature)
+    topk_probs: list[float]  # of the distribution the token was drawn from (after temperature)
     cross: torch.Tensor | None = None  # (L, H, Ns) cross-attention row of this step (filled by trace)
 
 
@@ -40,11 +41,11 @@ class Trace:
     task: str
     source: str
     strategy: str
-    ids: list[int]                   # generated ids (no <bos>; ends with <eos> when it stopped by itself)
+    ids: list[int]  # generated ids (no <bos>; ends with <eos> when it stopped by itself)
     steps: list[StepInfo]
     tree: list[BeamNode] = field(default_factory=list)
-    score: float = 0.0               # total log-probability of `ids`
-    best_node: int | None = None     # beam search: the tree node that ends the returned hypothesis
+    score: float = 0.0  # total log-probability of `ids`
+    best_node: int | None = None  # beam search: the tree node that ends the returned hypothesis
 
     @property
     def text(self) -> str:
@@ -83,8 +84,16 @@ def _check(strategy: str, num_beams: int, temperature: float) -> None:
 
 
 @torch.no_grad()
-def step_decode(model, source: str, task: str, strategy: str = "greedy", temperature: float = 1.0,
-                seed: int = 0, top_k: int = 5, max_len: int | None = None) -> Trace:
+def step_decode(
+    model,
+    source: str,
+    task: str,
+    strategy: str = "greedy",
+    temperature: float = 1.0,
+    seed: int = 0,
+    top_k: int = 5,
+    max_len: int | None = None,
+) -> Trace:
     """Greedy or sampled decoding, one token per step, keeping each step's top-k next-token distribution."""
     _check(strategy, 1, temperature)
     src, src_mask = source_batch(model, source, task)
@@ -116,23 +125,23 @@ def beam_search(model, source: str, task: str, num_beams: int = 4, max_len: int 
     src, src_mask = source_batch(model, source, task)
     memory = model.encode(src, src_mask)
     tree = [BeamNode(0, None, 0, T.BOS, 0.0, 0.0, "root")]
-    beams = [([T.BOS], 0.0, 0)]                                      # (ids, score, node id)
+    beams = [([T.BOS], 0.0, 0)]  # (ids, score, node id)
     finished: list[tuple[list[int], float, int]] = []
     for step in range(1, (max_len or model.cfg.max_target - 1) + 1):
-        prefix = torch.tensor([b[0] for b in beams], device=src.device)      # (K, t)
-        logp = next_logprobs(model, prefix, memory, src_mask).cpu()         # (K, V)
+        prefix = torch.tensor([b[0] for b in beams], device=src.device)  # (K, t)
+        logp = next_logprobs(model, prefix, memory, src_mask).cpu()  # (K, V)
         cand = (logp + torch.tensor([b[1] for b in beams])[:, None]).flatten()  # (K·V,)
         top = cand.topk(min(2 * num_beams, cand.numel()))
         new_beams = []
         for rank, (s, flat) in enumerate(zip(top.values.tolist(), top.indices.tolist())):
-            k, tok = divmod(flat, logp.shape[1])     # every one of the 2·beams candidates goes into the tree
+            k, tok = divmod(flat, logp.shape[1])  # every one of the 2·beams candidates goes into the tree
             ids, _, parent = beams[k]
             node = BeamNode(len(tree), parent, step, tok, float(logp[k, tok]), s, "pruned")
             tree.append(node)
             if len(new_beams) == num_beams:
                 continue
             if tok == T.EOS:
-                if rank < num_beams:        # an <eos> counts only among the top num_beams (as in HF)
+                if rank < num_beams:  # an <eos> counts only among the top num_beams (as in HF)
                     node.status = "finished"
                     finished.append((ids + [tok], s, node.id))
             else:
@@ -158,8 +167,16 @@ def nat_decode(model, source: str, task: str, length: int | None = None) -> tupl
     return logits[0].argmax(-1).tolist(), len_probs
 
 
-def generate_ids(model, source: str, task: str, strategy: str = "greedy", num_beams: int = 1,
-                 temperature: float = 1.0, seed: int = 0, nat: bool = False) -> list[int]:
+def generate_ids(
+    model,
+    source: str,
+    task: str,
+    strategy: str = "greedy",
+    num_beams: int = 1,
+    temperature: float = 1.0,
+    seed: int = 0,
+    nat: bool = False,
+) -> list[int]:
     _check(strategy, num_beams, temperature)
     if nat:
         return nat_decode(model, source, task)[0]
@@ -180,25 +197,33 @@ def cross_rows(model, source: str, task: str, ids: list[int]) -> torch.Tensor:
     return torch.stack([rec[f"decoder.blocks.{i}.cross_attn.hook_probs"][0] for i in range(L)])
 
 
-def trace(model, source: str, task: str, strategy: str = "greedy", num_beams: int = 4, temperature: float = 1.0,
-          seed: int = 0, top_k: int = 5) -> Trace:
+def trace(
+    model,
+    source: str,
+    task: str,
+    strategy: str = "greedy",
+    num_beams: int = 4,
+    temperature: float = 1.0,
+    seed: int = 0,
+    top_k: int = 5,
+) -> Trace:
     """Step-by-step decoding for the page: per step the chosen token, its top-k and its cross-attention row;
     for beam search also the tree (steps then follow the best hypothesis)."""
     if strategy == "beam":
         tr = beam_search(model, source, task, num_beams)
-        tr.steps = _forced_steps(model, source, task, tr.ids, top_k)    # distributions along the best path
+        tr.steps = _forced_steps(model, source, task, tr.ids, top_k)  # distributions along the best path
     else:
         tr = step_decode(model, source, task, strategy, temperature, seed, top_k)
-    rows = cross_rows(model, source, task, tr.ids)                       # (L, H, Nt, Ns)
+    rows = cross_rows(model, source, task, tr.ids)  # (L, H, Nt, Ns)
     for t, st in enumerate(tr.steps):
-        st.cross = rows[:, :, t]                                         # (L, H, Ns)
+        st.cross = rows[:, :, t]  # (L, H, Ns)
     return tr
 
 
 @torch.no_grad()
 def _forced_steps(model, source: str, task: str, ids: list[int], top_k: int) -> list[StepInfo]:
     src, src_mask = source_batch(model, source, task)
-    tgt = torch.tensor([[T.BOS] + list(ids)[:-1]], device=src.device)    # (1, Nt)
+    tgt = torch.tensor([[T.BOS] + list(ids)[:-1]], device=src.device)  # (1, Nt)
     probs = model(src, src_mask, tgt_ids=tgt).logits[0].float().softmax(-1).cpu()  # (Nt, V)
     out = []
     for t, tok in enumerate(ids):
@@ -213,8 +238,8 @@ def batch_sources(model, examples) -> tuple[torch.Tensor, torch.Tensor]:
     n = max(map(len, rows))
     src = torch.full((len(rows), n), T.PAD, dtype=torch.long)
     for i, r in enumerate(rows):
-        src[i, :len(r)] = torch.tensor(r)
-    return src.to(model.device), (src != T.PAD).long().to(model.device)   # (B, Ns) each
+        src[i, : len(r)] = torch.tensor(r)
+    return src.to(model.device), (src != T.PAD).long().to(model.device)  # (B, Ns) each
 
 
 @torch.no_grad()
@@ -225,7 +250,7 @@ def greedy_batch(model, examples) -> list[str]:
     ids = torch.full((B, 1), T.BOS, dtype=torch.long, device=src.device)
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
     for _ in range(model.cfg.max_target - 1):
-        nxt = model.decode_at(ids, memory, src_mask)[:, -1].argmax(-1)    # (B,)
+        nxt = model.decode_at(ids, memory, src_mask)[:, -1].argmax(-1)  # (B,)
         ids = torch.cat([ids, nxt[:, None]], dim=1)
         done |= nxt == T.EOS
         if done.all():
@@ -238,15 +263,15 @@ def nat_batch(model, examples) -> list[str]:
     src, src_mask = batch_sources(model, examples)
     memory = model.encode(src, src_mask)
     n = model.length_logits(memory, src_mask).argmax(-1).clamp(1, model.cfg.max_target - 1)  # (B,)
-    logits = model.decode_nat(n, memory, src_mask)                        # (B, max n, V)
+    logits = model.decode_nat(n, memory, src_mask)  # (B, max n, V)
     pred = logits.argmax(-1).tolist()
-    return [T.decode_ids(p[:int(k)]) for p, k in zip(pred, n.tolist())]
+    return [T.decode_ids(p[: int(k)]) for p, k in zip(pred, n.tolist())]
 
 
 def exact_match(model, examples, nat: bool = False, batch: int = 256) -> float:
     hits = 0
     for i in range(0, len(examples), batch):
-        chunk = examples[i:i + batch]
+        chunk = examples[i : i + batch]
         out = (nat_batch if nat else greedy_batch)(model, chunk)
         hits += sum(o == ex.target for o, ex in zip(out, chunk))
     return hits / max(1, len(examples))

@@ -8,6 +8,7 @@ The source fed to the encoder is [task token] + characters; the decoder reads [b
 target + [eos]. Held-out split: an example whose key hashes (crc32) to 0 mod 10 is never used in training.
 Pure python + torch; no streamlit.
 """
+
 from __future__ import annotations
 
 import calendar
@@ -25,13 +26,48 @@ CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.-'"
 VOCAB = SPECIALS + [f"<{t}>" for t in TASKS] + list(CHARS)
 STOI = {s: i for i, s in enumerate(VOCAB)}
 PAD, BOS, EOS = 0, 1, 2
-MAX_CHARS = {"reverse": 24, "date": 30, "copy": 46}   # longest source (characters) trained per task
-MAX_TARGET = 24                                       # longest target (characters)
+MAX_CHARS = {"reverse": 24, "date": 30, "copy": 46}  # longest source (characters) trained per task
+MAX_TARGET = 24  # longest target (characters)
 MONTHS = list(calendar.month_name)[1:]
-TEMPLATES = ["Please greet {name} warmly.", "My name is {name}.", "{name} is here.", "Say hello to {name}, please.",
-             "Ask {name} to call back."]
-_SYL = ["an", "na", "ma", "ri", "lo", "ke", "to", "sa", "mi", "el", "ja", "ro", "be", "da", "ni", "vi", "ka", "le",
-        "zo", "fu", "qi", "wen", "ber", "gard", "son", "sky", "ova", "ez", "ul", "hi"]
+TEMPLATES = [
+    "Please greet {name} warmly.",
+    "My name is {name}.",
+    "{name} is here.",
+    "Say hello to {name}, please.",
+    "Ask {name} to call back.",
+]
+_SYL = [
+    "an",
+    "na",
+    "ma",
+    "ri",
+    "lo",
+    "ke",
+    "to",
+    "sa",
+    "mi",
+    "el",
+    "ja",
+    "ro",
+    "be",
+    "da",
+    "ni",
+    "vi",
+    "ka",
+    "le",
+    "zo",
+    "fu",
+    "qi",
+    "wen",
+    "ber",
+    "gard",
+    "son",
+    "sky",
+    "ova",
+    "ez",
+    "ul",
+    "hi",
+]
 
 
 @dataclass(frozen=True)
@@ -39,7 +75,7 @@ class Example:
     task: str
     source: str
     target: str
-    align: tuple[tuple[int, ...], ...]   # for each target char: the source *character* indices it copies / reads
+    align: tuple[tuple[int, ...], ...]  # for each target char: the source *character* indices it copies / reads
 
 
 def task_token(task: str) -> int:
@@ -56,8 +92,10 @@ def encode_chars(text: str) -> list[int]:
     bad = outside_vocab(text)
     if bad:
         shown = " ".join(repr(c) for c in bad[:8])
-        raise InputError(f"Characters outside the model's vocabulary: {shown}. It knows only a–z, A–Z, 0–9, "
-                         "space and , . - ' (a character-level model trained on synthetic tasks).")
+        raise InputError(
+            f"Characters outside the model's vocabulary: {shown}. It knows only a–z, A–Z, 0–9, "
+            "space and , . - ' (a character-level model trained on synthetic tasks)."
+        )
     return [STOI[c] for c in text]
 
 
@@ -118,12 +156,14 @@ def copy_example(name: str, template: str) -> Example:
 def random_name(g: torch.Generator) -> str:
     """One or two capitalised words, each either 1–3 syllables ("Riwen") or 2–8 random letters ("Qzpt"), so
     copying cannot lean on a small set of memorised names."""
+
     def word() -> str:
         if _randint(g, 0, 1):
             w = "".join(_SYL[_randint(g, 0, len(_SYL) - 1)] for _ in range(_randint(g, 1, 3)))
         else:
             w = "".join(CHARS[_randint(g, 0, 25)] for _ in range(_randint(g, 2, 8)))
         return w.capitalize()
+
     name = word() if _randint(g, 0, 2) else f"{word()} {word()}"
     return name[:MAX_TARGET].rstrip()
 
@@ -206,5 +246,5 @@ def reference(task: str, source: str) -> tuple[Example | None, str]:
     for t in TEMPLATES:
         pre, post = t.split("{name}")
         if source.startswith(pre) and source.endswith(post) and len(source) > len(pre) + len(post):
-            return copy_example(source[len(pre):len(source) - len(post)], t), ""
+            return copy_example(source[len(pre) : len(source) - len(post)], t), ""
     return None, "not one of the trained templates: no reference"

@@ -5,6 +5,7 @@ Blocks are numbered globally in `blocks` (stage after stage) so hook names are t
 W-MSA, odd ones SW-MSA (shift ⌊M/2⌋). Patch merging layers live in `merges` (one between stages).
 Registry name `swin-tiny`: the Swin-T shape with random weights (structure only, untrained).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,10 +21,18 @@ from xviz.hooks import HookPoint
 from xviz.inputs.image_batch import IMAGENET_MEAN, IMAGENET_STD, ImageBatch, prepare_image
 from xviz.layers.attention import Attention
 from xviz.layers.block import MLP, HookedLayerNorm
+from xviz.layers.windows import (
+    cyclic_shift,
+    cyclic_unshift,
+    padded_size,
+    relative_position_bias,
+    relative_position_index,
+    shifted_window_mask,
+    window_config,
+    window_partition,
+    window_reverse,
+)
 from xviz.models.contract import ContractMixin
-from xviz.layers.windows import (cyclic_shift, cyclic_unshift, padded_size, relative_position_bias,
-                                 relative_position_index, shifted_window_mask, window_config, window_partition,
-                                 window_reverse)
 from xviz.models.loading import load_converted, read_config, read_state_dict, register, register_architecture
 from xviz.models.swin_convert import convert_hf_swin, init_weights
 
@@ -33,9 +42,9 @@ class SwinConfig:
     image_size: int = 224
     patch_size: int = 4
     num_channels: int = 3
-    hidden_size: int = 96                            # stage 1's width; stage s is 2^s times wider
-    stage_layers: tuple[int, ...] = (2, 2, 6, 2)     # blocks per stage
-    stage_heads: tuple[int, ...] = (3, 6, 12, 24)    # heads per stage
+    hidden_size: int = 96  # stage 1's width; stage s is 2^s times wider
+    stage_layers: tuple[int, ...] = (2, 2, 6, 2)  # blocks per stage
+    stage_heads: tuple[int, ...] = (3, 6, 12, 24)  # heads per stage
     window_size: int = 7
     mlp_ratio: float = 4.0
     qkv_bias: bool = True
@@ -46,21 +55,28 @@ class SwinConfig:
     image_std: tuple[float, ...] = IMAGENET_STD
 
     @classmethod
-    def from_hf(cls, cfg: dict, pre: dict | None = None) -> "SwinConfig":
+    def from_hf(cls, cfg: dict, pre: dict | None = None) -> SwinConfig:
         pre = pre or {}
         size = cfg.get("image_size", 224)
-        return cls(image_size=size[0] if isinstance(size, (list, tuple)) else size,
-                   patch_size=_int(cfg.get("patch_size", 4)), num_channels=cfg.get("num_channels", 3),
-                   hidden_size=cfg["embed_dim"], stage_layers=tuple(cfg["depths"]),
-                   stage_heads=tuple(cfg["num_heads"]), window_size=cfg["window_size"],
-                   mlp_ratio=cfg.get("mlp_ratio", 4.0),
-                   qkv_bias=cfg.get("qkv_bias", True), layer_norm_eps=cfg.get("layer_norm_eps", 1e-5),
-                   act=cfg.get("hidden_act", "gelu"), abs_pos=cfg.get("use_absolute_embeddings", False),
-                   image_mean=tuple(pre.get("image_mean", IMAGENET_MEAN)),
-                   image_std=tuple(pre.get("image_std", IMAGENET_STD)))
+        return cls(
+            image_size=size[0] if isinstance(size, (list, tuple)) else size,
+            patch_size=_int(cfg.get("patch_size", 4)),
+            num_channels=cfg.get("num_channels", 3),
+            hidden_size=cfg["embed_dim"],
+            stage_layers=tuple(cfg["depths"]),
+            stage_heads=tuple(cfg["num_heads"]),
+            window_size=cfg["window_size"],
+            mlp_ratio=cfg.get("mlp_ratio", 4.0),
+            qkv_bias=cfg.get("qkv_bias", True),
+            layer_norm_eps=cfg.get("layer_norm_eps", 1e-5),
+            act=cfg.get("hidden_act", "gelu"),
+            abs_pos=cfg.get("use_absolute_embeddings", False),
+            image_mean=tuple(pre.get("image_mean", IMAGENET_MEAN)),
+            image_std=tuple(pre.get("image_std", IMAGENET_STD)),
+        )
 
     def stage_dims(self) -> list[int]:
-        return [self.hidden_size * 2 ** s for s in range(len(self.stage_layers))]
+        return [self.hidden_size * 2**s for s in range(len(self.stage_layers))]
 
 
 def _int(v) -> int:
@@ -70,8 +86,8 @@ def _int(v) -> int:
 @dataclass
 class SwinOutput:
     last_hidden_state: torch.Tensor  # (B, N, C) after the final LayerNorm
-    pooled: torch.Tensor             # (B, C) mean over tokens
-    grid: tuple[int, int]            # final map size (h, w)
+    pooled: torch.Tensor  # (B, C) mean over tokens
+    grid: tuple[int, int]  # final map size (h, w)
 
 
 class RelativePositionBias(nn.Module):
@@ -92,8 +108,17 @@ class SwinBlock(nn.Module):
     """Pre-LN block: x + (S)W-MSA(LN(x)), then x + MLP(LN(x)). The map is zero-padded right/bottom to whole
     windows after norm1 (as HF does); padded tokens are not masked (as in HF), and are dropped afterwards."""
 
-    def __init__(self, dim: int, num_heads: int, window_size: int, shift: int, mlp_ratio: float = 4.0,
-                 qkv_bias: bool = True, eps: float = 1e-5, act: str = "gelu"):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        window_size: int,
+        shift: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        eps: float = 1e-5,
+        act: str = "gelu",
+    ):
         super().__init__()
         self.window_size, self.shift = window_size, shift
         self.norm1 = HookedLayerNorm(dim, eps)
@@ -186,8 +211,11 @@ class Swin(ContractMixin, nn.Module):
         for s, (depth, heads) in enumerate(zip(cfg.stage_layers, cfg.stage_heads)):
             for j in range(depth):
                 shift = 0 if j % 2 == 0 else cfg.window_size // 2
-                blocks.append(SwinBlock(dims[s], heads, cfg.window_size, shift, cfg.mlp_ratio, cfg.qkv_bias,
-                                        cfg.layer_norm_eps, cfg.act))
+                blocks.append(
+                    SwinBlock(
+                        dims[s], heads, cfg.window_size, shift, cfg.mlp_ratio, cfg.qkv_bias, cfg.layer_norm_eps, cfg.act
+                    )
+                )
                 self.block_stage.append(s)
         self.blocks = nn.ModuleList(blocks)
         self.merges = nn.ModuleList(PatchMerging(d) for d in dims[:-1])
@@ -208,8 +236,10 @@ class Swin(ContractMixin, nn.Module):
         x, hw = self.patch_embed(pixel_values)  # (B, N, C)
         if self.pos_embed is not None:
             if x.shape[1] != self.pos_embed.shape[1]:
-                raise InputError(f"This checkpoint has absolute position embeddings for {self.cfg.image_size} px "
-                                 "images; resize the input to that size (model.prepare does).")
+                raise InputError(
+                    f"This checkpoint has absolute position embeddings for {self.cfg.image_size} px "
+                    "images; resize the input to that size (model.prepare does)."
+                )
             x = x + self.pos_embed
         x = self.hook_embed(x)
         for i, block in enumerate(self.blocks):
@@ -223,8 +253,17 @@ class Swin(ContractMixin, nn.Module):
         """PIL image → ImageBatch {"pixel_values": (1, 3, S, S)}: stretched to the config's size with bicubic
         resampling (HF's Swin processor), normalised; `batch.image` is the resized picture."""
         cfg = self.cfg
-        return prepare_image(image, cfg.image_size, "stretch", cfg.image_mean, cfg.image_std, patch=cfg.patch_size,
-                             resample=Image.Resampling.BICUBIC, channels=cfg.num_channels, device=self.device)
+        return prepare_image(
+            image,
+            cfg.image_size,
+            "stretch",
+            cfg.image_mean,
+            cfg.image_std,
+            patch=cfg.patch_size,
+            resample=Image.Resampling.BICUBIC,
+            channels=cfg.num_channels,
+            device=self.device,
+        )
 
 
 @register_architecture("swin")
@@ -233,14 +272,16 @@ def load_swin_dir(folder: Path) -> Swin:
     try:
         cfg = SwinConfig.from_hf(read_config(folder), pre)
     except (KeyError, TypeError, ValueError) as err:
-        raise ModelLoadError(f"{folder}/config.json is not a valid Swin config "
-                             f"({type(err).__name__}: {err}).") from None
+        raise ModelLoadError(
+            f"{folder}/config.json is not a valid Swin config ({type(err).__name__}: {err})."
+        ) from None
     model = Swin(cfg)
     return load_converted(model, convert_hf_swin(read_state_dict(folder), cfg), str(folder))
 
 
 def _read_preprocessor(folder: Path) -> dict:
     import json
+
     path = folder / "preprocessor_config.json"
     try:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

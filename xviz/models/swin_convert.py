@@ -1,5 +1,6 @@
 """Swin helpers kept out of swin.py: HF state-dict conversion, seeded initialisation (images are prepared by
 xviz.inputs.image_batch)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,17 +11,30 @@ from xviz.models.loading import strip_prefix
 
 # HF Swin block sub-module → xviz SwinBlock sub-module (legacy on-disk names and transformers ≥ 5 names).
 _HF_BLOCK = {
-    "layernorm_before": "norm1", "layernorm_after": "norm2",
-    "attention.self.query": "attn.q_proj", "attention.self.key": "attn.k_proj",
-    "attention.self.value": "attn.v_proj", "attention.output.dense": "attn.out_proj",
-    "attention.q_proj": "attn.q_proj", "attention.k_proj": "attn.k_proj", "attention.v_proj": "attn.v_proj",
+    "layernorm_before": "norm1",
+    "layernorm_after": "norm2",
+    "attention.self.query": "attn.q_proj",
+    "attention.self.key": "attn.k_proj",
+    "attention.self.value": "attn.v_proj",
+    "attention.output.dense": "attn.out_proj",
+    "attention.q_proj": "attn.q_proj",
+    "attention.k_proj": "attn.k_proj",
+    "attention.v_proj": "attn.v_proj",
     "attention.o_proj": "attn.out_proj",
-    "intermediate.dense": "mlp.fc1", "output.dense": "mlp.fc2", "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2",
+    "intermediate.dense": "mlp.fc1",
+    "output.dense": "mlp.fc2",
+    "mlp.fc1": "mlp.fc1",
+    "mlp.fc2": "mlp.fc2",
 }
-_HF_TABLE = ("attention.self.relative_position_bias_table",
-             "attention.relative_position_bias.relative_position_bias_table")
-_HF_TOP = {"embeddings.patch_embeddings.projection": "patch_embed.proj", "embeddings.norm": "patch_embed.norm",
-           "layernorm": "norm"}
+_HF_TABLE = (
+    "attention.self.relative_position_bias_table",
+    "attention.relative_position_bias.relative_position_bias_table",
+)
+_HF_TOP = {
+    "embeddings.patch_embeddings.projection": "patch_embed.proj",
+    "embeddings.norm": "patch_embed.norm",
+    "layernorm": "norm",
+}
 
 
 def convert_hf_swin(sd: dict[str, torch.Tensor], cfg) -> dict[str, torch.Tensor]:
@@ -59,4 +73,3 @@ def init_weights(model: nn.Module, seed: int = 0, std: float = 0.02) -> nn.Modul
         else:
             p.copy_((torch.randn(p.shape, generator=g) * std).clamp(-2 * std, 2 * std))
     return model
-

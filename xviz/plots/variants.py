@@ -1,5 +1,6 @@
 """Figures of the attention-variants page: pattern | effective attention | full attention, the gallery, the
 cost-vs-error map and the measured scaling (log-log). Matrices above 128 × 128 are block-averaged first."""
+
 from __future__ import annotations
 
 import math
@@ -22,10 +23,20 @@ def _small(mat, max_side: int = MAX_SIDE) -> np.ndarray:
 
 def _heat(arr: np.ndarray, colorscale, zmin, zmax, name: str, showscale: bool = False, colorbar_x=None):
     ny, nx = arr.shape
-    return go.Heatmap(z=arr, colorscale=colorscale, zmin=zmin, zmax=zmax, showscale=showscale, name=name,
-                      colorbar=dict(thickness=10, x=colorbar_x, len=0.9) if showscale else None,
-                      hovertemplate="query %{y}, key %{x}<br>%{z:.3g}<extra>" + name + "</extra>",
-                      x0=0, dx=1, y0=0, dy=1)
+    return go.Heatmap(
+        z=arr,
+        colorscale=colorscale,
+        zmin=zmin,
+        zmax=zmax,
+        showscale=showscale,
+        name=name,
+        colorbar=dict(thickness=10, x=colorbar_x, len=0.9) if showscale else None,
+        hovertemplate="query %{y}, key %{x}<br>%{z:.3g}<extra>" + name + "</extra>",
+        x0=0,
+        dx=1,
+        y0=0,
+        dy=1,
+    )
 
 
 def _block_note(n: int) -> str:
@@ -103,11 +114,19 @@ def cost_error_figure(rows: Sequence[dict], height: int = 420) -> go.Figure:
     fig = go.Figure()
     for group in dict.fromkeys(r["group"] for r in rows):
         rs = [r for r in rows if r["group"] == group]
-        fig.add_trace(go.Scatter(
-            x=[r["FLOPs vs full"] for r in rs], y=[r["relative output error"] for r in rs], mode="markers+text",
-            text=[r["variant"] for r in rs], textposition="top center", name=group, marker=dict(size=10),
-            textfont=dict(size=10),
-            hovertemplate="%{text}<br>FLOPs ×%{x:.3g}<br>error %{y:.3g}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[r["FLOPs vs full"] for r in rs],
+                y=[r["relative output error"] for r in rs],
+                mode="markers+text",
+                text=[r["variant"] for r in rs],
+                textposition="top center",
+                name=group,
+                marker=dict(size=10),
+                textfont=dict(size=10),
+                hovertemplate="%{text}<br>FLOPs ×%{x:.3g}<br>error %{y:.3g}<extra></extra>",
+            )
+        )
     fig.update_layout(**base_layout("cost vs error (this input)", height))
     fig.update_xaxes(type="log", title="FLOPs relative to full attention (formula)")
     fig.update_yaxes(type="log", title="relative output error ‖out − full‖ / ‖full‖")
@@ -116,19 +135,27 @@ def cost_error_figure(rows: Sequence[dict], height: int = 420) -> go.Figure:
 
 def scaling_figure(rows: Sequence[dict], device_label: str = "", height: int = 420) -> go.Figure:
     """Measured time and peak memory against sequence length, both log-log, one line per kernel."""
-    fig = make_subplots(1, 2, subplot_titles=("median time (ms)", "extra peak memory (MiB)"),
-                        horizontal_spacing=0.1)
+    fig = make_subplots(1, 2, subplot_titles=("median time (ms)", "extra peak memory (MiB)"), horizontal_spacing=0.1)
     for i, name in enumerate(dict.fromkeys(r["kernel"] for r in rows)):
         rs = [r for r in rows if r["kernel"] == name and r["ms"] is not None]
         if not rs:
             continue
         color = f"hsl({(i * 47) % 360}, 65%, 45%)"
         for col, key in ((1, "ms"), (2, "peak_mib")):
-            fig.add_trace(go.Scatter(x=[r["n"] for r in rs], y=[max(r[key], 1e-3) for r in rs],
-                                     mode="lines+markers", name=rs[0]["label"], legendgroup=name,
-                                     showlegend=col == 1, line=dict(color=color),
-                                     hovertemplate="N=%{x}<br>%{y:.3g}<extra>" + rs[0]["label"] + "</extra>"),
-                          1, col)
+            fig.add_trace(
+                go.Scatter(
+                    x=[r["n"] for r in rs],
+                    y=[max(r[key], 1e-3) for r in rs],
+                    mode="lines+markers",
+                    name=rs[0]["label"],
+                    legendgroup=name,
+                    showlegend=col == 1,
+                    line=dict(color=color),
+                    hovertemplate="N=%{x}<br>%{y:.3g}<extra>" + rs[0]["label"] + "</extra>",
+                ),
+                1,
+                col,
+            )
     fig.update_layout(**base_layout(f"measured on {device_label}" if device_label else None, height))
     fig.update_layout(legend=dict(orientation="h", y=-0.2))
     fig.update_annotations(font_size=SUBTITLE_SIZE)

@@ -9,6 +9,7 @@ Every run builds and owns its model, optimiser and data generator (seeded `torch
 reproducible and one session's run never touches another's state. `train_steps` yields after every step, so a
 page can draw progress and stop between steps.
 """
+
 from __future__ import annotations
 
 import time
@@ -31,23 +32,23 @@ class TrainConfig:
     hidden_size: int = 64
     num_heads: int = 4
     mlp_hidden: int = 128
-    length: int = 8       # symbols to copy / reverse
+    length: int = 8  # symbols to copy / reverse
     num_symbols: int = 16  # distinct symbols (the model's vocab_size is one more: SEP)
     batch: int = 32
     steps: int = 200
     lr: float = 1e-3
-    warmup: int = 0       # linear warm-up steps (0 = none)
+    warmup: int = 0  # linear warm-up steps (0 = none)
     seed: int = 0
 
 
 @dataclass(frozen=True)
 class StepLog:
-    step: int                      # 1-based
-    loss: float                    # cross-entropy on the answer half
-    accuracy: float                # fraction of answer tokens predicted exactly (greedy, teacher-forced)
-    lr: float                      # learning rate used for this step
+    step: int  # 1-based
+    loss: float  # cross-entropy on the answer half
+    accuracy: float  # fraction of answer tokens predicted exactly (greedy, teacher-forced)
+    lr: float  # learning rate used for this step
     grad_norms: tuple[float, ...]  # per layer: ‖∂ℒ/∂θ_layer‖_F over all of the layer's parameters
-    seconds: float                 # wall time since the run started
+    seconds: float  # wall time since the run started
 
 
 def validate(cfg: TrainConfig) -> None:
@@ -69,15 +70,21 @@ def make_batch(cfg: TrainConfig, generator: torch.Generator) -> tuple[torch.Tens
     n = cfg.length
     x = torch.randint(1, cfg.num_symbols + 1, (cfg.batch, n), generator=generator)  # (B, n)
     y = x.flip(1) if cfg.task == "reverse" else x
-    seq = torch.cat([x, torch.full((cfg.batch, 1), SEP), y], dim=1)           # (B, 2n+1)
+    seq = torch.cat([x, torch.full((cfg.batch, 1), SEP), y], dim=1)  # (B, 2n+1)
     targets = seq[:, 1:].clone()
     targets[:, :n] = -100  # x's next tokens are random and SEP's place is fixed: only y (after SEP) is scored
     return seq[:, :-1], targets
 
 
 def build_model(cfg: TrainConfig, device: torch.device | str = "cpu") -> TinyLM:
-    lm = LMConfig(vocab_size=cfg.num_symbols + 1, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
-                  num_heads=cfg.num_heads, mlp_hidden=cfg.mlp_hidden, norm_position=cfg.norm_position)
+    lm = LMConfig(
+        vocab_size=cfg.num_symbols + 1,
+        hidden_size=cfg.hidden_size,
+        num_layers=cfg.num_layers,
+        num_heads=cfg.num_heads,
+        mlp_hidden=cfg.mlp_hidden,
+        norm_position=cfg.norm_position,
+    )
     return build_lm(lm, seed=cfg.seed, device=device)
 
 
@@ -95,14 +102,20 @@ def train_steps(cfg: TrainConfig, device: torch.device | str = "cpu") -> Iterato
         for group in opt.param_groups:
             group["lr"] = lr
         inputs, targets = (t.to(device) for t in make_batch(cfg, gen))
-        logits = model(inputs)                                   # (B, 2n, V)
+        logits = model(inputs)  # (B, 2n, V)
         loss = lm_loss(logits, targets)
         grads = torch.autograd.grad(loss, all_params)
-        for p, g in zip(all_params, grads):                      # this run's own model and optimiser
+        for p, g in zip(all_params, grads):  # this run's own model and optimiser
             p.grad = g
         opt.step()
-        yield StepLog(step, float(loss.detach()), _accuracy(logits, targets), lr,
-                      _layer_norms(params, all_params, grads), time.perf_counter() - start)
+        yield StepLog(
+            step,
+            float(loss.detach()),
+            _accuracy(logits, targets),
+            lr,
+            _layer_norms(params, all_params, grads),
+            time.perf_counter() - start,
+        )
 
 
 def _accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
@@ -110,15 +123,17 @@ def _accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
     return float((logits.detach().argmax(-1) == targets)[scored].float().mean())
 
 
-def _layer_norms(params: list[list[torch.Tensor]], all_params: list[torch.Tensor],
-                 grads: tuple[torch.Tensor, ...]) -> tuple[float, ...]:
+def _layer_norms(
+    params: list[list[torch.Tensor]], all_params: list[torch.Tensor], grads: tuple[torch.Tensor, ...]
+) -> tuple[float, ...]:
     by_id = {id(p): g for p, g in zip(all_params, grads)}
     norms = torch.stack([torch.sqrt(sum(by_id[id(p)].double().pow(2).sum() for p in ps)) for ps in params])
     return tuple(norms.cpu().tolist())
 
 
-def train_compare(cfg: TrainConfig, positions: tuple[str, ...] = ("pre", "post"),
-                  device: torch.device | str = "cpu") -> Iterator[dict[str, StepLog]]:
+def train_compare(
+    cfg: TrainConfig, positions: tuple[str, ...] = ("pre", "post"), device: torch.device | str = "cpu"
+) -> Iterator[dict[str, StepLog]]:
     """Train one fresh model per norm position in lock-step (same seed, same batches); yield {position: log}."""
     runs = {p: train_steps(replace(cfg, norm_position=p), device) for p in positions}
     for logs in zip(*runs.values()):

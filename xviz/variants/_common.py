@@ -1,4 +1,5 @@
 """Shared helpers for the variants: (N, D) ↔ (B, H, N, D) handling and a masked softmax that keeps empty rows 0."""
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,9 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Ten
     return probs * mask.any(-1, keepdim=True)
 
 
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
-           scale: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+def attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, scale: float | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Explicit masked attention on (B, H, N, D): (out, probs)."""
     s = default_scale(q.shape[-1], scale)
     probs = masked_softmax((q @ k.transpose(-2, -1)) * s, mask)  # (B, H, Nq, Nk)

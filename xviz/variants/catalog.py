@@ -2,6 +2,7 @@
 policy, the knobs it reads), all in `VARIANTS`. The page, the gallery, the cost table and evaluate_all iterate
 this registry; a new variant is one record here (plus its algorithm and its cost formula in xviz.variants.cost).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -25,14 +26,14 @@ SUPPORTS = ("weights", "dense")  # pairs it computes: those that got a weight | 
 class Variant:
     name: str
     label: str
-    group: str                    # one of GROUPS
+    group: str  # one of GROUPS
     note: str
-    cost: Callable                # (n, d, params, nnz) → Cost (xviz.variants.cost)
-    run: Callable | None = None   # (q, k, v, params, causal) → (out, attn); None: masked attention on `pattern`
+    cost: Callable  # (n, d, params, nnz) → Cost (xviz.variants.cost)
+    run: Callable | None = None  # (q, k, v, params, causal) → (out, attn); None: masked attention on `pattern`
     pattern: Callable | None = None  # (n, params) → (N, N) bool, before the causal cut
-    causal: str = "param"         # one of CAUSAL_POLICIES
-    reads: tuple[str, ...] = ()   # the VariantParams fields it reads (causal aside: see `causal`)
-    support: str = "weights"      # one of SUPPORTS; a pattern's support is the pattern itself
+    causal: str = "param"  # one of CAUSAL_POLICIES
+    reads: tuple[str, ...] = ()  # the VariantParams fields it reads (causal aside: see `causal`)
+    support: str = "weights"  # one of SUPPORTS; a pattern's support is the pattern itself
 
     def __post_init__(self):
         if (self.run is None) == (self.pattern is None):
@@ -106,6 +107,10 @@ def _sparse_fixed(n, p):
     return sm.sparse_fixed(n, p.stride, min(p.summary, p.stride))
 
 
+def _block_local(n, p):
+    return sm.block_local(n, p.block)
+
+
 def _axial(n, p):
     return sm.axial(*sm.axial_grid(n))[:n, :n]
 
@@ -116,8 +121,7 @@ def _full(q, k, v, p, causal):
 
 
 def _lsh(q, k, v, p, causal):
-    return lsh(q, k, v, n_buckets=p.n_buckets, n_hashes=p.n_hashes, shared_qk=p.shared_qk, causal=causal,
-               seed=p.seed)
+    return lsh(q, k, v, n_buckets=p.n_buckets, n_hashes=p.n_hashes, shared_qk=p.shared_qk, causal=causal, seed=p.seed)
 
 
 def _kmeans(q, k, v, p, causal):
@@ -151,6 +155,8 @@ def _fnet(q, k, v, p, causal):  # no causal form: the DFT mixes every position
 # ---- the registry ---------------------------------------------------------------------------------------------
 _FIXED, _LEARNED, _LOWRANK = "fixed pattern", "learned pattern", "low rank / kernel"
 
+# a table, one variant per entry: kept as written
+# fmt: off
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("full", "Full softmax", "exact", "Every query attends to every key: the reference.", C.full, _full),
     Variant("sliding_window", "Sliding window", _FIXED, "|i − j| ≤ w/2 (local / truncated).", C.pattern,
@@ -171,6 +177,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("sparse_fixed", "Sparse Transformer (fixed)", _FIXED, "Causal: own block of l ∪ last c of every block.",
             C.pattern, pattern=_sparse_fixed, causal="always", reads=("stride", "summary")),
     Variant("axial", "Axial", _FIXED, "Same row or same column of a near-square grid.", C.pattern, pattern=_axial),
+    Variant("block_local", "Block-local", _FIXED, "Own block of b only: cheap, but nothing crosses a block border.",
+            C.pattern, pattern=_block_local, reads=("block",)),
     Variant("lsh", "Reformer LSH", _LEARNED, "Hash by random rotations, sort, chunk, attend back one.", C.lsh, _lsh,
             reads=("n_buckets", "n_hashes", "shared_qk", "seed")),
     Variant("kmeans", "Routing (k-means)", _LEARNED, "Cluster queries and keys; attend within clusters.", C.kmeans,
@@ -190,6 +198,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
             "Fixed DFT token mixing, no softmax: its output scale is not attention's, so its error is large.", C.fnet,
             _fnet, causal="never", support="dense"),
 ]}
+# fmt: on
 
 PATTERNS = frozenset(n for n, v in VARIANTS.items() if v.pattern is not None)  # the fixed-pattern variants
 

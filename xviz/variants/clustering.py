@@ -4,6 +4,7 @@ Each builds the set of (query, key) pairs its algorithm would compute and attend
 is the variant's effective attention. These are dense reference implementations for visualisation (N ≤ a few
 thousand); the timed kernels live in xviz.kernels.
 """
+
 from __future__ import annotations
 
 import math
@@ -11,8 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from xviz.variants._common import (attend, causal_mask, default_scale, from_4d, make_generator, normalize,
-                                   to_4d)
+from xviz.variants._common import attend, causal_mask, default_scale, from_4d, make_generator, normalize, to_4d
 
 
 # ---- Reformer (Kitaev et al. 2020) ----------------------------------------------------------------------------
@@ -23,8 +23,8 @@ def lsh_buckets(x: torch.Tensor, n_buckets: int, n_hashes: int, generator: torch
     if n_buckets < 1 or n_buckets % 2:
         raise ValueError(f"n_buckets must be 1 or even, got {n_buckets}")
     R = torch.randn(n_hashes, x.shape[-1], n_buckets // 2, generator=generator).to(x)  # (R, D, b/2)
-    proj = torch.einsum("bhnd,rdk->rbhnk", x, R)                                       # (R, B, H, N, b/2)
-    return torch.cat([proj, -proj], dim=-1).argmax(-1)                                 # (R, B, H, N)
+    proj = torch.einsum("bhnd,rdk->rbhnk", x, R)  # (R, B, H, N, b/2)
+    return torch.cat([proj, -proj], dim=-1).argmax(-1)  # (R, B, H, N)
 
 
 def _chunk_of(buckets: torch.Tensor, chunk: int) -> torch.Tensor:
@@ -35,8 +35,19 @@ def _chunk_of(buckets: torch.Tensor, chunk: int) -> torch.Tensor:
     return rank // chunk
 
 
-def lsh(q, k, v, n_buckets: int = 4, n_hashes: int = 1, chunk: int | None = None, shared_qk: bool = False,
-        causal: bool = False, scale: float | None = None, generator: torch.Generator | None = None, seed: int = 0):
+def lsh(
+    q,
+    k,
+    v,
+    n_buckets: int = 4,
+    n_hashes: int = 1,
+    chunk: int | None = None,
+    shared_qk: bool = False,
+    causal: bool = False,
+    scale: float | None = None,
+    generator: torch.Generator | None = None,
+    seed: int = 0,
+):
     """Reformer LSH attention. chunk defaults to ⌈N / n_buckets⌉ (the mean bucket size), so one bucket is full
     attention. shared_qk: keys are the normalised queries (Reformer's shared-QK) and a token attends to itself
     only when it has no other target. Several rounds attend over the union of their sets (Reformer's multi-round
@@ -63,11 +74,11 @@ def _lsh_mask(q, k, n_buckets, n_hashes, chunk, g) -> torch.Tensor:
     """Hash q (and k, with the same rotations) and build the chunk pattern. (B, H, N, N)"""
     n = q.shape[-2]
     n_chunks = math.ceil(n / chunk)
-    x = q if k is None else torch.cat([q, k], dim=-2)                     # (B, H, N or 2N, D)
-    b = lsh_buckets(x, n_buckets, n_hashes, g)                            # (R, B, H, N or 2N)
+    x = q if k is None else torch.cat([q, k], dim=-2)  # (B, H, N or 2N, D)
+    b = lsh_buckets(x, n_buckets, n_hashes, g)  # (R, B, H, N or 2N)
     cq = _chunk_of(b[..., :n], chunk)
     ck = cq if k is None else _chunk_of(b[..., n:], chunk)
-    back = (cq[..., :, None] - ck[..., None, :]) % n_chunks               # (R, B, H, Nq, Nk)
+    back = (cq[..., :, None] - ck[..., None, :]) % n_chunks  # (R, B, H, Nq, Nk)
     return ((back == 0) | (back == 1)).any(0)
 
 
@@ -75,17 +86,27 @@ def _lsh_mask(q, k, n_buckets, n_hashes, chunk, g) -> torch.Tensor:
 def spherical_kmeans(x: torch.Tensor, n_clusters: int, iters: int, generator: torch.Generator) -> torch.Tensor:
     """Spherical k-means on unit vectors x (B, H, P, D), seeded init from the points. → centroids (B, H, C, D)."""
     idx = torch.randperm(x.shape[-2], generator=generator)[:n_clusters].to(x.device)
-    cent = x[..., idx, :]                                                  # (B, H, C, D)
+    cent = x[..., idx, :]  # (B, H, C, D)
     for _ in range(iters):
         assign = F.one_hot((x @ cent.transpose(-2, -1)).argmax(-1), cent.shape[-2]).to(x.dtype)  # (B, H, P, C)
-        sums = assign.transpose(-2, -1) @ x                                # (B, H, C, D)
-        empty = assign.sum(-2)[..., None] == 0                             # (B, H, C, 1)
+        sums = assign.transpose(-2, -1) @ x  # (B, H, C, D)
+        empty = assign.sum(-2)[..., None] == 0  # (B, H, C, 1)
         cent = torch.where(empty, cent, normalize(sums))
     return cent
 
 
-def kmeans(q, k, v, n_clusters: int = 4, iters: int = 10, balanced: bool = True, causal: bool = False,
-           scale: float | None = None, generator: torch.Generator | None = None, seed: int = 0):
+def kmeans(
+    q,
+    k,
+    v,
+    n_clusters: int = 4,
+    iters: int = 10,
+    balanced: bool = True,
+    causal: bool = False,
+    scale: float | None = None,
+    generator: torch.Generator | None = None,
+    seed: int = 0,
+):
     """Routing attention: k-means on the unit-normalised queries and keys together; a query attends to the keys
     of its cluster(s). balanced=True routes like the Routing Transformer (each centroid takes its ⌈N/C⌉ nearest
     queries and keys, so a token may sit in several clusters or in none); False assigns each to its nearest
@@ -96,7 +117,7 @@ def kmeans(q, k, v, n_clusters: int = 4, iters: int = 10, balanced: bool = True,
     qn, kn = normalize(q.float()), normalize(k.float())
     cent = spherical_kmeans(torch.cat([qn, kn], -2), n_clusters, iters, make_generator(generator, seed))
     mq, mk = _membership(qn @ cent.transpose(-2, -1), balanced), _membership(kn @ cent.transpose(-2, -1), balanced)
-    mask = (mq.float() @ mk.float().transpose(-2, -1)) > 0                # (B, H, Nq, Nk)
+    mask = (mq.float() @ mk.float().transpose(-2, -1)) > 0  # (B, H, Nq, Nk)
     if causal:
         mask = mask & causal_mask(n, q.device)
     out, attn = attend(q, k, v, mask, scale)
@@ -108,7 +129,7 @@ def _membership(sim: torch.Tensor, balanced: bool) -> torch.Tensor:
     n, c = sim.shape[-2:]
     if not balanced:
         return F.one_hot(sim.argmax(-1), c).bool()
-    top = sim.topk(min(n, math.ceil(n / c)), dim=-2).indices               # (B, H, w, C)
+    top = sim.topk(min(n, math.ceil(n / c)), dim=-2).indices  # (B, H, w, C)
     return torch.zeros_like(sim, dtype=torch.bool).scatter(-2, top, True)
 
 
@@ -121,8 +142,9 @@ def sinkhorn_normalize(logits: torch.Tensor, iters: int) -> torch.Tensor:
     return logits.exp()
 
 
-def sinkhorn(q, k, v, block: int = 4, iters: int = 8, temperature: float = 0.75, causal: bool = False,
-             scale: float | None = None):
+def sinkhorn(
+    q, k, v, block: int = 4, iters: int = 8, temperature: float = 0.75, causal: bool = False, scale: float | None = None
+):
     """Sinkhorn block sorting: blocks of `block` tokens; block-to-block logits from a sorting net, Sinkhorn-
     normalised, then each query block attends to its own block and the block sorted into its place
     (hard argmax). The learned sorting net is replaced by a parameter-free one, the similarity of block-mean
@@ -130,15 +152,15 @@ def sinkhorn(q, k, v, block: int = 4, iters: int = 8, temperature: float = 0.75,
     (q, k, v), sq = to_4d(q, k, v)
     n, d = q.shape[-2:]
     nb = math.ceil(n / block)
-    bid = torch.arange(n, device=q.device) // block                        # token → block
-    pool = F.one_hot(bid, nb).to(q.dtype)                                  # (N, nb)
-    pool = pool / pool.sum(0, keepdim=True)                                # block means (partial last block ok)
-    qb, kb = pool.T @ q, pool.T @ k                                        # (B, H, nb, D)
+    bid = torch.arange(n, device=q.device) // block  # token → block
+    pool = F.one_hot(bid, nb).to(q.dtype)  # (N, nb)
+    pool = pool / pool.sum(0, keepdim=True)  # block means (partial last block ok)
+    qb, kb = pool.T @ q, pool.T @ k  # (B, H, nb, D)
     logits = (qb @ kb.transpose(-2, -1)) * default_scale(d, scale) / temperature  # (B, H, nb, nb)
-    perm = sinkhorn_normalize(logits.float(), iters).argmax(-1)           # (B, H, nb): sorted block per place
+    perm = sinkhorn_normalize(logits.float(), iters).argmax(-1)  # (B, H, nb): sorted block per place
     blocks = torch.arange(nb, device=q.device)
     allowed = (blocks[:, None] == blocks[None, :]) | (perm[..., :, None] == blocks)  # (B, H, nb, nb)
-    mask = allowed[..., bid, :][..., bid]                                  # (B, H, N, N)
+    mask = allowed[..., bid, :][..., bid]  # (B, H, N, N)
     if causal:
         mask = mask & causal_mask(n, q.device)
     out, attn = attend(q, k, v, mask, scale)

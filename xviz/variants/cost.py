@@ -5,6 +5,7 @@ elements (× bytes per element for bytes). The formulas follow each paper's own 
 function is `(n, d, p, nnz) → Cost`: `nnz` is the number of scored pairs for patterns and content-based
 sparsity (counted from the mask; None: the formula's own estimate), ignored by the dense ones.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,12 +16,12 @@ from xviz.variants.params import VariantParams
 
 @dataclass(frozen=True)
 class Cost:
-    density: float       # fraction of the N² (query, key) pairs with a non-zero weight (1 for dense mixing)
-    flops: float         # per head
-    memory: float        # elements of the largest N-dependent intermediate, per head
-    formula: str         # the FLOPs formula in words
+    density: float  # fraction of the N² (query, key) pairs with a non-zero weight (1 for dense mixing)
+    flops: float  # per head
+    memory: float  # elements of the largest N-dependent intermediate, per head
+    formula: str  # the FLOPs formula in words
 
-    def relative_to(self, ref: "Cost") -> tuple[float, float]:
+    def relative_to(self, ref: Cost) -> tuple[float, float]:
         return self.flops / ref.flops, self.memory / ref.memory
 
 

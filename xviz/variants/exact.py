@@ -1,4 +1,5 @@
 """Exact attention (full, masked by any pattern) and FNet's attention-free Fourier token mixing."""
+
 from __future__ import annotations
 
 import math
@@ -39,6 +40,6 @@ def fnet(q, k, v, hidden_fft: bool = True):
     (q, k, v), sq = to_4d(q, k, v)
     x = v if v.dtype in (torch.float32, torch.float64) else v.float()
     y = torch.fft.fft(x, dim=-1) if hidden_fft else torch.complex(x, torch.zeros_like(x))  # over the hidden axis
-    out = torch.fft.fft(y, dim=-2).real.to(v.dtype)                          # then over the sequence axis
+    out = torch.fft.fft(y, dim=-2).real.to(v.dtype)  # then over the sequence axis
     attn = dft_real(v.shape[-2], v.dtype, v.device).expand(*v.shape[:-2], -1, -1)  # (B, H, N, N)
     return from_4d(out, sq), from_4d(attn, sq)

@@ -1,5 +1,6 @@
 """The variants' knobs, each declared once: its slider (label, range, default, widget key) and the field of
 `VariantParams` it fills. The page builds its sliders from `PARAMS`; `VariantParams` takes its defaults from it."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,15 +13,16 @@ WIDGETS = ("slider", "select_slider", "selectbox", "checkbox", "number")
 class Param:
     """One knob. `key` is the widget key and so the URL query parameter: keep it stable (tests and shared links
     use it). `column` places it in the page's four columns of sliders."""
-    name: str                  # the VariantParams field
+
+    name: str  # the VariantParams field
     key: str
     label: str
     default: int | bool | str
-    widget: str = "slider"     # one of WIDGETS
+    widget: str = "slider"  # one of WIDGETS
     min: int | None = None
     max: int | None = None
     step: int | None = None
-    options: tuple = ()        # select_slider / selectbox choices
+    options: tuple = ()  # select_slider / selectbox choices
     column: int = 0
     help: str | None = None
 
@@ -33,6 +35,8 @@ class Param:
             raise ValueError(f"{self.name}: default {self.default} outside [{self.min}, {self.max}]")
 
 
+# a table, one knob per entry: kept as written
+# fmt: off
 PARAMS: dict[str, Param] = {p.name: p for p in [
     Param("window", "var_w", "Window w (|i − j| ≤ w/2)", 8, min=2, max=256, step=2,
           help="Sliding window / Longformer: |i − j| ≤ w/2"),
@@ -63,6 +67,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
           help="Mask keys after the query (j > i), in the variant and in the full attention it is compared with."),
     Param("seed", "var_seed", "Seed", 0, "number", min=0, max=10_000, column=3),
 ]}
+# fmt: on
 
 
 def _default(name: str):
@@ -73,6 +78,7 @@ def _default(name: str):
 class VariantParams:
     """Every knob of every variant (plain values: hashable, cacheable, shareable in a URL). Defaults and meanings
     live in PARAMS; a field without a Param (or a Param without a field) fails at import."""
+
     window: int = _default("window")
     dilation: int = _default("dilation")
     stride: int = _default("stride")
@@ -91,7 +97,7 @@ class VariantParams:
     causal: bool = _default("causal")  # causal versions of window / strided patterns and the approximations
     seed: int = _default("seed")
 
-    def replace(self, **kw) -> "VariantParams":
+    def replace(self, **kw) -> VariantParams:
         return dataclasses.replace(self, **kw)
 
 
