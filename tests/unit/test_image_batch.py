@@ -44,8 +44,12 @@ def _ref_pixels(arr: np.ndarray, mean, std) -> np.ndarray:
 
 def _ref_crop(img: Image.Image, H: int, W: int, ratio: Fraction) -> np.ndarray:
     w, h = img.size
-    s = max(Fraction(max(H, round(H / ratio)), h), Fraction(max(W, round(W / ratio)), w))
-    nw, nh = max(W, round(w * s)), max(H, round(h * s))
+    if ratio != 1 and H == W:  # short side → S / ratio, long side floor(short · long / short), as HF
+        short = max(H, round(H / ratio))
+        nw, nh = (short, int(Fraction(short * h, w))) if w <= h else (int(Fraction(short * w, h)), short)
+    else:
+        s = max(Fraction(max(H, round(H / ratio)), h), Fraction(max(W, round(W / ratio)), w))
+        nw, nh = max(W, round(w * s)), max(H, round(h * s))
     arr = np.asarray(img.resize((nw, nh), BICUBIC))
     top, left = (nh - H) // 2, (nw - W) // 2
     return arr[top : top + H, left : left + W]
@@ -99,6 +103,26 @@ def _hf_vit_processor():
     except ImportError:
         P = pytest.importorskip("transformers").ViTImageProcessor
     return P
+
+
+@pytest.mark.parametrize("name", sample_names())
+def test_crop_equals_hf_dinov2_processor(name, vit14):
+    """DINOv2's processor (BiT's): shortest edge → 256 (bicubic), centre crop 224, ImageNet mean / std."""
+    try:
+        from transformers.models.bit.image_processing_pil_bit import BitImageProcessorPil as P
+    except ImportError:
+        P = pytest.importorskip("transformers").BitImageProcessor
+    img = load_sample(name)
+    hf = P(
+        size={"shortest_edge": 256},
+        crop_size={"height": 224, "width": 224},
+        resample=BICUBIC,
+        do_convert_rgb=True,
+        image_mean=list(IMAGENET_MEAN),
+        image_std=list(IMAGENET_STD),
+    )(images=img, return_tensors="np")["pixel_values"]
+    ours = vit14.prepare(img, size=224, mode="crop")["pixel_values"].numpy()
+    np.testing.assert_allclose(ours, hf, atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("name", sample_names())

@@ -89,8 +89,14 @@ def cover_crop(img: Image.Image, size, crop_ratio: float = 1.0, resample=Image.R
     processors do (PIL's ImageOps.fit resamples straight from a fractional crop box: other pixel values)."""
     H, W = _hw(size)
     w, h = img.size
-    s = max(max(H, round(H / crop_ratio)) / h, max(W, round(W / crop_ratio)) / w)
-    nw, nh = max(W, round(w * s)), max(H, round(h * s))
+    if crop_ratio != 1.0 and H == W:
+        # HF's shortest_edge resize (transformers.image_transforms.get_resize_output_image_size): the short side
+        # becomes S / crop_ratio and the long side int(short · long / short), truncated, not rounded
+        short = max(H, round(H / crop_ratio))
+        nw, nh = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)
+    else:
+        s = max(max(H, round(H / crop_ratio)) / h, max(W, round(W / crop_ratio)) / w)
+        nw, nh = max(W, round(w * s)), max(H, round(h * s))
     r = img.resize((nw, nh), resample)
     left, top = (nw - W) // 2, (nh - H) // 2
     return r.crop((left, top, left + W, top + H))
