@@ -1,37 +1,19 @@
-"""Attention page views for images: attention of CLS or a clicked patch overlaid on the image, the layer × head
-overview, rollout, per-head statistics (distance, entropy, sinks), DeepViT collapse, export."""
+"""Attention page sections for images: attention of CLS or a clicked patch overlaid on the image, the layer × head
+overview, rollout; the tab switch. Statistics, collapse and export: attention_image_stats.py."""
 
 from __future__ import annotations
 
 import functools
 
 import streamlit as st
-import torch
 
-from xviz.analysis.collapse import cross_layer_similarity
-from xviz.analysis.head_stats import (
-    head_entropy,
-    high_norm_tokens,
-    max_norm_ratio_per_layer,
-    mean_attention_distance,
-    norm_ratio,
-    sink_tokens,
-    token_norms,
-)
 from xviz.analysis.image_run import ImageRun
 from xviz.analysis.rollout import FUSIONS, all_head_maps, attention_map, prefix_share, rollout_row, token_map
+from xviz.app import attention_image_stats as stats
 from xviz.app import widgets
+from xviz.app.attention_image_stats import compare_images, in_columns, titled
 from xviz.app.widgets import Q
-from xviz.plots.attention import layer_head_figure
-from xviz.plots.vision import (
-    attention_figure,
-    collapse_figure,
-    difference_figure,
-    mean_distance_figure,
-    norm_ratio_figure,
-    overview_image,
-    patch_grid_figure,
-)
+from xviz.plots.vision import attention_figure, difference_figure, overview_image, patch_grid_figure
 
 CAPTIONS = {
     "map": "Where the query token looks: one row of softmax(QKᵀ/√d) laid over the patches (brighter = more). "
@@ -44,17 +26,7 @@ CAPTIONS = {
     "rollout": "Attention rollout (Abnar & Zuidema 2020): Â = ½·A + ½·I per layer (the residual path), heads "
     "fused, each row renormalised, multiplied through the layers: how much each patch flows into the "
     "query at the top.",
-    "distance": "Mean attention distance (ViT paper, Fig. 7): Σ_j a_ij·‖pos_i − pos_j‖ in pixels, averaged over "
-    "query patches; one dot per head. Low = local heads, high = global ones.",
-    "entropy": "Entropy of each head's attention rows in nats (low = focused on few tokens), averaged over queries.",
-    "sinks": "Residual-stream norm of every token relative to the median patch (Darcet et al. 2023): patches "
-    "far above the threshold are 'high-norm' tokens that tend to soak up attention (outlined in red).",
-    "collapse": "DeepViT attention collapse: cosine similarity between the attention maps of two layers (per "
-    "head and key column, averaged). Values near 1 off the diagonal mean deeper layers repeat "
-    "earlier ones.",
     "diff": "A − B over a grey copy of the image: red where A attends more, blue where B does.",
-    "ratio": "Per layer, the largest patch-token norm over the median one; layers above the dashed threshold "
-    "carry high-norm tokens.",
 }
 TABS = ["Attention map", "Overview", "Rollout", "Statistics", "Collapse", "Export"]
 
@@ -129,19 +101,9 @@ def render_image_views(run_a: ImageRun, run_b: ImageRun | None, compare: str, st
     tabs = st.tabs(TABS, key="img_tab", on_change="rerun", bind=Q)
     opened = next((i for i, t in enumerate(tabs) if getattr(t, "open", False)), 0)
     with tabs[opened]:  # only the open tab runs
-        [_tab_map, _tab_overview, _tab_rollout, _tab_stats, _tab_collapse, _tab_export][opened](runs, query, stem)
-
-
-def _columns(runs, fn) -> list:
-    out = []
-    for col, item in zip(st.columns(len(runs)), runs):
-        with col:
-            out.append(fn(*item))
-    return out
-
-
-def _title(tag: str, text: str) -> str:
-    return f"{tag}: {text}" if tag else text
+        [_tab_map, _tab_overview, _tab_rollout, stats.tab_stats, stats.tab_collapse, stats.tab_export][opened](
+            runs, query, stem
+        )
 
 
 def _selected(run: ImageRun, query) -> tuple[int, int] | None:
@@ -176,7 +138,7 @@ def _tab_map(runs, query, stem) -> None:
                 run.image,
                 amap,
                 run.patch_size,
-                _title(tag, f"{who} → patches, layer {layer}, {hd}"),
+                titled(tag, f"{who} → patches, layer {layer}, {hd}"),
                 selected=_selected(run, query),
                 valid=run.valid,
                 robust=robust,
@@ -187,7 +149,7 @@ def _tab_map(runs, query, stem) -> None:
         )
         return run, amap
 
-    results = _columns(runs, one)
+    results = in_columns(runs, one)
     _difference(results)
 
 
@@ -217,7 +179,7 @@ def _tab_overview(runs, query, stem) -> None:
                 run.image,
                 run.grid,
                 run.patch_size,
-                _title(tag, "patch grid"),
+                titled(tag, "patch grid"),
                 _selected(run, query),
                 run.valid,
                 height=420,
@@ -227,12 +189,12 @@ def _tab_overview(runs, query, stem) -> None:
         )
         maps = all_head_maps(run.probs(), _query_index(run, *query), run.num_prefix, run.grid)
         widgets.figure(
-            overview_image(run.image, maps, run.patch_size, title=_title(tag, "all layers × heads"), valid=run.valid),
+            overview_image(run.image, maps, run.patch_size, title=titled(tag, "all layers × heads"), valid=run.valid),
             key=f"img_overview{tag}",
             caption=CAPTIONS["overview"],
         )
 
-    _columns(runs if compare_images(runs) else runs[:1], one)
+    in_columns(runs if compare_images(runs) else runs[:1], one)
 
 
 def _tab_rollout(runs, query, stem) -> None:
@@ -249,7 +211,7 @@ def _tab_rollout(runs, query, stem) -> None:
                 run.image,
                 amap,
                 run.patch_size,
-                _title(tag, f"rollout into {'CLS' if q == 0 else 'the patch'}, layers 0–{depth - 1}, {fusion}"),
+                titled(tag, f"rollout into {'CLS' if q == 0 else 'the patch'}, layers 0–{depth - 1}, {fusion}"),
                 selected=_selected(run, query),
                 valid=run.valid,
                 robust=True,
@@ -260,95 +222,4 @@ def _tab_rollout(runs, query, stem) -> None:
         )
         return run, amap
 
-    _difference(_columns(runs if compare_images(runs) else runs[:1], one))
-
-
-def compare_images(runs) -> bool:
-    return len(runs) == 2 and runs[0][1] is not runs[1][1]
-
-
-@st.cache_data(max_entries=8, show_spinner="Computing per-head statistics…")
-def _stats(_run: ImageRun, key: str) -> dict:
-    probs = _run.probs()
-    valid = torch.as_tensor(_run.valid)
-    return {
-        "mad": mean_attention_distance(probs, _run.grid, _run.patch_size, _run.num_prefix, valid),
-        "entropy": torch.stack([head_entropy(probs[i].float()) for i in range(probs.shape[0])]),
-        "ratio": max_norm_ratio_per_layer(_run.resids(), _run.num_prefix),
-    }
-
-
-def _tab_stats(runs, query, stem) -> None:
-    factor = st.slider("High-norm threshold (× median patch norm)", 1.5, 10.0, 2.0, 0.5, key="img_factor", bind=Q)
-
-    def one(tag, run: ImageRun, layer, head):
-        s = _stats(run, run.key)
-        side = max(run.image.size)
-        widgets.figure(
-            mean_distance_figure(s["mad"], side, _title(tag, "mean attention distance")),
-            key=f"img_mad{tag}",
-            caption=CAPTIONS["distance"],
-        )
-        widgets.figure(
-            layer_head_figure(s["entropy"], _title(tag, "entropy (nats)")),
-            key=f"img_ent{tag}",
-            caption=CAPTIONS["entropy"],
-        )
-        norms = token_norms(run.rec["resid_post", layer])
-        flagged = high_norm_tokens(norms, run.num_prefix, factor)
-        sinks = sink_tokens(run.probs()[layer].float())
-        names = ", ".join(run.labels[i] for i in sinks) or "none"
-        st.markdown(
-            f"**Layer {layer}:** {len(flagged)} high-norm patch token(s) above {factor:g}× the median; "
-            f"tokens receiving > 10× the uniform share of attention: {names}."
-        )
-        ratio = token_map(norm_ratio(norms, run.num_prefix), run.num_prefix, run.grid)
-        fig = attention_figure(
-            run.image,
-            ratio,
-            run.patch_size,
-            _title(tag, f"‖x‖ / median, layer {layer}"),
-            valid=run.valid,
-            value_name="norm ratio",
-        )
-        gw = run.grid[1]
-        for i in flagged:
-            r, c = divmod(i - run.num_prefix, gw)
-            fig.add_shape(
-                type="rect",
-                x0=c * run.patch_size,
-                x1=(c + 1) * run.patch_size,
-                y0=r * run.patch_size,
-                y1=(r + 1) * run.patch_size,
-                line=dict(color="#ff2d55", width=2),
-            )
-        widgets.figure(fig, key=f"img_norms{tag}", caption=CAPTIONS["sinks"])
-        widgets.figure(
-            norm_ratio_figure(s["ratio"], factor, _title(tag, "largest patch norm per layer")),
-            key=f"img_ratio{tag}",
-            caption=CAPTIONS["ratio"],
-        )
-
-    _columns(runs if compare_images(runs) else runs[:1], one)
-
-
-@st.cache_data(max_entries=8, show_spinner="Comparing every pair of layers…")
-def _collapse(_run: ImageRun, key: str) -> torch.Tensor:
-    return cross_layer_similarity(_run.probs())
-
-
-def _tab_collapse(runs, query, stem) -> None:
-    def one(tag, run: ImageRun, layer, head):
-        widgets.figure(
-            collapse_figure(_collapse(run, run.key), _title(tag, "cross-layer attention similarity")),
-            key=f"img_collapse{tag}",
-            caption=CAPTIONS["collapse"],
-        )
-
-    _columns(runs if compare_images(runs) else runs[:1], one)
-
-
-def _tab_export(runs, query, stem) -> None:
-    for tag, run, _, _ in runs if compare_images(runs) else runs[:1]:
-        st.markdown(f"**Recording {tag or 'A'}** — {len(run.rec)} tensors, {run.rec.nbytes() / 2**20:.1f} MiB")
-        widgets.recording_downloads(run.rec, f"xviz-{stem}-image-{tag or 'A'}", key=f"img_export{tag}")
+    _difference(in_columns(runs if compare_images(runs) else runs[:1], one))
