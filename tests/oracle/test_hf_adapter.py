@@ -24,7 +24,7 @@ CAUSAL = {
     "gemma2": _dec(
         T.Gemma2Config,
         num_key_value_heads=2,
-        head_dim=8,
+        head_dim=16,  # wider than hidden_size / heads = 8, as real Gemma heads are
         sliding_window=4,
         attn_logit_softcapping=5.0,
         final_logit_softcapping=3.0,
@@ -83,6 +83,7 @@ def test_causal_lm_parity(arch, tmp_path):
     assert (lens - out.logits)[real].abs().max() <= 1e-5
     assert rec["k", 0].shape[1] == model.num_kv_heads  # per KV head under GQA
     assert rec["q", 0].shape[1] == model.num_heads
+    assert rec["q", 0].shape[-1] == model.head_dim  # the contract's width of one head (gemma2: its own head_dim)
 
 
 def test_sliding_window_is_in_the_recorded_mask(tmp_path):

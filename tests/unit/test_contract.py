@@ -46,6 +46,7 @@ def _check(m, name):
     assert isinstance(m.num_layers, int) and m.num_layers > 0
     assert isinstance(m.num_heads, int) and isinstance(m.num_kv_heads, int)  # 0 for attention-free mixers
     assert isinstance(m.hidden_size, int) and m.hidden_size > 0
+    assert m.head_dim == (m.hidden_size // m.num_heads if m.num_heads else 0)
     assert m.device == torch.device("cpu")
     assert m.num_heads == 0 or m.num_heads % m.num_kv_heads == 0
     assert m.note is None or isinstance(m.note, str)

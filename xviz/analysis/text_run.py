@@ -42,20 +42,9 @@ def kv_head_of(head: int, num_heads: int, num_kv_heads: int) -> int:
     return head // max(num_heads // max(num_kv_heads, 1), 1)
 
 
-def head_dim(model) -> int:
-    """Width of one query head: the contract's hidden_size / num_heads. The one exception: an HF config that
-    declares its own head_dim (Gemma: wider heads than hidden_size / num_heads), which the adapter's q, k, v have."""
-    if isinstance(model, HFModel):
-        cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-        explicit = getattr(cfg, "head_dim", None)  # an HF config field, not a contract attribute
-        if isinstance(explicit, int) and explicit > 0:
-            return explicit
-    return model.hidden_size // max(model.num_heads, 1)
-
-
 def estimate_record_bytes(model, batch_size: int, n_tokens: int, bytes_per: int = 4) -> int:
     """Scores + probs (B·L·H·N²), q and z (B·L·H·N·D), k and v (B·L·Hkv·N·D: smaller under GQA)."""
-    L, H, Hkv, D = model.num_layers, model.num_heads, model.num_kv_heads, head_dim(model)
+    L, H, Hkv, D = model.num_layers, model.num_heads, model.num_kv_heads, model.head_dim
     n = n_tokens
     return bytes_per * batch_size * L * (2 * H * n * n + 2 * H * n * D + 2 * Hkv * n * D)
 

@@ -34,6 +34,9 @@ class XvizModel(Protocol):
     def hidden_size(self) -> int: ...  # residual width of the (first) stack (Swin: its first stage)
 
     @property
+    def head_dim(self) -> int: ...  # width of one query head, D of q (0 without attention)
+
+    @property
     def num_kv_heads(self) -> int: ...  # key/value heads (== num_heads unless grouped-query attention)
 
     @property
@@ -80,6 +83,10 @@ class ContractMixin:
     @property
     def hidden_size(self) -> int:
         return self.cfg.hidden_size
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads if self.num_heads else 0
 
     @property
     def num_kv_heads(self) -> int:

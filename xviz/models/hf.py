@@ -157,6 +157,12 @@ class HFModel(TextPrepMixin, nn.Module):
         return int(cfg.embed_dim if hasattr(cfg, "depths") and hasattr(cfg, "embed_dim") else cfg.hidden_size)
 
     @property
+    def head_dim(self) -> int:
+        """hidden_size / num_heads, unless the config declares its own (Gemma: wider heads than that)."""
+        explicit = getattr(self._text_config(), "head_dim", None)
+        return explicit if isinstance(explicit, int) and explicit > 0 else self.hidden_size // max(self.num_heads, 1)
+
+    @property
     def num_kv_heads(self) -> int:
         cfg = self._text_config()
         return int(getattr(cfg, "num_key_value_heads", None) or self.num_heads)
