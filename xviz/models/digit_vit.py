@@ -11,7 +11,7 @@ from torch import nn
 from xviz.hooks import HookPoint
 from xviz.inputs.image_batch import ImageBatch, denormalise
 from xviz.models.contract import ContractMixin
-from xviz.models.digits import SIZE, read_meta, to_pil, weights_path
+from xviz.models.digits import MEAN, SIZE, STD, read_meta, to_pil, weights_path
 from xviz.models.loading import register
 from xviz.models.mixers import DigitCNN, DigitConfig, DigitModel, DigitOutput, TokenMixerNet
 from xviz.models.vit import ViT, ViTConfig
@@ -29,8 +29,8 @@ def vit_config(cfg: DigitConfig) -> ViTConfig:
         layer_norm_eps=1e-6,
         input_size=cfg.image_size,
         resize_mode="stretch",
-        image_mean=(0.5,),
-        image_std=(0.5,),
+        image_mean=MEAN,
+        image_std=STD,
     )
 
 

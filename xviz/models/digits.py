@@ -18,8 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from xviz.errors import InputError, ModelLoadError
+from xviz.inputs.image_batch import normalise as normalise_channels
 
 SIZE = 16  # model input side (px)
+MEAN, STD = (0.5,), (0.5,)  # one grey channel in [0, 1] → [−1, 1]
 SPLIT_SEED = 0
 TEST_FRACTION = 0.25  # 449 of 1797 images held out
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -40,7 +42,8 @@ def upsample(x8: torch.Tensor, size: int = SIZE) -> torch.Tensor:
 
 
 def normalise(x01: torch.Tensor) -> torch.Tensor:
-    return (x01 - 0.5) / 0.5
+    """[0, 1] → model space: the one normalisation of xviz.inputs with the digits' MEAN and STD."""
+    return normalise_channels(x01, MEAN, STD)
 
 
 def split_indices(
