@@ -16,7 +16,7 @@ import torch
 from _timing import bench  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 import xviz
-from xviz.models.fetch import fetch_smollm2
+from xviz.pretrained.fetch import fetch_smollm2
 
 ATTN = "blocks.*.attn.hook_*"
 

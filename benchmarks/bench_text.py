@@ -15,7 +15,7 @@ import torch
 from _timing import bench  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 import xviz
-from xviz.models.text_encoder import minilm_folder
+from xviz.pretrained.fetch import minilm_folder
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from _timing import bench  # noqa: E402  (benchmarks/ is on sys.path when run as
 
 import xviz  # noqa: E402
 from xviz.analysis.image_run import IMAGE_HOOKS  # noqa: E402
-from xviz.models.dinov2_onnx import onnx_path, onnx_to_hf_state_dict  # noqa: E402
+from xviz.pretrained.dinov2_onnx import onnx_path, onnx_to_hf_state_dict  # noqa: E402
 
 
 def hf_dinov2(device: torch.device):

@@ -123,7 +123,7 @@ def main() -> None:
                 pg.wait_for_selector("text=Probabilities", timeout=180_000)
             rss0 = rss_mib(server.pid)
             t0 = time.time()
-            from xviz.app.attention_text import DEFAULT_A
+            from xviz.app.attention.text import DEFAULT_A
 
             default = own_tokens(tok, DEFAULT_A)
             previous: dict[int, list[str]] = {i: default for i in range(len(pages))}

@@ -1,5 +1,5 @@
 """Train the four token-mixer digit models (vit-digits, mixer-digits, fnet-digits, cnn-digits) on scikit-learn's
-`load_digits` (xviz.models.digits: 16 × 16, fixed split, 449 images held out), on one CPU thread.
+`load_digits` (xviz.data.digits: 16 × 16, fixed split, 449 images held out), on one CPU thread.
 
 No augmentation, on purpose: the page asks what each architecture does with a shifted digit it never saw
 shifted (the inductive-bias question). Fixed seeds (torch.Generator), AdamW, cosine schedule, label smoothing.
@@ -25,8 +25,9 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from xviz.data.digits import load_split, normalise  # noqa: E402
+from xviz.models._checkpoint import save_with_config  # noqa: E402
 from xviz.models.digit_vit import build, init_weights  # noqa: E402
-from xviz.models.digits import load_split, normalise, save_weights  # noqa: E402
 from xviz.models.mixers import ARCHS, DigitConfig  # noqa: E402
 
 RECIPES = {  # arch -> (config overrides, epochs, peak lr)
@@ -155,7 +156,7 @@ def main(argv=None) -> None:
         model, rows, info = train_one(arch, a.epochs, a.seed, a.batch)
         info["command"] = "python scripts/train_mixers.py " + " ".join(sys.argv[1:] if argv is None else argv)
         path = a.out_dir / f"{arch}_digits.safetensors"
-        save_weights(model, path, info)
+        save_with_config(model, path, info)
         path.chmod(0o644)  # safetensors writes 0600
         write_curve(rows, path, f"{arch}-digits: held-out accuracy {rows[-1][4]:.4f}")
         print(

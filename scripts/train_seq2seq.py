@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from xviz.analysis.encdec import inverse_sigmoid, scheduled_mix  # noqa: E402
-from xviz.models import seq2seq_tasks as T  # noqa: E402
+from xviz.data import seq2seq_tasks as T  # noqa: E402
 from xviz.models.seq2seq import Seq2Seq, Seq2SeqConfig, load_seq2seq_file, save_seq2seq_file  # noqa: E402
 from xviz.models.seq2seq_decode import batch_sources, exact_match  # noqa: E402
 

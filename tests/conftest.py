@@ -33,7 +33,7 @@ def minilm():
 
 @pytest.fixture(scope="session")
 def minilm_dir():
-    from xviz.models.text_encoder import minilm_folder
+    from xviz.pretrained.fetch import minilm_folder
 
     return minilm_folder()
 
@@ -112,7 +112,7 @@ def page(browser):
 @pytest.fixture(scope="session")
 def smollm2_dir():
     """SmolLM2-135M-Instruct as a cached HF-format folder (fetched and converted once, ~30 s, then offline)."""
-    from xviz.models.fetch import fetch_smollm2
+    from xviz.pretrained.fetch import fetch_smollm2
 
     return fetch_smollm2()
 

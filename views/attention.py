@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from xviz.app import attention_text
+from xviz.app.attention import text as attention_text
 from xviz.app.widgets import Q
 
 st.title("Attention")
@@ -14,7 +14,7 @@ st.caption(
 mode = st.radio("Input", ["Text", "Image"], key="attn_mode", horizontal=True, bind=Q)
 
 if mode == "Image":
-    from xviz.app import attention_image
+    from xviz.app.attention import image as attention_image
 
     attention_image.render()
 else:

@@ -3,9 +3,9 @@ generated (greedy, sampling, beam search; teacher forcing vs free running; AT vs
 
 import streamlit as st
 
-from xviz.app import encdec_decoding_sections as S
-from xviz.app import encdec_sections as V
 from xviz.app import state
+from xviz.app.encdec import decoding as S
+from xviz.app.encdec import sections as V
 from xviz.app.widgets import Q, literal, user_errors
 
 st.title("Encoder–decoder")

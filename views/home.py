@@ -4,7 +4,7 @@ import streamlit as st
 
 from xviz.app import state
 from xviz.device import device_label
-from xviz.models.loading import REGISTRY
+from xviz.pretrained.zoo import ZOO
 
 st.title("xviz — see inside Transformers")
 st.markdown(
@@ -20,7 +20,7 @@ st.info(device_label(state.device()))
 st.subheader("Models available offline")
 rows = [
     {"name": e.name, "kind": e.kind, "what": e.description, "trained": "yes" if e.trained else "no (random)"}
-    for e in REGISTRY.values()
+    for e in ZOO.values()
 ]
 st.dataframe(rows, hide_index=True, width="stretch")
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from xviz.app import layernorm_sections as V
+from xviz.app import layernorm as V
 from xviz.app.widgets import user_errors
 
 st.title("LayerNorm: pre-LN vs post-LN")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from xviz.app import mae_sections as V
+from xviz.app import mae as V
 from xviz.app import state
 from xviz.app.image_input import image_input
 from xviz.app.widgets import Q, user_errors

@@ -3,7 +3,7 @@ to the real attention of a text model."""
 
 import streamlit as st
 
-from xviz.app import masking_sections as V
+from xviz.app.masking import sections as V
 from xviz.app.widgets import Q, user_errors
 
 st.title("Masking")

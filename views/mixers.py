@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from xviz.app import mixers_sections as V
+from xviz.app import mixers as V
 from xviz.app import state
 from xviz.app.widgets import user_errors
 

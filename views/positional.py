@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from xviz.app import positional_sections as V
+from xviz.app import positional as V
 from xviz.app.widgets import Q, user_errors
 
 st.title("Positional encoding")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from xviz.analysis.stepwise import is_bert_encoder
 from xviz.app import state
-from xviz.app import stepwise_sections as V
+from xviz.app import stepwise as V
 from xviz.app.widgets import user_errors
 
 st.title("Self-attention, step by step")

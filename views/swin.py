@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from xviz.app import swin_compare_sections as SC
-from xviz.app import swin_sections as SV
+from xviz.app.swin import compare as SC
+from xviz.app.swin import sections as SV
 from xviz.app.widgets import Q, user_errors
 
 st.title("Swin windows")

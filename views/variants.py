@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from xviz.app import variants_sections as view
+from xviz.app import variants as view
 from xviz.app.widgets import user_errors
 
 st.title("Attention variants")

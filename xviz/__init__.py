@@ -1,9 +1,9 @@
-"""xviz: see inside Transformers. Public API (DESIGN §3)."""
+"""xviz: see inside Transformers. The public API (docs/ARCHITECTURE.md)."""
 
 from xviz.device import pick_device
 from xviz.errors import InputError, ModelLoadError, ResourceError, XvizError
 from xviz.hooks import HookPoint, Recording, hook_names, record
-from xviz.models import available_models, load_model
+from xviz.pretrained import available_models, load_model
 
 __all__ = [
     "HookPoint",

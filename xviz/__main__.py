@@ -11,7 +11,7 @@ def _print_progress(fraction: float, message: str) -> None:
 
 
 def _list() -> int:
-    from xviz.models.fetch import FETCHABLE, fetched_dir, is_fetched
+    from xviz.pretrained.fetch import FETCHABLE, fetched_dir, is_fetched
 
     for name, entry in FETCHABLE.items():
         state = f"cached in {fetched_dir(name)}" if is_fetched(name) else f"not fetched (~{entry.download_mb} MB)"
@@ -23,7 +23,7 @@ def _fetch(name: str) -> int:
     import time
 
     from xviz.errors import XvizError
-    from xviz.models.fetch import fetch, is_fetched
+    from xviz.pretrained.fetch import fetch, is_fetched
 
     start = time.perf_counter()
     try:

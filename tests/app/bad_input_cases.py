@@ -15,7 +15,7 @@ import torch
 from helpers import bad_corpus, image_bytes
 from PIL import Image
 
-from xviz.models.text_encoder import minilm_folder
+from xviz.pretrained.fetch import minilm_folder
 
 VALID_TEXT = "The cat sat on the mat."
 

@@ -22,7 +22,7 @@ from bad_input_cases import (
 )
 from helpers import app_test, figures, title_of
 
-from xviz.models.text_encoder import minilm_folder
+from xviz.pretrained.fetch import minilm_folder
 
 pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the malicious checkpoints
 RESULTS: list[tuple[str, str, str]] = []  # (case, page, message) for the summary table

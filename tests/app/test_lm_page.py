@@ -129,7 +129,7 @@ def test_ioi_per_head_ablation_and_prompt_scores(at):
 
 def test_first_use_fetch_shows_progress_or_the_error(smollm2_dir, monkeypatch):
     from xviz.errors import ModelLoadError
-    from xviz.models import fetch
+    from xviz.pretrained import fetch
 
     calls = []
 

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from helpers import app_test, figure_specs, figure_titles, image_bytes
 
-from xviz.models.digit_vit import shipped_accuracy
+from xviz.pretrained.zoo import shipped_accuracy
 
 torch.set_num_threads(1)
 PAGE = "views/mixers.py"

@@ -37,7 +37,7 @@ def test_learned_table_of_minilm(at):
     _view(at, "Learned tables")
     heads = " ".join(s.value for s in at.subheader)
     assert "embed.position.weight" in heads and "(512, 384)" in heads
-    from xviz.models.loading import available_models
+    from xviz.pretrained.zoo import available_models
 
     if "dinov2-s14" in available_models("image"):  # the ViT-paper patch-grid similarity
         assert any("37 × 37 patch grid" in c.value for c in at.caption)
@@ -58,7 +58,7 @@ def test_rope_offset_only_and_alibi_slopes(at):
     _view(at, "RoPE & ALiBi")
     assert float(at.metric[0].value) < 1e-9
     assert any(c.value.startswith("Slopes: 0.5, 0.25, 0.125") for c in at.caption)
-    from xviz.models.loading import available_models
+    from xviz.pretrained.zoo import available_models
 
     if available_models("swin"):  # Swin's learned relative bias table
         assert any("= ((2M−1)², heads), M = 7" in c.value for c in at.caption)

@@ -54,7 +54,7 @@ def test_example_pair_and_empty_sentence():
 
 
 def test_decoder_rope_and_gqa_and_switching_back():
-    from xviz.models.fetch import SMOLLM2, is_fetched
+    from xviz.pretrained.fetch import SMOLLM2, is_fetched
 
     if not is_fetched(SMOLLM2.name):
         import pytest

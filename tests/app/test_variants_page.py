@@ -8,7 +8,7 @@ from helpers import app_test, app_with_text_model, block_local_variant
 import xviz.variants as V
 from xviz.analysis.variant_inputs import image_qkv, text_qkv
 from xviz.hooks import record
-from xviz.models.loading import REGISTRY
+from xviz.pretrained.zoo import ZOO
 
 PAGE = "views/variants.py"
 
@@ -207,7 +207,7 @@ def test_a_variant_registered_once_is_on_the_page(toy_variant):
     assert toy_variant.label in at.slider(key="var_block").help  # the knob it reads says so
 
 
-@pytest.mark.skipif("dinov2-s14" not in REGISTRY, reason="no image model registered")
+@pytest.mark.skipif("dinov2-s14" not in ZOO, reason="no image model registered")
 def test_page_on_an_image():
     at = app_test(PAGE)
     at.radio(key="var_src").set_value("Image").run()

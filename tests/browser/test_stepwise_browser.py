@@ -28,7 +28,7 @@ def test_stepwise_page_in_browser(app_url, page):
 
 
 def test_decoder_steps_in_browser(app_url, page):
-    from xviz.models.fetch import SMOLLM2, is_fetched
+    from xviz.pretrained.fetch import SMOLLM2, is_fetched
 
     if not is_fetched(SMOLLM2.name):
         pytest.skip("smollm2-135m is not fetched on this machine")

@@ -12,7 +12,7 @@ LM = "model_text=smollm2-135m"
 
 @pytest.fixture(scope="module", autouse=True)
 def _fetched():
-    from xviz.models.fetch import is_fetched
+    from xviz.pretrained.fetch import is_fetched
 
     if not is_fetched("smollm2-135m"):
         pytest.skip("smollm2-135m is not fetched (python -m xviz fetch smollm2-135m)")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import xviz
-from xviz.models.hf import load_hf_model
+from xviz.adapters.hf import load_hf_model
 
 transformers = pytest.importorskip("transformers")
 T = transformers

@@ -15,7 +15,7 @@ PROMPT = torch.tensor([1, 17, 42, 5, 88, 23, 61, 9])
 
 @pytest.fixture(scope="module")
 def tiny(tiny_llama_dir):
-    from xviz.models.hf import load_hf_model
+    from xviz.adapters.hf import load_hf_model
 
     return load_hf_model(tiny_llama_dir)
 

@@ -13,7 +13,7 @@ TEXT = "When Mary and John went to the store, John gave a drink to"
 
 @pytest.fixture(scope="module")
 def smol():
-    from xviz.models.fetch import SMOLLM2, is_fetched
+    from xviz.pretrained.fetch import SMOLLM2, is_fetched
 
     if not is_fetched(SMOLLM2.name):
         pytest.skip(
@@ -29,7 +29,7 @@ def smol():
 def hf_eager():
     from transformers import LlamaForCausalLM
 
-    from xviz.models.fetch import fetch_smollm2
+    from xviz.pretrained.fetch import fetch_smollm2
 
     return LlamaForCausalLM.from_pretrained(str(fetch_smollm2()), attn_implementation="eager").eval()
 

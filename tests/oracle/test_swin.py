@@ -9,9 +9,10 @@ from PIL import Image
 
 import xviz
 from xviz.errors import ModelLoadError
-from xviz.models.loading import REGISTRY, load_converted
+from xviz.models._checkpoint import load_converted
 from xviz.models.swin import Swin, SwinConfig
 from xviz.models.swin_convert import convert_hf_swin
+from xviz.pretrained.zoo import ZOO
 
 
 def _hf_trace(hf):
@@ -97,7 +98,7 @@ def test_bad_checkpoints_give_messages(tmp_path):
 
 
 def test_swin_tiny_registry_is_untrained_and_records_windows():
-    entry = REGISTRY["swin-tiny"]
+    entry = ZOO["swin-tiny"]
     assert entry.kind == "swin" and entry.trained is False and "random" in entry.description
     model = xviz.load_model("swin-tiny")
     again = xviz.load_model("swin-tiny")

@@ -167,7 +167,7 @@ def test_oversized_config_is_refused_before_allocation(tmp_path):
 def test_parameter_estimate_is_close_for_minilm(minilm_dir):
     import json
 
-    from xviz.models.loading import estimate_params
+    from xviz.models._checkpoint import estimate_params
 
     cfg = json.loads((minilm_dir / "config.json").read_text())
     real = sum(p.numel() for p in xviz.load_model("minilm-l6").parameters())

@@ -68,7 +68,7 @@ def dinov2():
 def ort_session():
     ort = pytest.importorskip("onnxruntime")
     onnx = pytest.importorskip("onnx")
-    from xviz.models.dinov2_onnx import onnx_path
+    from xviz.pretrained.dinov2_onnx import onnx_path
 
     proto = onnx.load(str(onnx_path()))
     # The backbone's features: the output of its final LayerNorm (before the saliency decoder).
@@ -92,12 +92,12 @@ def test_dinov2_s14_matches_onnxruntime(dinov2, ort_session, name):
 
 
 def test_dinov2_s14_cache_and_interpolation(dinov2, tmp_path, monkeypatch):
-    from xviz.models.dinov2_onnx import NOTE, cache_file, onnx_path
+    from xviz.pretrained.dinov2_onnx import NOTE, cache_file, onnx_path
 
     assert (
         cache_file(onnx_path()).is_file()
         and "saliency" in NOTE
-        and "saliency" in xviz.models.REGISTRY["dinov2-s14"].description
+        and "saliency" in xviz.pretrained.ZOO["dinov2-s14"].description
     )
     img = load_sample("coffee")
     b = dinov2.prepare(img, size=518, mode="native")  # 518 × 350 → 37 × 25 patches, table resized bicubically

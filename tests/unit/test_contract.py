@@ -7,7 +7,7 @@ import torch
 import xviz
 from xviz.errors import ModelLoadError
 from xviz.models.contract import KINDS, XvizModel
-from xviz.models.loading import REGISTRY
+from xviz.pretrained.zoo import ZOO
 
 torch.set_num_threads(1)
 
@@ -18,7 +18,7 @@ EXPECTED = {
     "swin-tiny": ("swin", 12, 3, 3, None, False),  # 2+2+6+2 blocks; the first stage's 3 heads
     "mae-small": ("mae", 4, 4, 4, None, False),  # the encoder's depth and heads
 }
-OWN = sorted(n for n in REGISTRY if n != "smollm2-135m")
+OWN = sorted(n for n in ZOO if n != "smollm2-135m")
 # registry name → hidden_size: the residual width of the first stack (Swin: stage 1; MAE: the encoder; CNN: conv 1)
 HIDDEN = {
     "minilm-l6": 384,
@@ -68,11 +68,11 @@ def test_registry_models_implement_the_contract(name):
             P,
             causal,
         )
-        assert m.note.startswith(REGISTRY[name].description) or (name == "dinov2-s14" and "saliency" in m.note)
+        assert m.note.startswith(ZOO[name].description) or (name == "dinov2-s14" and "saliency" in m.note)
         assert m.kind in KINDS
         blocks = {h.split(".attn.")[0] for h in m.hook_names() if h.startswith("blocks.") and ".attn." in h}
         assert len(blocks) == m.num_layers  # one attention hook group per block
-    assert m.kind == REGISTRY[name].kind
+    assert m.kind == ZOO[name].kind
 
 
 def test_swin_heads_per_block():
@@ -106,7 +106,7 @@ def test_hf_adapter_implements_the_contract(tiny_lm):
 def test_hf_adapter_hidden_size_for_every_kind(tmp_path):
     """hidden_size from the HF config: BART's d_model (seq2seq), a ViT (image), CLIP's text tower (multimodal)."""
     T = pytest.importorskip("transformers")
-    from xviz.models.hf import load_hf_model
+    from xviz.adapters.hf import load_hf_model
 
     small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4)
     models = {
@@ -159,12 +159,12 @@ OLD_NAMES = {
 
 
 def _configs():
-    from xviz.models.lm import LMConfig
     from xviz.models.mae import MAEConfig
     from xviz.models.mixers import DigitConfig
     from xviz.models.seq2seq import Seq2SeqConfig
     from xviz.models.swin import SwinConfig
     from xviz.models.text_encoder import TextEncoderConfig
+    from xviz.models.tiny_lm import LMConfig
     from xviz.models.vit import ViTConfig
     from xviz.train.live import TrainConfig
 

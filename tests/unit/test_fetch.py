@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from xviz.errors import ModelLoadError
-from xviz.models import fetch
-from xviz.models import fetch_gguf as G
+from xviz.pretrained import fetch
+from xviz.pretrained import fetch_gguf as G
 
 
 def _cache_entries(root):

@@ -8,7 +8,7 @@ import torch
 
 from xviz.analysis.grad_norms import METRICS, layer_grad_norms, ratio_vs_depth, seed_grad_norms, zipf_tokens
 from xviz.hooks import record
-from xviz.models.lm import LMConfig, build_lm, lm_loss
+from xviz.models.tiny_lm import LMConfig, build_lm, lm_loss
 
 SMALL = dict(hidden_size=64, mlp_hidden=128, num_heads=4, vocab_size=256, seq_len=32, batch=8, seeds=(0, 1, 2))
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import xviz
+from xviz.adapters.hf import load_hf_model
 from xviz.errors import ModelLoadError
-from xviz.models.hf import load_hf_model
 
 T = pytest.importorskip("transformers")
 

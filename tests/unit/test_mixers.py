@@ -10,12 +10,13 @@ from PIL import Image
 
 import xviz
 from xviz.analysis import mixers as A
+from xviz.data.digits import image_to_digit, load_split, normalise, shift
 from xviz.errors import InputError
 from xviz.hooks import record
 from xviz.inputs.image import load_image
-from xviz.models.digit_vit import build, shipped_accuracy
-from xviz.models.digits import image_to_digit, load_split, normalise, shift, weights_path
+from xviz.models.digit_vit import build
 from xviz.models.mixers import DigitConfig, fourier_mix
+from xviz.pretrained.zoo import shipped_accuracy, weights_file
 
 torch.set_num_threads(1)
 G = torch.Generator().manual_seed(0)
@@ -81,13 +82,13 @@ def test_fnet_block_uses_fourier_mix():
 
 @pytest.mark.parametrize("name", A.MODEL_NAMES)
 def test_shipped_model_reproduces_its_accuracy(name):
-    assert weights_path(name).is_file()
+    assert weights_file(name).is_file()
     model = xviz.load_model(name)
     acc = A.held_out_accuracy(model)
     assert acc == pytest.approx(shipped_accuracy(name), abs=1e-6)
     assert acc >= 0.95
     assert model.train_meta["test_images"] == 449
-    assert weights_path(name).with_suffix(".csv").is_file()
+    assert weights_file(name).with_suffix(".csv").is_file()
 
 
 def test_split_is_fixed_and_disjoint():
@@ -157,7 +158,7 @@ def test_shipped_digits_equal_scikit_learns():
     import numpy as np
 
     sk = pytest.importorskip("sklearn.datasets")
-    from xviz.models.digits import DIGITS_FILE
+    from xviz.data.digits import DIGITS_FILE
 
     d = sk.load_digits()
     with np.load(DIGITS_FILE, allow_pickle=False) as ours:

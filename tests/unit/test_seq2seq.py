@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import xviz
+from xviz.data import seq2seq_tasks as T
 from xviz.errors import InputError
 from xviz.models import seq2seq_decode as D
-from xviz.models import seq2seq_tasks as T
 from xviz.models.seq2seq import Seq2Seq, Seq2SeqConfig
 
 torch.set_num_threads(1)

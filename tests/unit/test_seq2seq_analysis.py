@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from xviz.analysis import encdec as A
-from xviz.models import seq2seq_tasks as T
+from xviz.data import seq2seq_tasks as T
 from xviz.models.seq2seq import Seq2Seq, Seq2SeqConfig
 
 torch.set_num_threads(1)

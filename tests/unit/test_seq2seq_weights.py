@@ -8,9 +8,12 @@ import torch
 
 import xviz
 from xviz.analysis.encdec import alignment_matrix, argmax_on_alignment, record_run
-from xviz.models import seq2seq_tasks as T
-from xviz.models.seq2seq import WEIGHTS, shipped_accuracies
+from xviz.data import seq2seq_tasks as T
+from xviz.models.seq2seq import shipped_accuracies
 from xviz.models.seq2seq_decode import exact_match
+from xviz.pretrained.zoo import weights_file
+
+WEIGHTS = weights_file("seq2seq-tiny")
 
 torch.set_num_threads(1)
 

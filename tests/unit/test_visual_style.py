@@ -16,7 +16,7 @@ from xviz.plots.style import PROB_SCALE, SUBTITLE_SIZE
 from xviz.plots.vision import OVERLAY_SCALE
 
 # redrawn about once a second while training runs; the finished run is drawn through widgets.figure
-LIVE_REDRAW = {"xviz/app/layernorm_sections.py"}
+LIVE_REDRAW = {"xviz/app/layernorm.py"}
 
 
 def _calls(path: str, name: str) -> list[int]:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
+from xviz.data import seq2seq_tasks as T
 from xviz.hooks import record
-from xviz.models import seq2seq_tasks as T
 
 
 # ---- scheduled sampling (Bengio et al. 2015) -------------------------------------------------------------

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from xviz.hooks import record
-from xviz.models.lm import LMConfig, TinyLM, build_lm, lm_loss
+from xviz.models.tiny_lm import LMConfig, TinyLM, build_lm, lm_loss
 
 # Per-layer quantities: key -> label. LayerNorm keys are ‖∂ℒ/∂x‖_F of the activation at the LN's input/output.
 METRICS = {

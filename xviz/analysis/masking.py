@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import torch
 
+from xviz.adapters.hf.model import HFModel
 from xviz.analysis.text_run import page_limit
 from xviz.errors import InputError
 from xviz.hooks import record
 from xviz.layers import masks as M
-from xviz.models.hf import HFModel
 
 BASIC_KINDS = ["full", "padding", "causal", "prefix-LM", "document", "document + causal"]
 SPARSE_KINDS = {

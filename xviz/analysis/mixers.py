@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from xviz.data.digits import load_split, normalise, shift
 from xviz.hooks import record
-from xviz.models.digits import load_split, normalise, shift
 
 MODEL_NAMES = ("vit-digits", "mixer-digits", "fnet-digits", "cnn-digits")
 MIXING = {

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from xviz.adapters.hf.model import HFModel
 from xviz.analysis.recorded_run import RecordedRun
 from xviz.device import run_with_oom_fallback
 from xviz.errors import ResourceError
 from xviz.hooks import Recording, record
-from xviz.models.hf import HFModel
 
 ATTN_HOOKS = "blocks.*.attn.hook_*"
 MAX_RECORD_BYTES = 3 * 2**30

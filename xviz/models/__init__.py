@@ -1,14 +1,4 @@
-"""Assembled models; importing this package registers every architecture and registry name."""
+"""xviz's own architectures, one per file. Importing this package registers the Hugging Face `model_type`s each
+one loads (`_registry.ARCHITECTURES`), so `load_model(<HF folder>)` finds them."""
 
-from xviz.models import (  # noqa: F401  # noqa: F401
-    digit_vit,  # noqa: F401  (vit-, mixer-, fnet-, cnn-digits)
-    dinov2_onnx,
-    fetch,  # noqa: F401
-    mae,
-    mae_hf,
-    seq2seq,  # noqa: F401
-    swin,  # noqa: F401
-    text_encoder,  # noqa: F401
-    vit,
-)
-from xviz.models.loading import REGISTRY, available_models, load_model  # noqa: F401
+from xviz.models import mae_hf, swin, text_encoder, vit  # noqa: F401  (their @register_architecture run here)

@@ -1,4 +1,4 @@
-"""The model contract (DESIGN §3): what every xviz model, and the Hugging Face adapter, offers the pages.
+"""The model contract: what every xviz model, and the Hugging Face adapter, offers the pages.
 
 Pages read these attributes and nothing else: no `getattr(model, ..., default)`, no padding inferred from token
 strings (a prepared batch carries its `attention_mask` and `special` flags).
@@ -6,19 +6,48 @@ strings (a prepared batch carries its `attention_mask` and `special` flags).
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 
 from xviz.hooks import hook_names as _hook_names
 
 # "lm": causal language model with a head; "mixer": the non-attention token mixers of the Token-mixers page
-KINDS = ("text", "lm", "seq2seq", "image", "mae", "swin", "mixer", "multimodal")
+Kind = Literal["text", "lm", "seq2seq", "image", "mae", "swin", "mixer", "multimodal"]
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """How the app offers models of one kind: the sidebar picker's label (none: no picker), the zoo model it
+    starts on, and which kinds that picker lists (a text page takes encoders and causal LMs alike)."""
+
+    label: str = ""
+    default: str = ""
+    lists: tuple[Kind, ...] = ()
+    help: str = ""
+
+
+KINDS: dict[Kind, KindInfo] = {
+    "text": KindInfo(
+        "Text model",
+        "minilm-l6",
+        ("text", "lm"),
+        "Encoders (BERT) and causal language models: every text page takes either.",
+    ),
+    "lm": KindInfo("Language model", "smollm2-135m", ("lm",), "Causal language models (the Language-model page)."),
+    "image": KindInfo("Image model", "dinov2-s14", ("image",)),
+    "mae": KindInfo("MAE model", "mae-small", ("mae",)),
+    "swin": KindInfo("Swin model", "swin-tiny", ("swin",)),
+    "seq2seq": KindInfo(default="seq2seq-tiny", lists=("seq2seq",)),
+    "mixer": KindInfo(lists=("mixer",)),
+    "multimodal": KindInfo(lists=("multimodal",)),
+}
 
 
 @runtime_checkable
 class XvizModel(Protocol):
-    kind: str  # one of KINDS
+    kind: Kind
     name: str  # what load_model was given (registry name, folder, hf:<id>)
 
     @property
@@ -59,18 +88,11 @@ class ContractMixin:
     """Defaults for xviz's own models, derived from their config (`cfg.num_layers`, `cfg.num_heads`,
     `cfg.hidden_size`: every xviz config uses one vocabulary of field names, see tests/unit/test_contract.py)."""
 
-    kind: str
+    kind: Kind
     name: str = ""
     is_causal: bool = False
 
-    @property
-    def note(self) -> str | None:
-        from xviz.models.loading import REGISTRY  # registry imports the models: resolve lazily
-
-        entry = REGISTRY.get(self.name)
-        if entry is None:
-            return None
-        return entry.description + ("" if entry.trained else " — UNTRAINED (random weights): structure only.")
+    note: str | None = None  # set by load_model from the zoo entry, or by a factory (dinov2-s14: its fine-tune)
 
     @property
     def num_layers(self) -> int:

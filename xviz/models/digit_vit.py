@@ -4,15 +4,15 @@ four digit models, their weight files and registry names (vit-digits, mixer-digi
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from xviz.data.digits import MEAN, SIZE, STD, to_pil
 from xviz.hooks import HookPoint
 from xviz.inputs.image_batch import ImageBatch, denormalise
-from xviz.models.contract import ContractMixin
-from xviz.models.digits import MEAN, SIZE, STD, read_meta, to_pil, weights_path
-from xviz.models.loading import register
+from xviz.models._checkpoint import load_with_config
 from xviz.models.mixers import DigitCNN, DigitConfig, DigitModel, DigitOutput, TokenMixerNet
 from xviz.models.vit import ViT, ViTConfig
 
@@ -84,14 +84,9 @@ def init_weights(model: nn.Module, generator: torch.Generator) -> nn.Module:
     return model
 
 
-def load_digit_model(name: str) -> nn.Module:
-    """A shipped digits model by registry name; its file's metadata carries the config and the accuracy."""
-    from safetensors.torch import load_file
-
-    path = weights_path(name)
-    meta = read_meta(path)
-    model = build(DigitConfig.from_json(meta["config"]))
-    model.load_state_dict(load_file(str(path)))
+def load_digit_model(path: Path) -> nn.Module:
+    """A shipped digits model; its file's metadata carries the config and the held-out accuracy."""
+    model, meta = load_with_config(path, "digits", lambda cfg: build(DigitConfig.from_json(cfg)))
     model.train_meta = {k: _maybe_json(v) for k, v in meta.items() if k != "config"}
     return model.eval()
 
@@ -103,32 +98,4 @@ def _maybe_json(v: str):
         return v
 
 
-def shipped_accuracy(name: str) -> float:
-    return float(read_meta(weights_path(name))["test_accuracy"])
-
-
-DESCRIPTIONS = {
-    "vit-digits": (
-        "image",
-        "Small ViT (4 blocks × 4 heads, 64 wide, 4-px patches of 16 × 16 px) trained by xviz on scikit-learn's digits",
-    ),
-    "mixer-digits": (
-        "mixer",
-        "MLP-Mixer (4 blocks, 64 wide, token MLP 16→64→16) trained by xviz on scikit-learn's digits",
-    ),
-    "fnet-digits": (
-        "mixer",
-        "FNet-style model (4 blocks, Fourier token mixing, no attention) trained by xviz on scikit-learn's digits",
-    ),
-    "cnn-digits": ("mixer", "Small CNN (3 conv layers, global average pool) trained by xviz on scikit-learn's digits"),
-}
-
-
-def _register(name: str, kind: str, description: str) -> None:
-    register(name, kind, description)(lambda: load_digit_model(name))
-
-
-for _name, (_kind, _desc) in DESCRIPTIONS.items():
-    _register(_name, _kind, _desc)
-
-__all__ = ["DigitViT", "build", "init_weights", "load_digit_model", "shipped_accuracy", "ContractMixin"]
+__all__ = ["DigitViT", "build", "init_weights", "load_digit_model"]

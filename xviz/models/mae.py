@@ -9,22 +9,21 @@ optionally against per-patch normalised targets (norm_pix_loss). Offline registr
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from xviz.errors import InputError, ModelLoadError
+from xviz.errors import InputError
 from xviz.hooks import HookPoint
 from xviz.inputs.image_batch import IMAGENET_MEAN, IMAGENET_STD, ImageBatch, prepare_image
 from xviz.layers.block import Block
 from xviz.layers.patches import make_mask, patchify, random_masking
 from xviz.layers.pos_embed import sincos_2d
+from xviz.models._checkpoint import load_with_config, save_with_config
 from xviz.models.contract import ContractMixin
-from xviz.models.loading import register
-
-WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "mae_small.safetensors"
 
 
 @dataclass(frozen=True)
@@ -254,40 +253,9 @@ def prepare_mae(image, cfg: MAEConfig, size: tuple[int, int] | None = None, devi
 
 def load_mae_file(path: Path) -> MAE:
     """An xviz MAE safetensors file: weights + the config as JSON in its metadata."""
-    import json
-
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise ModelLoadError(f"{path} is missing: the bundled MAE weights were not installed with xviz.")
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
-    if "config" not in meta:
-        raise ModelLoadError(f"{path.name} has no xviz MAE config in its metadata.")
-    cfg = MAEConfig.from_json(json.loads(meta["config"]))
-    model = MAE(cfg)
-    model.load_state_dict(load_file(str(path)))
+    model, _ = load_with_config(path, "MAE", lambda cfg: MAE(MAEConfig.from_json(cfg)))
     return model
 
 
 def save_mae_file(model: MAE, path: Path, extra_meta: dict | None = None) -> None:
-    import json
-
-    from safetensors.torch import save_file
-
-    sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    meta = {"config": json.dumps(model.cfg.to_json()), **(extra_meta or {})}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(sd, str(path), metadata=meta)
-
-
-@register(
-    "mae-small",
-    "mae",
-    "Small MAE trained by xviz for 30 min on a CPU on 12 public-domain skimage images "
-    "(64 px, patch 8, 4+2 blocks, plain-pixel targets; chelsea, coffee, rocket held out). Rough: on held-out "
-    "images only ~0.5 dB better than flat fills (benchmarks/bench_mae_quality.py)",
-)
-def mae_small() -> MAE:
-    return load_mae_file(WEIGHTS)
+    save_with_config(model, path, {"config": json.dumps(model.cfg.to_json()), **(extra_meta or {})})

@@ -13,7 +13,8 @@ import torch
 
 from xviz.errors import ModelLoadError
 from xviz.inputs.image_batch import IMAGENET_MEAN, IMAGENET_STD
-from xviz.models.loading import load_converted, read_config, read_state_dict, register_architecture
+from xviz.models._checkpoint import load_converted, read_config, read_state_dict
+from xviz.models._registry import register_architecture
 from xviz.models.mae import MAE, MAEConfig
 
 _LAYER = {  # HF sub-module (either layout) → xviz Block sub-module

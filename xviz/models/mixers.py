@@ -1,4 +1,4 @@
-"""Token mixers on 16 × 16 digits (xviz.models.digits): the same patch tokens mixed by self-attention (ViT), a
+"""Token mixers on 16 × 16 digits (xviz.data.digits): the same patch tokens mixed by self-attention (ViT), a
 learned input-independent MLP over tokens (MLP-Mixer, Tolstikhin et al. 2021) or a fixed Fourier transform
 (FNet, Lee-Thorp et al. 2021), and a small CNN as the convolution reference. Each forward returns DigitOutput
 (logits). Registry names `vit-digits` (kind "image": the Attention page opens it), `mixer-digits`,
@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xviz.data.digits import SIZE, normalise
 from xviz.hooks import HookPoint
 from xviz.layers.block import MLP, HookedLayerNorm
 from xviz.models.contract import ContractMixin
-from xviz.models.digits import SIZE, normalise
 
 ARCHS = ("vit", "mixer", "fnet", "cnn")
 
@@ -47,8 +47,8 @@ class DigitConfig:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, s: str) -> DigitConfig:
-        d = json.loads(s)
+    def from_json(cls, d: dict) -> DigitConfig:
+        d = dict(d)
         d["channels"] = tuple(d.get("channels", (16, 32, 64)))
         return cls(**d)
 
@@ -70,7 +70,7 @@ class DigitModel(ContractMixin):
     def prepare(self, image, size=None, mode=None) -> dict:
         """A PIL image or a (1, 1, 16, 16) tensor in [0, 1] → {"pixel_values"} (size / mode are ignored: the
         models are trained at 16 × 16)."""
-        from xviz.models.digits import image_to_digit
+        from xviz.data.digits import image_to_digit
 
         x01 = image if isinstance(image, torch.Tensor) else image_to_digit(image)
         return {"pixel_values": normalise(x01).to(self.device)}

@@ -24,16 +24,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from xviz.errors import InputError, ModelLoadError
+from xviz.data import seq2seq_tasks as T
+from xviz.errors import InputError
 from xviz.hooks import HookPoint
 from xviz.layers.attention import Attention
 from xviz.layers.block import MLP, Block, HookedLayerNorm
 from xviz.layers.pos_embed import sinusoidal
-from xviz.models import seq2seq_tasks as T
+from xviz.models._checkpoint import load_with_config, save_with_config
 from xviz.models.contract import ContractMixin
-from xviz.models.loading import register
-
-WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "seq2seq_tiny.safetensors"
+from xviz.models.seq2seq_decode import generate_ids
 
 
 @dataclass(frozen=True)
@@ -205,8 +204,6 @@ class Seq2Seq(ContractMixin, nn.Module):
         src = torch.tensor([self.source_ids(source, task)], device=dev)  # (1, Ns)
         batch = {"src_ids": src, "src_mask": torch.ones_like(src)}
         if target is None:
-            from xviz.models.seq2seq_decode import generate_ids
-
             target = T.decode_ids(generate_ids(self, source, task, nat=nat))
         tgt = T.encode_chars(target)
         if len(tgt) + 1 > self.cfg.max_target:
@@ -229,8 +226,6 @@ class Seq2Seq(ContractMixin, nn.Module):
         seed: int = 0,
         nat: bool = False,
     ) -> str:
-        from xviz.models.seq2seq_decode import generate_ids
-
         return T.decode_ids(
             generate_ids(
                 self, source, task, strategy=strategy, num_beams=num_beams, temperature=temperature, seed=seed, nat=nat
@@ -240,41 +235,15 @@ class Seq2Seq(ContractMixin, nn.Module):
 
 def load_seq2seq_file(path: Path) -> Seq2Seq:
     """Weights + config (JSON in the safetensors metadata)."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    if not Path(path).is_file():
-        raise ModelLoadError(f"{path} is missing: the bundled seq2seq weights were not installed with xviz.")
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
-    if "config" not in meta:
-        raise ModelLoadError(f"{Path(path).name} has no xviz seq2seq config in its metadata.")
-    model = Seq2Seq(Seq2SeqConfig(**json.loads(meta["config"])))
-    model.load_state_dict(load_file(str(path)))
+    model, meta = load_with_config(path, "seq2seq", lambda cfg: Seq2Seq(Seq2SeqConfig(**cfg)))
     model.meta = meta
     return model
 
 
 def save_seq2seq_file(model: Seq2Seq, path: Path, extra_meta: dict | None = None) -> None:
-    from safetensors.torch import save_file
-
-    sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    meta = {"config": json.dumps(model.cfg.to_json()), **(extra_meta or {})}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_file(sd, str(path), metadata=meta)
+    save_with_config(model, path, {"config": json.dumps(model.cfg.to_json()), **(extra_meta or {})})
 
 
 def shipped_accuracies(model: Seq2Seq) -> dict:
     """{"at": {task: exact match}, "nat": {...}, "n": per task} as written by scripts/train_seq2seq.py."""
     return json.loads(getattr(model, "meta", {}).get("accuracy", "{}"))
-
-
-@register(
-    "seq2seq-tiny",
-    "seq2seq",
-    "Tiny character-level encoder–decoder trained by xviz on a CPU on three "
-    "synthetic tasks with a known alignment (reverse, date → ISO, copy a name through a template); "
-    "autoregressive + non-autoregressive decoders sharing one encoder",
-)
-def seq2seq_tiny() -> Seq2Seq:
-    return load_seq2seq_file(WEIGHTS)

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from xviz.data import seq2seq_tasks as T
 from xviz.errors import InputError
 from xviz.hooks import record
-from xviz.models import seq2seq_tasks as T
 
 STRATEGIES = ("greedy", "sample", "beam")
 

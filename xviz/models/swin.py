@@ -32,9 +32,10 @@ from xviz.layers.windows import (
     window_partition,
     window_reverse,
 )
+from xviz.models._checkpoint import load_converted, read_config, read_state_dict
+from xviz.models._registry import register_architecture
 from xviz.models.contract import ContractMixin
-from xviz.models.loading import load_converted, read_config, read_state_dict, register, register_architecture
-from xviz.models.swin_convert import convert_hf_swin, init_weights
+from xviz.models.swin_convert import convert_hf_swin
 
 
 @dataclass(frozen=True)
@@ -287,10 +288,3 @@ def _read_preprocessor(folder: Path) -> dict:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     except (UnicodeDecodeError, json.JSONDecodeError):
         return {}
-
-
-@register("swin-tiny", "swin", "Swin-T shape (4 stages 2-2-6-2, M = 7, 224 px), random weights", trained=False)
-def swin_tiny() -> Swin:
-    model = Swin(SwinConfig())
-    init_weights(model, seed=0)
-    return model

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from xviz.models.loading import strip_prefix
+from xviz.models._checkpoint import strip_prefix
 
 # HF Swin block sub-module → xviz SwinBlock sub-module (legacy on-disk names and transformers ≥ 5 names).
 _HF_BLOCK = {

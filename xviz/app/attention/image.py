@@ -7,7 +7,7 @@ import streamlit as st
 
 from xviz.analysis.image_run import ImageRun, run_image
 from xviz.app import state, widgets
-from xviz.app.attention_image_sections import render_image_views
+from xviz.app.attention.image_sections import render_image_views
 from xviz.app.image_input import image_input
 
 COMPARE = ("Off", "Two images", "Two layers/heads")

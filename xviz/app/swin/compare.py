@@ -7,7 +7,7 @@ import streamlit as st
 from xviz.analysis import swin_cost as C
 from xviz.analysis import swin_geometry as V
 from xviz.app import state
-from xviz.app.swin_sections import Ctx, pick, untrained_note
+from xviz.app.swin.sections import Ctx, pick, untrained_note
 from xviz.app.widgets import Q, figure
 from xviz.plots import swin_geometry as P
 from xviz.plots import swin_model as PM

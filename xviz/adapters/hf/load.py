@@ -6,8 +6,10 @@ from pathlib import Path
 
 import torch
 
+from xviz.adapters.hf.attention import register_xviz_attention
+from xviz.adapters.hf.model import HFModel
 from xviz.errors import ModelLoadError, XvizError
-from xviz.models.loading import check_model_size, read_config
+from xviz.models._checkpoint import check_model_size, read_config
 
 # model_types whose main input is an image (their towers load with AutoModel)
 _IMAGE_TYPES = {
@@ -91,9 +93,6 @@ def load_hf_model(
 ):
     """An HF-format folder → HFModel (eval mode). `device_map` (accelerate: "auto", a dict, …) spreads or
     offloads a model larger than one device; the hooks record the same tensors either way."""
-    from xviz.models.hf import HFModel
-    from xviz.models.hf_attention import register_xviz_attention
-
     folder = Path(folder)
     cfg = read_config(folder)
     from transformers import CONFIG_MAPPING
@@ -121,7 +120,7 @@ def load_hf_model(
         ) from None
     model = HFModel(hf.eval(), _load_tokenizer(folder), kind, name or str(folder), note)
     if not model.records_attention:  # it computes attention itself (T5 today): say what is recorded
-        model._note = " ".join(
+        model.note = " ".join(
             filter(
                 None,
                 [

@@ -9,9 +9,9 @@ import streamlit as st
 
 from xviz.analysis.image_run import ImageRun
 from xviz.analysis.rollout import FUSIONS, all_head_maps, attention_map, prefix_share, rollout_row, token_map
-from xviz.app import attention_image_stats as stats
 from xviz.app import widgets
-from xviz.app.attention_image_stats import compare_images, in_columns, titled
+from xviz.app.attention import image_stats as stats
+from xviz.app.attention.image_stats import compare_images, in_columns, titled
 from xviz.app.widgets import Q
 from xviz.plots.vision import attention_figure, difference_figure, overview_image, patch_grid_figure
 

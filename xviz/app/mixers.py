@@ -9,9 +9,9 @@ import torch
 from xviz.analysis import mixers as A
 from xviz.app import state, widgets
 from xviz.app.widgets import Q
+from xviz.data.digits import image_to_digit, load_split, shift
 from xviz.errors import InputError, XvizError
 from xviz.inputs.image import load_image
-from xviz.models.digits import image_to_digit, load_split, shift
 from xviz.plots import mixers as P
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from xviz.analysis.text_run import TextRun, run_text
 from xviz.app import run_cache, state, widgets
-from xviz.app.attention_text_sections import render_views
+from xviz.app.attention.text_sections import render_views
 from xviz.app.widgets import Q
 from xviz.errors import InputError
 from xviz.inputs.text import decode_text_upload

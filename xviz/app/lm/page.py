@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from xviz.app import lm_cache as C
 from xviz.app import state, widgets
+from xviz.app.lm import cache as C
 from xviz.app.widgets import Q
 from xviz.hooks import Recording
 from xviz.plots import lm as P
@@ -72,7 +72,8 @@ def prompt_ctx(model, name: str) -> Ctx:
 
 def render(ctx: Ctx) -> None:
     """Only the open tab runs (on_change="rerun"), so the first view costs one forward."""
-    from xviz.app import lm_generate_sections, lm_heads_sections
+    from xviz.app.lm import generate as lm_generate_sections
+    from xviz.app.lm import heads as lm_heads_sections
 
     renderers = [
         next_token_tab,

@@ -10,21 +10,19 @@ train / held-out split is a fixed permutation (torch.Generator seeded with SPLIT
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from xviz.errors import InputError, ModelLoadError
+from xviz.errors import InputError
 from xviz.inputs.image_batch import normalise as normalise_channels
 
 SIZE = 16  # model input side (px)
 MEAN, STD = (0.5,), (0.5,)  # one grey channel in [0, 1] → [−1, 1]
 SPLIT_SEED = 0
 TEST_FRACTION = 0.25  # 449 of 1797 images held out
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DIGITS_FILE = Path(__file__).resolve().parent.parent / "samples" / "digits.npz"
 
 
@@ -98,31 +96,3 @@ def to_pil(x01: torch.Tensor, scale: int = 1):
     arr = (x01.reshape(x01.shape[-2:]).clamp(0, 1).numpy() * 255).astype(np.uint8)
     im = Image.fromarray(arr, "L").convert("RGB")
     return im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST) if scale > 1 else im
-
-
-# ---- weight files: safetensors with the config and the held-out accuracy in the metadata (like mae_small) ----
-def weights_path(name: str) -> Path:
-    return WEIGHTS_DIR / f"{name.replace('-', '_')}.safetensors"  # "vit-digits" → vit_digits.safetensors
-
-
-def read_meta(path: Path) -> dict:
-    from safetensors import safe_open
-
-    if not path.is_file():
-        raise ModelLoadError(
-            f"{path} is missing: the bundled digits weights were not installed with xviz "
-            "(python scripts/train_mixers.py makes them)."
-        )
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
-    if "config" not in meta:
-        raise ModelLoadError(f"{path.name} has no xviz config in its metadata.")
-    return meta
-
-
-def save_weights(model: torch.nn.Module, path: Path, meta: dict) -> None:
-    from safetensors.torch import save_file
-
-    sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(sd, str(path), metadata={k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()})

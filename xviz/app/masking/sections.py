@@ -1,14 +1,15 @@
 """Render helpers of the Masking page (one function per section: widgets → xviz → figure). Any text model of the
 sidebar: an encoder (MiniLM) shows its padding mask and MLM; a causal decoder (SmolLM2) shows its own causal mask
-with left vs right padding (masking_decoder_sections.py); MLM always runs on an encoder."""
+with left vs right padding (decoder_sections.py); MLM always runs on an encoder."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from xviz.analysis import masking as A
-from xviz.app import masking_decoder_sections, state
+from xviz.app import state
 from xviz.app.image_input import image_input
+from xviz.app.masking import decoder as decoder_sections
 from xviz.app.widgets import Q, figure
 from xviz.plots import masks as mask_plots
 
@@ -40,7 +41,7 @@ def _checks(res: A.MaskedAttention) -> None:
 def padding_section() -> None:
     model = state.get_model("text")
     if model.is_causal:
-        masking_decoder_sections.padding_sides(model, sentences(), _layer_head)
+        decoder_sections.padding_sides(model, sentences(), _layer_head)
         return
     batch, res = A.padded_batch_attention(model, sentences())
     if batch.truncated:
@@ -174,7 +175,7 @@ def effect_section(compare: bool = False) -> None:
     model = state.get_model("text")
     pk = _packed(model)
     n = len(pk.tokens)
-    masking_decoder_sections.effect_note(model)
+    decoder_sections.effect_note(model)
     kinds = A.mask_kinds(padding=False)
     cols = st.columns(2 if compare else 1)
     chosen = [cols[0].selectbox("Mask A" if compare else "Mask", kinds, index=1, key="mk_eff_a", bind=Q)]

@@ -14,11 +14,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from xviz.adapters.hf.attention import ATTN_HOOKS, AttnHooks
+from xviz.adapters.hf.structure import POST_LN_TYPES, StackSpec, final_norm, find_stacks, uses_attention_interface
+from xviz.adapters.hf.text import TextPrepMixin
 from xviz.errors import ModelLoadError
 from xviz.hooks import HookPoint, hook_names
-from xviz.models.hf_attention import ATTN_HOOKS, AttnHooks
-from xviz.models.hf_structure import POST_LN_TYPES, StackSpec, final_norm, find_stacks, uses_attention_interface
-from xviz.models.hf_text import TextPrepMixin
 
 
 class NormHooks(nn.Module):
@@ -83,7 +83,7 @@ class HFModel(TextPrepMixin, nn.Module):
     ):
         super().__init__()
         self.hf_model, self.tokenizer, self.kind, self.name = hf_model, tokenizer, kind, name
-        self._note = note
+        self.note = note
         cfg = hf_model.config
         self.model_type = cfg.model_type
         self.stacks = find_stacks(hf_model, bool(getattr(cfg, "is_encoder_decoder", False)))
@@ -129,10 +129,6 @@ class HFModel(TextPrepMixin, nn.Module):
             self.blocks = holder
 
     # -- the model contract -----------------------------------------------------------------------------
-    @property
-    def note(self) -> str | None:
-        return self._note
-
     @property
     def config(self):
         return self.hf_model.config
@@ -218,6 +214,3 @@ class HFModel(TextPrepMixin, nn.Module):
         logits = head(x)
         cap = getattr(self._text_config(), "final_logit_softcapping", None)
         return torch.tanh(logits / cap) * cap if cap else logits
-
-
-from xviz.models.hf_load import load_hf_model  # noqa: E402,F401  (re-export: the public loader)

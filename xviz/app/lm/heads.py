@@ -9,9 +9,9 @@ import numpy as np
 import streamlit as st
 
 from xviz.analysis.lm_heads import IOI_ANSWERS, IOI_PROMPT, SCORES
-from xviz.app import lm_cache as C
 from xviz.app import widgets
-from xviz.app.lm_sections import Ctx, export
+from xviz.app.lm import cache as C
+from xviz.app.lm.page import Ctx, export
 from xviz.app.widgets import Q
 from xviz.plots import lm as P
 

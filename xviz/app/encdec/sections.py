@@ -11,7 +11,7 @@ import torch
 from xviz.analysis import encdec as A
 from xviz.app import state
 from xviz.app.widgets import Q, figure, literal, recording_downloads
-from xviz.models import seq2seq_tasks as T
+from xviz.data import seq2seq_tasks as T
 from xviz.models.seq2seq import Seq2Seq
 from xviz.plots import encdec as P
 
