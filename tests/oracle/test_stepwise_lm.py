@@ -4,7 +4,8 @@ recorded hooks, and the block output equals transformers' LlamaForCausalLM (eage
 import pytest
 import torch
 
-from xviz.analysis.stepwise_lm import apply_rope, rope_cos_sin, run_lm_steps
+from xviz.analysis.stepwise_lm import run_lm_steps
+from xviz.layers.pos_embed import rope, rope_angles
 from xviz.errors import InputError
 
 torch.set_num_threads(1)
@@ -70,13 +71,13 @@ def test_rope_matches_transformers():
     g = torch.Generator().manual_seed(0)
     q, k = torch.randn(1, 2, 7, 64, generator=g), torch.randn(1, 1, 7, 64, generator=g)
     cos_ref, sin_ref = emb(q, torch.arange(7)[None])
-    cos, sin = rope_cos_sin(7, 64, 100000.0)
+    cos = rope_angles(torch.arange(7), 64, 100000.0).repeat(1, 2).cos().float()  # (N, D), halves layout
     torch.testing.assert_close(cos, cos_ref[0])
     q_ref, k_ref = apply_rotary_pos_emb(q, k, cos_ref, sin_ref)
-    torch.testing.assert_close(apply_rope(q, cos, sin), q_ref)
-    torch.testing.assert_close(apply_rope(k, cos, sin), k_ref)
+    torch.testing.assert_close(rope(q, base=100000.0, interleaved=False), q_ref)
+    torch.testing.assert_close(rope(k, base=100000.0, interleaved=False), k_ref)
     # rotation: norms per (i, i + D/2) pair are kept, and q'·k' depends only on the offset
-    torch.testing.assert_close(apply_rope(q, cos, sin).norm(dim=-1), q.norm(dim=-1))
+    torch.testing.assert_close(rope(q, base=100000.0, interleaved=False).norm(dim=-1), q.norm(dim=-1))
 
 
 def test_decoder_bad_input(smol, minilm):

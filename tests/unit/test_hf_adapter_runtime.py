@@ -161,7 +161,7 @@ def test_t5_relative_bias_self_and_cross_attention(tmp_path):
 
 def test_an_architecture_that_bypasses_the_interface_says_so(llama_dir, monkeypatch):
     """When attention does not go through the interface, no attention hook is offered: never wrong tensors."""
-    from xviz.models import hf
+    from xviz.adapters.hf import model as hf
 
     monkeypatch.setattr(hf, "uses_attention_interface", lambda specs: False)
     model = load_hf_model(llama_dir)
@@ -185,11 +185,11 @@ def test_unsupported_architecture_is_a_clear_message(tmp_path):
 
 
 def test_fused_idle_path_is_used_when_nothing_is_recorded(llama, monkeypatch):
-    from xviz.models import hf_attention
+    from xviz.adapters.hf import attention as hf_attention
 
     calls = []
-    real = hf_attention.explicit_attention
-    monkeypatch.setattr(hf_attention, "explicit_attention", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = hf_attention.hooked_eager_attention
+    monkeypatch.setattr(hf_attention, "hooked_eager_attention", lambda *a, **k: calls.append(1) or real(*a, **k))
     with torch.no_grad():
         llama(input_ids=_ids(7))
         assert calls == []

@@ -255,14 +255,13 @@ def hf_generate(model, source: str, max_new_tokens: int = 40) -> torch.Tensor:
     """Greedy output ids (1, T) of an adapter-loaded HF encoder–decoder, from its decoder start token on (HF's
     own generate on its fused path; nothing recorded)."""
     batch = model.prepare(source)
-    with torch.no_grad():
-        return model.hf_model.generate(
-            input_ids=batch["input_ids"],
-            attention_mask=batch["attention_mask"],
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            num_beams=1,
-        )
+    return model.generate(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        num_beams=1,
+    )
 
 
 def hf_run(model, source: str, target: str | None = None) -> Run:

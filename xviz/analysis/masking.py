@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import torch
 
-from xviz.adapters.hf.model import HFModel
 from xviz.analysis.text_run import page_limit
 from xviz.errors import InputError
 from xviz.hooks import record
@@ -133,9 +132,7 @@ def attention_under_mask(
         raise InputError(f"The mask is {tuple(mask.shape)} but the input has {n} tokens.")
     if not mask.any(-1).all():
         raise InputError("Every query must be allowed at least one key (a row of the mask is all False).")
-    am = mask[None].to(model.device)  # (1, N, N)
-    if isinstance(model, HFModel):
-        am = am[:, None]  # (1, 1, N, N): HF's custom-mask form
+    am = model.full_attention_mask(mask)  # (1, N, N) for xviz's models, (1, 1, N, N) for HF's custom-mask form
     kw = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
     with torch.no_grad(), record(model, names="blocks.*.attn.hook_probs") as rec:
         model(input_ids=input_ids.to(model.device), attention_mask=am, **kw)

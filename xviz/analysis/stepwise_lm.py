@@ -1,7 +1,8 @@
 """Self-attention step by step in a Llama-family decoder (SmolLM2 through the Hugging Face adapter): RMSNorm,
 q/k/v projections without bias, RoPE on q and k, grouped-query attention (K/V heads shared by groups of query
-heads), the causal mask, SwiGLU FFN. Every intermediate is computed here from `model.hf_model`'s weights and
-checked against the hooks recorded in the same forward (`Step.diff`).
+heads), the causal mask, SwiGLU FFN. Every intermediate is computed here from the model's weights
+(`model.block_weights`, one per-head layout whatever the family) and checked against the hooks recorded in the same
+forward (`Step.diff`).
 
 Sources: RMSNorm (Zhang & Sennrich 2019): x / √(mean(x²) + ε) ⊙ γ. RoPE (Su et al. 2021, RoFormer) in HF's
 "rotate_half" layout: q' = q ⊙ cos(pθ) + rotate_half(q) ⊙ sin(pθ), θ_i = base^(−2i/D), the D/2 frequencies
@@ -20,39 +21,20 @@ import torch.nn.functional as F
 from xviz.analysis.stepwise import Step, StepRun, shape_label, verified
 from xviz.errors import InputError
 from xviz.hooks import record
+from xviz.layers import masks
 from xviz.layers.attention import masked_fill_value
+from xviz.layers.pos_embed import rope, rope_angles
+from xviz.models.contract import LanguageModel, NormWeights
 
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight  # (N, C)
+def rms_norm(x: torch.Tensor, norm: NormWeights) -> torch.Tensor:
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.eps) * norm.weight  # (N, C)
 
 
-def rope_cos_sin(n: int, d: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin (N, D) for positions 0…n−1: angle p·θ_i, θ_i = base^(−2i/D), i < D/2, repeated twice."""
-    inv_freq = 1.0 / (base ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))  # (D/2,)
-    ang = torch.arange(n).float()[:, None] * inv_freq[None, :]  # (N, D/2)
-    emb = torch.cat([ang, ang], dim=-1)  # (N, D)
-    return emb.cos(), emb.sin()
-
-
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    h = x.shape[-1] // 2
-    return torch.cat([-x[..., h:], x[..., :h]], dim=-1)  # (…, D): (x1, x2) -> (−x2, x1)
-
-
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    return x * cos + rotate_half(x) * sin
-
-
-def _geometry(hf) -> tuple[int, int, int, float, float]:
-    cfg = hf.config
-    H, Hkv = cfg.num_attention_heads, cfg.num_key_value_heads
-    D = getattr(cfg, "head_dim", None) or cfg.hidden_size // H
-    rp = getattr(cfg, "rope_parameters", None) or {}
-    base = float(rp.get("rope_theta", getattr(cfg, "rope_theta", 10000.0)))
-    if rp.get("rope_type", "default") != "default":
-        raise InputError(f"RoPE scaling {rp.get('rope_type')!r} is not covered by step by step.")
-    return H, Hkv, D, base, cfg.rms_norm_eps
+def _geometry(model) -> tuple[int, int, int, float, float]:
+    if model.rope_base is None:
+        raise InputError("Decoder step by step covers models with plain RoPE (no RoPE scaling).")
+    return model.num_heads, model.num_kv_heads, model.head_dim, model.rope_base, 0.0
 
 
 def attention_steps(layer, x, head, toks, L, rec, geo) -> tuple[list[Step], torch.Tensor]:
@@ -63,24 +45,27 @@ def attention_steps(layer, x, head, toks, L, rec, geo) -> tuple[list[Step], torc
 
 def _attention_tensors(layer, x, head, L, rec, geo) -> SimpleNamespace:
     """Every tensor of the decoder's attention sub-layer, from the weights (see the module doc for sources)."""
-    H, Hkv, D, base, eps = geo
-    a, N, p = layer.self_attn, x.shape[0], f"blocks.{L}"
-    h = rms_norm(x, layer.input_layernorm.weight, eps)
-    Wq, Wk, Wv, Wo = (m.weight.T for m in (a.q_proj, a.k_proj, a.v_proj, a.o_proj))  # (C_in, C_out)
+    H, Hkv, D, base, _ = geo
+    a, N, p = layer.attn, x.shape[0], f"blocks.{L}"
+    h = rms_norm(x, layer.norm1)
+    # per-head (H, C, D) → the (H·D, C) rows nn.Linear holds, seen transposed as (C, H·D): the model's own layout,
+    # so the products below run the same kernel as the model (bit-equal hooks)
+    Wq, Wk, Wv = (w.permute(0, 2, 1).reshape(-1, w.shape[1]).contiguous().T for w in (a.W_Q, a.W_K, a.W_V))
+    Wo = a.W_O.reshape(-1, a.W_O.shape[-1]).T.contiguous().T  # (H, D, C) → (H·D, C), stored as (C, H·D) rows
     q, k, v = h @ Wq, h @ Wk, h @ Wv  # (N, H·D), (N, Hkv·D), (N, Hkv·D)
     qh, kh, vh = q.view(N, H, D).transpose(0, 1), k.view(N, Hkv, D).transpose(0, 1), v.view(N, Hkv, D).transpose(0, 1)
-    cos, sin = rope_cos_sin(N, D, base)  # (N, D)
-    cos, sin = cos.to(x), sin.to(x)
+    cos = rope_angles(torch.arange(N), D, base, torch.float32).repeat(1, 2).cos().to(x)  # (N, D): p·θ_i, halves
     g = head // (H // Hkv)  # the KV head this query head reads
-    q_r, k_r = apply_rope(qh, cos, sin), apply_rope(kh, cos, sin)  # (H, N, D), (Hkv, N, D)
-    mask = torch.ones(N, N, dtype=torch.bool, device=x.device).tril()  # (Nq, Nk) causal, True = may attend
+    # HF's layout (pairs i, i + D/2) and its float32 angles: equal to the model's own rotated q and k
+    q_r, k_r = (rope(t, base=base, interleaved=False, angle_dtype=torch.float32) for t in (qh, kh))  # (H|Hkv, N, D)
+    mask = masks.causal(N, device=x.device)  # (Nq, Nk), True = may attend
     raw = q_r[head] @ k_r[g].T
     scaled = raw / math.sqrt(D)
     masked = scaled.masked_fill(~mask, masked_fill_value(scaled.dtype))
     probs = masked.softmax(-1)
     z_all = torch.stack([_z(q_r[i], k_r[i // (H // Hkv)], vh[i // (H // Hkv)], mask, D) for i in range(H)])
     concat = z_all.transpose(0, 1).reshape(N, H * D)  # (H, N, D) -> (N, H·D)
-    o = concat @ Wo
+    o = concat @ Wo  # (N, C)
     sharers = [i for i in range(H) if i // (H // Hkv) == g]
     rec_q, rec_k = rec[f"{p}.attn.hook_q"][0], rec[f"{p}.attn.hook_k"][0]
     return SimpleNamespace(
@@ -194,22 +179,22 @@ def _z(q, k, v, mask, D):
     return s.softmax(-1) @ v
 
 
-def ffn_steps(layer, r, toks, L, rec, eps) -> tuple[list[Step], torch.Tensor]:
+def ffn_steps(layer, r, toks, L, rec) -> tuple[list[Step], torch.Tensor]:
     m, p = layer.mlp, f"blocks.{L}"
-    h = rms_norm(r, layer.post_attention_layernorm.weight, eps)
-    gate, up = h @ m.gate_proj.weight.T, h @ m.up_proj.weight.T  # (N, F) each
+    h = rms_norm(r, layer.norm2)
+    gate, up = h @ m.W_gate, h @ m.W_in  # (N, F) each
     act = F.silu(gate) * up
-    out = r + act @ m.down_proj.weight.T
+    out = r + act @ m.W_out
     # a table, one row per operation: kept as written
     # fmt: off
     steps = [
         verified(Step("rms2", "RMSNorm", "h = RMSNorm(r)", h, shape_label("N, C", h), toks),
                rec, f"{p}.norm2.hook_out", rec[f"{p}.norm2.hook_out"][0]),
         Step("swiglu", "SwiGLU hidden layer", "a = SiLU(h·W_gate) ⊙ (h·W_up)", act, shape_label("N, F", act), toks,
-             extra={"h·W_gate": gate, "h·W_up": up}, weight=m.gate_proj.weight.T, weight_name="W_gate"),
+             extra={"h·W_gate": gate, "h·W_up": up}, weight=m.W_gate, weight_name="W_gate"),
         verified(Step("out", f"FFN out + residual → output of block {L}", "out = r + a·W_down", out,
                       shape_label("N, C", out),
-                    toks, weight=m.down_proj.weight.T, weight_name="W_down"),
+                    toks, weight=m.W_out, weight_name="W_down"),
                rec, f"{p}.hook_resid_post", rec[f"{p}.hook_resid_post"][0]),
     ]
     # fmt: on
@@ -219,19 +204,20 @@ def ffn_steps(layer, r, toks, L, rec, eps) -> tuple[list[Step], torch.Tensor]:
 @torch.no_grad()
 def run_lm_steps(model, text: str, layer: int = 0, head: int = 0) -> StepRun:
     """A Llama-family decoder loaded through the HF adapter (kind "lm"), step by step."""
-    hf = model.hf_model if model.kind == "lm" else None
-    if hf is None or not hasattr(hf, "model") or not hasattr(hf.model, "layers"):
-        raise InputError("Decoder step by step needs a Llama-family model loaded through the adapter (smollm2-135m).")
-    geo = _geometry(hf)
-    layers = hf.model.layers
-    if not (0 <= layer < len(layers) and 0 <= head < geo[0]):
-        raise InputError(f"Layer must be 0…{len(layers) - 1} and head 0…{geo[0] - 1}.")
+    if model.kind != "lm" or not isinstance(model, LanguageModel):
+        raise InputError("Decoder step by step needs a Llama-family language model (smollm2-135m).")
+    geo = _geometry(model)
+    if not (0 <= layer < model.num_layers and 0 <= head < geo[0]):
+        raise InputError(f"Layer must be 0…{model.num_layers - 1} and head 0…{geo[0] - 1}.")
+    layers = [model.block_weights(i) for i in range(layer + 1)]  # InputError for a family the view lacks
+    if layers[0].mlp.W_gate is None or layers[0].norm1.kind != "rms":
+        raise InputError("Decoder step by step follows the Llama layout (RMSNorm, SwiGLU): pick smollm2-135m.")
     batch = model.prepare(text, max_length=128)
     with record(model, names=[f"blocks.{i}.*" for i in range(layer + 1)]) as rec:
         model(**batch)
     ids = batch["input_ids"][0]
     toks = [f"{i}:{t}" for i, t in enumerate(batch.tokens[0])]
-    x = hf.model.embed_tokens.weight[ids]  # (N, C)
+    x = model.embedding_weights()[ids]  # (N, C)
     emb = verified(
         Step(
             "tok",
@@ -246,9 +232,9 @@ def run_lm_steps(model, text: str, layer: int = 0, head: int = 0) -> StepRun:
         rec["blocks.0.hook_resid_pre"][0],
     )
     for i in range(layer):
-        x = ffn_steps(layers[i], attention_steps(layers[i], x, head, toks, i, rec, geo)[1], toks, i, rec, geo[4])[1]
+        x = ffn_steps(layers[i], attention_steps(layers[i], x, head, toks, i, rec, geo)[1], toks, i, rec)[1]
     att, r = attention_steps(layers[layer], x, head, toks, layer, rec, geo)
-    ffn, out = ffn_steps(layers[layer], r, toks, layer, rec, geo[4])
+    ffn, out = ffn_steps(layers[layer], r, toks, layer, rec)
     return StepRun(
         [emb] + att + ffn, batch.tokens[0], layer, head, geo[2], bool(batch.truncated), rec, out, group=geo[0] // geo[1]
     )

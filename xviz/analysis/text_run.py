@@ -6,11 +6,12 @@ strings; under grouped-query attention k and v are per KV head (`kv_head`)."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import torch
 
-from xviz.adapters.hf.model import HFModel
+import xviz
 from xviz.analysis.recorded_run import RecordedRun
 from xviz.device import run_with_oom_fallback
 from xviz.errors import ResourceError
@@ -92,15 +93,11 @@ def run_text(model, items: list, max_bytes: int = MAX_RECORD_BYTES, max_tokens: 
 def cpu_copy(model):
     """A CPU copy for the out-of-memory fallback. Adapter models are reloaded (their hooks are bound to the
     loaded modules, and a model dispatched by accelerate must not be deep-copied)."""
-    if isinstance(model, HFModel):
-        if getattr(model.hf_model, "hf_device_map", None):  # set by accelerate's dispatch only
-            raise ResourceError(
-                f"{model.name} is spread over devices (device_map) and ran out of memory; "
-                "use shorter texts or fewer of them."
-            )
-        import xviz
-
+    if model.is_dispatched:
+        raise ResourceError(
+            f"{model.name} is spread over devices (device_map) and ran out of memory; "
+            "use shorter texts or fewer of them."
+        )
+    if model.reload_to_copy:
         return xviz.load_model(model.name, device="cpu")
-    import copy
-
     return copy.deepcopy(model).to("cpu")

@@ -30,9 +30,13 @@ def padding(lengths_or_mask, n: int | None = None) -> torch.Tensor:
     return keys[:, None, :].expand(-1, N, -1).clone()  # (B, 1, N) → (B, N, N)
 
 
-def causal(n: int) -> torch.Tensor:
-    """Decoder mask: position i attends to j ≤ i (lower triangle incl. the diagonal). (n, n)"""
-    return torch.ones(n, n, dtype=torch.bool).tril()
+def causal(n: int, n_keys: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+    """Decoder mask: query i attends to key j ≤ i (lower triangle incl. the diagonal). (n, n_keys)
+
+    With n_keys > n (a KV cache holding n_keys − n earlier positions) the queries are the last n positions:
+    query i sits at position i + n_keys − n, so the triangle is shifted right by that offset."""
+    n_keys = n if n_keys is None else n_keys
+    return torch.ones(n, n_keys, dtype=torch.bool, device=device).tril(diagonal=n_keys - n)
 
 
 def prefix_lm(n: int, prefix: int) -> torch.Tensor:

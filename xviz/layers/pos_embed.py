@@ -66,13 +66,25 @@ def transform_matrix(k: float, dim: int, base: float = 10000.0) -> torch.Tensor:
 # ---- RoPE (Su et al. 2021, RoFormer eq. 34) -------------------------------------------------------------------
 
 
-def rope_angles(positions: torch.Tensor, dim: int, base: float = 10000.0) -> torch.Tensor:
-    """θ_i·m for every position m and pair i, θ_i = base^(−2i/dim). positions (N,) → (N, dim/2), float64."""
-    return positions.double()[:, None] * frequencies(dim, base)[None]
+def rope_angles(
+    positions: torch.Tensor, dim: int, base: float = 10000.0, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
+    """θ_i·m for every position m and pair i, θ_i = base^(−2i/dim). positions (N,) → (N, dim/2).
+
+    dtype=torch.float32 computes them as Hugging Face's rotary embedding does (1 / base^(2i/dim) and the product in
+    float32), so a recomputation matches a model's own q and k bit for bit; the default float64 is exact."""
+    if dtype == torch.float64:
+        return positions.double()[:, None] * frequencies(dim, base)[None]
+    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).to(dtype) / dim))  # (dim/2,)
+    return positions.to(dtype)[:, None] * inv_freq[None]
 
 
 def rope(
-    x: torch.Tensor, positions: torch.Tensor | None = None, base: float = 10000.0, interleaved: bool = True
+    x: torch.Tensor,
+    positions: torch.Tensor | None = None,
+    base: float = 10000.0,
+    interleaved: bool = True,
+    angle_dtype: torch.dtype = torch.float64,
 ) -> torch.Tensor:
     """Rotate q or k by their positions: x (..., N, D) → same shape; apply to q AND k, never to v.
 
@@ -86,7 +98,7 @@ def rope(
         raise ValueError(f"head dim must be even for RoPE, got {D}")
     if positions is None:
         positions = torch.arange(N, device=x.device)
-    ang = rope_angles(positions.cpu(), D, base).to(device=x.device)  # (N, D/2)
+    ang = rope_angles(positions.cpu(), D, base, angle_dtype).to(device=x.device)  # (N, D/2)
     cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
     if interleaved:
         a, b = x[..., 0::2], x[..., 1::2]  # (..., N, D/2) each

@@ -6,12 +6,18 @@ strings (a prepared batch carries its `attention_mask` and `special` flags).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
+from PIL import Image
+from torch import nn
 
+from xviz.errors import InputError
 from xviz.hooks import hook_names as _hook_names
+from xviz.inputs.batch import Batch
+from xviz.inputs.image_batch import ImageBatch
 
 # "lm": causal language model with a head; "mixer": the non-attention token mixers of the Token-mixers page
 Kind = Literal["text", "lm", "seq2seq", "image", "mae", "swin", "mixer", "multimodal"]
@@ -77,11 +83,55 @@ class XvizModel(Protocol):
     @property
     def device(self) -> torch.device: ...
 
-    def prepare(self, inputs: Any, **kwargs: Any) -> dict: ...  # model(**batch); text batches carry .tokens
+    @property
+    def has_lens(self) -> bool: ...  # `lens` works: a final norm and an unembedding to apply to residual streams
+
+    @property
+    def reload_to_copy(self) -> bool: ...  # a copy must be reloaded by name, not deep-copied (adapter models)
+
+    @property
+    def is_dispatched(self) -> bool: ...  # spread over devices by accelerate: cannot be moved or copied whole
+
+    def prepare(self, inputs: Any, **kwargs: Any) -> Mapping[str, Any]: ...  # model(**batch)
 
     def decode(self, ids: list[int]) -> list[str]: ...  # token strings for ids ([] for image models)
 
     def hook_names(self) -> list[str]: ...
+
+
+TextInput = str | tuple[str, str] | list[str | tuple[str, str]]  # a text, a pair, or a batch of either
+
+
+@runtime_checkable
+class TextModel(XvizModel, Protocol):
+    """kind "text" / "lm": tokenised input whose Batch carries tokens, special flags and a truncation flag."""
+
+    @property
+    def eos_token_id(self) -> int | None: ...
+
+    @property
+    def bos_token_id(self) -> int | None: ...
+
+    def prepare(self, inputs: TextInput, max_length: int | None = None) -> Batch: ...
+
+    def full_attention_mask(self, mask: torch.Tensor) -> torch.Tensor: ...  # (N, N) bool → the model's mask form
+
+
+@runtime_checkable
+class LanguageModel(TextModel, Protocol):
+    """kind "lm": a causal LM with an unembedding."""
+
+    @property
+    def vocab_size(self) -> int: ...
+
+    def lens(self, resid: torch.Tensor) -> torch.Tensor: ...  # (…, C) → (…, V): final norm + unembedding
+
+
+@runtime_checkable
+class ImageModel(XvizModel, Protocol):
+    """kind "image" / "mae" / "swin": a PIL image in, an ImageBatch (pixels + how they were made) out."""
+
+    def prepare(self, inputs: Image.Image, **kwargs: Any) -> ImageBatch: ...
 
 
 class ContractMixin:
@@ -93,6 +143,18 @@ class ContractMixin:
     is_causal: bool = False
 
     note: str | None = None  # set by load_model from the zoo entry, or by a factory (dinov2-s14: its fine-tune)
+    has_lens: bool = False
+    reload_to_copy: bool = False
+    is_dispatched: bool = False
+    eos_token_id: int | None = None
+    bos_token_id: int | None = None
+
+    def lens(self, resid: torch.Tensor) -> torch.Tensor:
+        raise InputError(f"{self.name or type(self).__name__} is not a language model: it has no logit lens.")
+
+    def full_attention_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """xviz's own models take an (N, N) bool mask as a (1, N, N) attention_mask."""
+        return mask[None].to(self.device)
 
     @property
     def num_layers(self) -> int:
@@ -124,3 +186,42 @@ class ContractMixin:
 
     def hook_names(self) -> list[str]:
         return _hook_names(self)
+
+
+# ---- the weights of a decoder in one per-head layout (TransformerLens's convention: x (…, C) @ W) --------------
+@dataclass(frozen=True)
+class NormWeights:
+    kind: str  # "rms" (x / √(mean x² + ε) · w) | "layer" ((x − mean) / √(var + ε) · w + b)
+    weight: torch.Tensor  # (C,)
+    bias: torch.Tensor | None
+    eps: float
+
+
+@dataclass(frozen=True)
+class AttentionWeights:
+    W_Q: torch.Tensor  # (H, C, D)
+    W_K: torch.Tensor  # (Hkv, C, D)
+    W_V: torch.Tensor  # (Hkv, C, D)
+    W_O: torch.Tensor  # (H, D, C)
+    b_Q: torch.Tensor | None  # (H, D)
+    b_K: torch.Tensor | None  # (Hkv, D)
+    b_V: torch.Tensor | None  # (Hkv, D)
+    b_O: torch.Tensor | None  # (C,)
+
+
+@dataclass(frozen=True)
+class MLPWeights:
+    W_in: torch.Tensor  # (C, F): up projection (SwiGLU: the "up" half)
+    W_gate: torch.Tensor | None  # (C, F): SwiGLU's gate, None for a plain MLP
+    W_out: torch.Tensor  # (F, C)
+    b_in: torch.Tensor | None
+    b_out: torch.Tensor | None
+    act: nn.Module  # the model's own activation module
+
+
+@dataclass(frozen=True)
+class BlockWeights:
+    attn: AttentionWeights
+    norm1: NormWeights  # before attention (pre-LN)
+    norm2: NormWeights  # before the MLP
+    mlp: MLPWeights

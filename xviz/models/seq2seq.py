@@ -27,6 +27,7 @@ from torch import nn
 from xviz.data import seq2seq_tasks as T
 from xviz.errors import InputError
 from xviz.hooks import HookPoint
+from xviz.layers import masks
 from xviz.layers.attention import Attention
 from xviz.layers.block import MLP, Block, HookedLayerNorm
 from xviz.layers.pos_embed import sinusoidal
@@ -156,7 +157,7 @@ class Seq2Seq(ContractMixin, nn.Module):
         Nt = tgt_ids.shape[1]
         if Nt > self.cfg.max_target:
             raise InputError(f"A target of {Nt} tokens exceeds the model's {self.cfg.max_target}.")
-        causal = torch.ones(Nt, Nt, dtype=torch.bool, device=tgt_ids.device).tril()  # (Nt, Nt)
+        causal = masks.causal(Nt, device=tgt_ids.device)  # (Nt, Nt)
         x = self.hook_tgt_embed(self._embed(tgt_ids))
         return self._run_decoder(self.decoder, x, memory, causal[None, None], src_mask)
 

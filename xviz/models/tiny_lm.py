@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xviz.layers import masks
 from xviz.layers.block import Block, HookedLayerNorm
 from xviz.layers.pos_embed import sinusoidal
 
@@ -60,7 +61,7 @@ class TinyLM(nn.Module):
         N, d = ids.shape[1], self.cfg.hidden_size
         pe = sinusoidal(N, d).to(self.head.weight.device)  # (N, C)
         x = self.embed(ids) * math.sqrt(d) + pe  # (B, N, C), fairseq scaling
-        mask = torch.ones(N, N, dtype=torch.bool, device=ids.device).tril()  # causal, True = may attend
+        mask = masks.causal(N, device=ids.device)  # (N, N), True = may attend
         for blk in self.blocks:
             x = blk(x, mask)
         return self.head(self.norm_f(x))

@@ -25,10 +25,6 @@ def default_scale(d: int, scale: float | None) -> float:
     return scale if scale is not None else 1.0 / math.sqrt(d)
 
 
-def causal_mask(n: int, device=None) -> torch.Tensor:
-    return torch.ones(n, n, dtype=torch.bool, device=device).tril()  # (N, N): j ≤ i
-
-
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """softmax over keys where mask is True; rows with no allowed key get all zeros (not a uniform row)."""
     if mask is None:

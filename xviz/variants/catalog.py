@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from xviz.layers import masks
 from xviz.layers import sparse_masks as sm
 from xviz.variants import cost as C
 from xviz.variants.clustering import kmeans, lsh, sinkhorn
@@ -50,7 +51,7 @@ class Variant:
         """The fixed sparsity pattern of a pattern variant, (N, N) bool, cut to j ≤ i when causal."""
         m = self.pattern(n, p)
         if self.is_causal(p):  # a no-op for masks built causal (sliding window, strided, Sparse Transformer)
-            m = m & torch.ones(n, n, dtype=torch.bool).tril()
+            m = m & masks.causal(n)
         return m
 
     def apply(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p: VariantParams):

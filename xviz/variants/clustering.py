@@ -12,7 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from xviz.variants._common import attend, causal_mask, default_scale, from_4d, make_generator, normalize, to_4d
+from xviz.layers import masks
+from xviz.variants._common import attend, default_scale, from_4d, make_generator, normalize, to_4d
 
 
 # ---- Reformer (Kitaev et al. 2020) ----------------------------------------------------------------------------
@@ -65,7 +66,7 @@ def lsh(
     else:
         mask = _lsh_mask(q, k, n_buckets, n_hashes, chunk, g)
     if causal:
-        mask = mask & causal_mask(n, q.device)
+        mask = mask & masks.causal(n, device=q.device)
     out, attn = attend(q, k, v, mask, scale)
     return from_4d(out, sq), from_4d(attn, sq)
 
@@ -119,7 +120,7 @@ def kmeans(
     mq, mk = _membership(qn @ cent.transpose(-2, -1), balanced), _membership(kn @ cent.transpose(-2, -1), balanced)
     mask = (mq.float() @ mk.float().transpose(-2, -1)) > 0  # (B, H, Nq, Nk)
     if causal:
-        mask = mask & causal_mask(n, q.device)
+        mask = mask & masks.causal(n, device=q.device)
     out, attn = attend(q, k, v, mask, scale)
     return from_4d(out, sq), from_4d(attn, sq)
 
@@ -162,6 +163,6 @@ def sinkhorn(
     allowed = (blocks[:, None] == blocks[None, :]) | (perm[..., :, None] == blocks)  # (B, H, nb, nb)
     mask = allowed[..., bid, :][..., bid]  # (B, H, N, N)
     if causal:
-        mask = mask & causal_mask(n, q.device)
+        mask = mask & masks.causal(n, device=q.device)
     out, attn = attend(q, k, v, mask, scale)
     return from_4d(out, sq), from_4d(attn, sq)

@@ -6,13 +6,14 @@ import math
 
 import torch
 
-from xviz.variants._common import attend, causal_mask, from_4d, to_4d
+from xviz.layers import masks
+from xviz.variants._common import attend, from_4d, to_4d
 
 
 def full(q, k, v, scale: float | None = None, causal: bool = False):
     """softmax(q·kᵀ/√d) · v (Vaswani et al. 2017). Returns (out, attn)."""
     (q, k, v), sq = to_4d(q, k, v)
-    mask = causal_mask(q.shape[-2], q.device) if causal else None
+    mask = masks.causal(q.shape[-2], device=q.device) if causal else None
     out, attn = attend(q, k, v, mask, scale)
     return from_4d(out, sq), from_4d(attn, sq)
 

@@ -10,7 +10,8 @@ import math
 
 import torch
 
-from xviz.variants._common import causal_mask, default_scale, from_4d, make_generator, masked_softmax, to_4d
+from xviz.layers import masks
+from xviz.variants._common import default_scale, from_4d, make_generator, masked_softmax, to_4d
 
 
 # ---- Linformer (Wang et al. 2020) -----------------------------------------------------------------------------
@@ -105,7 +106,7 @@ def performer(
     pq = favor_features(q * d**-0.25, omega, "row")  # (B, H, N, m)
     pk = favor_features(k * d**-0.25, omega, "all")
     if causal:
-        kern = (pq @ pk.transpose(-2, -1)) * causal_mask(n, q.device)  # (B, H, N, N)
+        kern = (pq @ pk.transpose(-2, -1)) * masks.causal(n, device=q.device)  # (B, H, N, N)
         attn = kern / kern.sum(-1, keepdim=True)
         return from_4d(attn @ v, sq), from_4d(attn, sq)
     denom = pq @ pk.sum(-2)[..., None]  # (B, H, N, 1)
@@ -142,5 +143,5 @@ def synthesizer(
         logits = torch.relu(x @ W1) @ W2  # (B, H, N, N)
     else:
         raise ValueError(f"unknown synthesizer kind {kind!r} (dense or random)")
-    attn = masked_softmax(logits, causal_mask(n, v.device) if causal else None)
+    attn = masked_softmax(logits, masks.causal(n, device=v.device) if causal else None)
     return from_4d(attn @ v, sq), from_4d(attn, sq)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from xviz.hooks import HookPoint, active_recorder
+from xviz.layers import masks
 
 NAME = "xviz"
 
@@ -50,12 +51,7 @@ def repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
     return x[:, :, None].expand(B, Hkv, n_rep, N, D).reshape(B, Hkv * n_rep, N, D)
 
 
-def _causal(nq: int, nk: int, device: torch.device) -> torch.Tensor:
-    """Bool (Nq, Nk), True = may attend; the queries are the last Nq of the Nk positions (KV cache)."""
-    return torch.ones(nq, nk, dtype=torch.bool, device=device).tril(diagonal=nk - nq)
-
-
-def explicit_attention(
+def hooked_eager_attention(
     hooks: AttnHooks,
     q: torch.Tensor,
     k: torch.Tensor,
@@ -75,7 +71,7 @@ def explicit_attention(
     if position_bias is not None:
         scores = scores + position_bias
     if mask is None and is_causal and q.shape[2] > 1:
-        mask = _causal(q.shape[2], k.shape[2], q.device)
+        mask = masks.causal(q.shape[2], k.shape[2], q.device)
     if mask is not None:
         if mask.dtype == torch.bool:
             scores = torch.where(mask, scores, torch.finfo(scores.dtype).min)  # one pass (masked_fill: two)
@@ -109,7 +105,7 @@ def xviz_attention(
     if hooks.explicit_wanted() or kwargs.get("output_attentions") or softcap is not None:
         is_causal = kwargs.get("is_causal")
         is_causal = bool(getattr(module, "is_causal", False) if is_causal is None else is_causal)
-        z, probs = explicit_attention(
+        z, probs = hooked_eager_attention(
             hooks, query, key, value, attention_mask, scaling, softcap, kwargs.get("position_bias"), is_causal
         )
         z = hooks.hook_z(z)

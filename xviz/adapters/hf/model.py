@@ -1,10 +1,10 @@
 """The Hugging Face adapter: any transformers model whose attention goes through `AttentionInterface` records the
-xviz hook schema (DESIGN §3) — q, k, v (per KV head under GQA), scores, probs, z, residual streams, norm in/out and
+xviz hook schema — q, k, v (per KV head under GQA), scores, probs, z, residual streams, norm in/out and
 `hook_logits` — under the same names as xviz's own models, with `encoder.` / `decoder.` / `cross_attn` for
 encoder–decoders.
 
 Nothing is added or removed per request: the attention function is registered once per process
-(`hf_attention.py`), the forward hooks on layers and norms once at load, and all of them hand tensors to
+(`attention.py`), the forward hooks on layers and norms once at load, and all of them hand tensors to
 `HookPoint`s, which record only for the recorder of the current context. With nothing recorded the model runs HF's
 fused SDPA path.
 """
@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from xviz.adapters.hf.attention import ATTN_HOOKS, AttnHooks
+from xviz.adapters.hf.lm import LMMixin
 from xviz.adapters.hf.structure import POST_LN_TYPES, StackSpec, final_norm, find_stacks, uses_attention_interface
 from xviz.adapters.hf.text import TextPrepMixin
 from xviz.errors import ModelLoadError
@@ -75,7 +76,7 @@ def _post_hook(*points: HookPoint):
     return hook
 
 
-class HFModel(TextPrepMixin, nn.Module):
+class HFModel(LMMixin, TextPrepMixin, nn.Module):
     """A transformers model seen through xviz's hook schema and model contract. `hf_model` is the HF module."""
 
     def __init__(
@@ -203,14 +204,3 @@ class HFModel(TextPrepMixin, nn.Module):
                 "return_dict",
             }
         return self._keys
-
-    def lens(self, resid: torch.Tensor) -> torch.Tensor:
-        """Logit lens (nostalgebraist 2020): final norm + unembedding (+ Gemma's logit soft-cap) on a residual
-        stream (…, C) → (…, V). On the last block's hook_resid_post it equals the model's logits."""
-        head = self.hf_model.get_output_embeddings()
-        if head is None or self._final_norm is None:
-            raise ModelLoadError(f"{self.name or self.model_type} has no unembedding: the logit lens needs an LM.")
-        x = self._final_norm(resid.to(self.device))
-        logits = head(x)
-        cap = getattr(self._text_config(), "final_logit_softcapping", None)
-        return torch.tanh(logits / cap) * cap if cap else logits

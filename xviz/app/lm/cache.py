@@ -50,19 +50,21 @@ def logit_lens(name: str, device: str, ids: tuple[int, ...], answer: int | None,
 @st.cache_data(max_entries=16, show_spinner="Decoding step by step…")
 def generate(name: str, device: str, ids: tuple[int, ...], d: tuple) -> lm_decode.Generation:
     model = _model(name, device)
-    eos = model.hf_model.config.eos_token_id
-    eos = eos[0] if isinstance(eos, list) else eos
-    return lm_decode.generate(model, torch.tensor(ids), lm_decode.Decoding(*d), eos_id=eos)
+    return lm_decode.generate(model, torch.tensor(ids), lm_decode.Decoding(*d), eos_id=model.eos_token_id)
 
 
 @st.cache_data(max_entries=16, show_spinner="Beam search…")
 def beam(name: str, device: str, ids: tuple[int, ...], d: tuple) -> lm_beam.BeamResult:
     model = _model(name, device)
     dec = lm_decode.Decoding(*d)
-    eos = model.hf_model.config.eos_token_id
-    eos = eos[0] if isinstance(eos, list) else eos
     return lm_beam.beam_search(
-        model, torch.tensor(ids), dec.num_beams, dec.max_new_tokens, dec.length_penalty, dec.early_stopping, eos_id=eos
+        model,
+        torch.tensor(ids),
+        dec.num_beams,
+        dec.max_new_tokens,
+        dec.length_penalty,
+        dec.early_stopping,
+        eos_id=model.eos_token_id,
     )
 
 
@@ -85,9 +87,8 @@ def head_scores(name: str, device: str, ids: tuple[int, ...]) -> dict[str, torch
 
 def repeated_ids(name: str, device: str, copy_len: int, seed: int) -> tuple[int, ...]:
     """[bos] + r + r with r random ids from the middle of the vocabulary (no special tokens)."""
-    cfg = _model(name, device).hf_model.config
-    bos = getattr(cfg, "bos_token_id", None)
-    vocab = int(cfg.get_text_config().vocab_size if hasattr(cfg, "get_text_config") else cfg.vocab_size)
+    model = _model(name, device)
+    bos, vocab = model.bos_token_id, model.vocab_size
     low, high = min(1000, vocab // 4), max(min(20000, vocab - 1), min(1000, vocab // 4) + 2)
     ids = lm_heads.repeated_random(copy_len, low, high, seed, [bos] if bos is not None else None)
     return tuple(ids.tolist())

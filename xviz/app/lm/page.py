@@ -35,7 +35,7 @@ def load_model():
     """(model, name) of the chosen language model (the sidebar's picker); errors are shown and stop the page."""
     name = state.model_name("lm") or "smollm2-135m"
     model = state.get_model_named(name)
-    if model.kind != "lm" or not hasattr(model, "lens"):
+    if model.kind != "lm" or not model.has_lens:
         st.error(f"{widgets.literal(name)} is not a causal language model (kind {model.kind!r}).")
         st.stop()
     if model.tokenizer is None:
