@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from xviz.analysis.encdec import inverse_sigmoid, scheduled_mix  # noqa: E402
-from xviz.data import seq2seq_tasks as T  # noqa: E402
+from xviz.data import seq2seq_tasks as tasks  # noqa: E402
 from xviz.models.seq2seq import Seq2Seq, Seq2SeqConfig, load_seq2seq_file, save_seq2seq_file  # noqa: E402
 from xviz.models.seq2seq_decode import batch_sources, exact_match  # noqa: E402
 
@@ -36,15 +36,15 @@ EVAL_N = 500  # held-out examples per task written into the metadata (seed 1234)
 
 def make_batch(model, g: torch.Generator, size: int):
     """size examples (tasks in turn) → src (B, Ns), src_mask, tgt_in (B, Nt) = <bos>+y, tgt_out = y+<eos>, lengths."""
-    exs = [T.sample(T.TASKS[i % len(T.TASKS)], g, "train") for i in range(size)]
+    exs = [tasks.sample(tasks.TASKS[i % len(tasks.TASKS)], g, "train") for i in range(size)]
     src, src_mask = batch_sources(model, exs)
-    ys = [T.encode_chars(ex.target) for ex in exs]
+    ys = [tasks.encode_chars(ex.target) for ex in exs]
     n = max(map(len, ys)) + 1
-    tgt_in = torch.full((size, n), T.PAD, dtype=torch.long)
+    tgt_in = torch.full((size, n), tasks.PAD, dtype=torch.long)
     tgt_out = torch.full((size, n), -100, dtype=torch.long)
     for i, y in enumerate(ys):
-        tgt_in[i, : len(y) + 1] = torch.tensor([T.BOS] + y)
-        tgt_out[i, : len(y) + 1] = torch.tensor(y + [T.EOS])
+        tgt_in[i, : len(y) + 1] = torch.tensor([tasks.BOS] + y)
+        tgt_out[i, : len(y) + 1] = torch.tensor(y + [tasks.EOS])
     return src, src_mask, tgt_in, tgt_out, torch.tensor([len(y) for y in ys])
 
 
@@ -59,7 +59,7 @@ def losses(model, batch, eps: float, g: torch.Generator) -> dict[str, torch.Tens
     at = F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=-100)
     nat_logits = model.decode_nat(lengths, memory, src_mask)  # (B, max T, V)
     nat_tgt = tgt_out[:, : nat_logits.shape[1]].clone()
-    nat_tgt[nat_tgt == T.EOS] = -100  # NAT writes characters only
+    nat_tgt[nat_tgt == tasks.EOS] = -100  # NAT writes characters only
     nat = F.cross_entropy(nat_logits.flatten(0, 1), nat_tgt.flatten(), ignore_index=-100)
     length = F.cross_entropy(model.length_logits(memory, src_mask), lengths)
     return {"at": at, "nat": nat, "length": length}
@@ -76,8 +76,8 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
 def evaluate(model, n: int) -> dict:
     model.eval()
     out = {"at": {}, "nat": {}, "n": n}
-    for task in T.TASKS:
-        exs = T.test_set(task, n)
+    for task in tasks.TASKS:
+        exs = tasks.test_set(task, n)
         out["at"][task] = round(exact_match(model, exs), 4)
         out["nat"][task] = round(exact_match(model, exs, nat=True), 4)
     model.train()
@@ -135,7 +135,7 @@ def main(argv=None) -> None:
         log = csv.writer(fh)
         log.writerow(
             ["step", "lr", "eps", "loss_at", "loss_nat", "loss_length"]
-            + [f"{m}_{t}" for m in ("at", "nat") for t in T.TASKS]
+            + [f"{m}_{t}" for m in ("at", "nat") for t in tasks.TASKS]
             + ["seconds"]
         )
         for step in range(1, a.steps + 1):
@@ -155,7 +155,7 @@ def main(argv=None) -> None:
                 row = (
                     [step, f"{lr:.3g}", f"{eps:.3f}"]
                     + [f"{v:.4f}" for v in mean]
-                    + [acc[m][t] for m in ("at", "nat") for t in T.TASKS]
+                    + [acc[m][t] for m in ("at", "nat") for t in tasks.TASKS]
                     + [f"{time.time() - t0:.0f}"]
                 )
                 log.writerow(row)

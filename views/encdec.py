@@ -4,8 +4,7 @@ generated (greedy, sampling, beam search; teacher forcing vs free running; AT vs
 import streamlit as st
 
 from xviz.app import state
-from xviz.app.encdec import decoding as S
-from xviz.app.encdec import sections as V
+from xviz.app.encdec import decoding, sections
 from xviz.app.widgets import Q, literal, user_errors
 
 st.title("Encoder–decoder")
@@ -18,25 +17,25 @@ st.caption(
 )
 
 SECTIONS = {
-    "Cross-attention": V.cross_section,
-    "Self-attention": V.self_section,
-    "Decoding step by step": S.decoding_section,
-    "Teacher forcing vs free running": S.exposure_section,
-    "AT vs NAT": S.nat_section,
-    "BLEU": S.bleu_section,
+    "Cross-attention": sections.cross_section,
+    "Self-attention": sections.self_section,
+    "Decoding step by step": decoding.decoding_section,
+    "Teacher forcing vs free running": decoding.exposure_section,
+    "AT vs NAT": decoding.nat_section,
+    "BLEU": decoding.bleu_section,
 }
 
-V.model_picker()
+sections.model_picker()
 model = state.get_model("seq2seq")
 name = state.model_name("seq2seq")
 if model.note:
     st.caption(f"Model **{literal(name)}**: {model.note}.")
-if not V.is_own(model):  # a Hugging Face encoder–decoder added in the sidebar
+if not sections.is_own(model):  # a Hugging Face encoder–decoder added in the sidebar
     with user_errors():
-        V.hf_section(model, name)
+        sections.hf_section(model, name)
     st.stop()
 with user_errors():
-    ctx = V.inputs(model, name)
+    ctx = sections.inputs(model, name)
 view = st.radio("Section", list(SECTIONS), key="ed_view", horizontal=True, bind=Q)
 with user_errors():
     SECTIONS[view](ctx)

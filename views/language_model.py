@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from xviz.app.lm import page as lm_page
+from xviz.app.lm import common, page
 from xviz.app.widgets import user_errors
 
 st.title("Language model")
@@ -13,6 +13,6 @@ st.caption(
 )
 
 with user_errors():
-    model, name = lm_page.load_model()
-    ctx = lm_page.prompt_ctx(model, name)
-    lm_page.render(ctx)
+    model, name = common.load_model()
+    ctx = common.prompt_ctx(model, name)
+    page.render(ctx)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from xviz.app import layernorm as V
+from xviz.app import layernorm as sections
 from xviz.app.widgets import user_errors
 
 st.title("LayerNorm: pre-LN vs post-LN")
@@ -25,7 +25,7 @@ st.caption(
     "and the results are cached."
 )
 with user_errors():
-    V.init_section()
+    sections.init_section()
 
 st.header("2 · Train both yourself")
 st.markdown(
@@ -36,4 +36,4 @@ st.markdown(
     "≈ 34 with it on IWSLT14). Each run builds its own models in your session; Stop keeps what was trained so far."
 )
 with user_errors():
-    V.training_section()
+    sections.training_section()

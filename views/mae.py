@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from xviz.app import mae as V
+from xviz.app import mae as sections
 from xviz.app import state
 from xviz.app.image_input import image_input
 from xviz.app.widgets import Q, user_errors
@@ -15,9 +15,9 @@ st.caption(
 )
 
 SECTIONS = {
-    "Reconstruction": V.reconstruction_section,
-    "Side by side": V.compare_section,
-    "Fine-tune on this image": V.finetune_section,
+    "Reconstruction": sections.reconstruction_section,
+    "Side by side": sections.compare_section,
+    "Fine-tune on this image": sections.finetune_section,
 }
 
 model = state.get_model("mae")
@@ -26,8 +26,8 @@ left, right = st.columns([1, 3])
 with left:
     img = image_input("mae_img", default="chelsea")
 with right, user_errors():
-    V.model_notes(model, name, img.source)
-    ctx = V.controls(model, img, name)
+    sections.model_notes(model, name, img.source)
+    ctx = sections.controls(model, img, name)
 view = st.radio("Section", list(SECTIONS), key="mae_view", horizontal=True, bind=Q)
 with user_errors():
     SECTIONS[view](ctx)

@@ -3,7 +3,7 @@ to the real attention of a text model."""
 
 import streamlit as st
 
-from xviz.app.masking import sections as V
+from xviz.app.masking import sections
 from xviz.app.widgets import Q, user_errors
 
 st.title("Masking")
@@ -13,12 +13,12 @@ st.caption(
 )
 
 SECTIONS = {
-    "Padding (batch)": V.padding_section,
-    "Attention masks": V.patterns_section,
-    "MLM (80/10/10)": V.mlm_section,
-    "MAE patch mask": V.mae_section,
-    "Effect on attention": V.effect_section,
-    "Side by side": lambda: V.effect_section(compare=True),
+    "Padding (batch)": sections.padding_section,
+    "Attention masks": sections.patterns_section,
+    "MLM (80/10/10)": sections.mlm_section,
+    "MAE patch mask": sections.mae_section,
+    "Effect on attention": sections.effect_section,
+    "Side by side": lambda: sections.effect_section(compare=True),
 }
 view = st.radio("Section", list(SECTIONS), key="mk_view", horizontal=True, bind=Q)
 

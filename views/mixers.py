@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from xviz.app import mixers as V
+from xviz.app import mixers as sections
 from xviz.app import state
 from xviz.app.widgets import user_errors
 
@@ -15,17 +15,17 @@ st.caption(
     "2021), and a CNN by local convolutions as the reference."
 )
 
-ms = V.models()
+ms = sections.models()
 with user_errors():
-    rows, curves = V.model_table(str(state.device()))
+    rows, curves = sections.model_table(str(state.device()))
 st.dataframe(rows, hide_index=True)
 st.header("1 · One digit through all four")
-x01 = V.digit_input()
-dx, dy = V.shift_controls()
+x01 = sections.digit_input()
+dx, dy = sections.shift_controls()
 with user_errors():
-    V.predictions(ms, x01, dx, dy)
+    sections.predictions(ms, x01, dx, dy)
 st.header("2 · How each model mixes tokens")
 with user_errors():
-    V.mixing_section(ms, V.shifted(x01, dx, dy))
+    sections.mixing_section(ms, sections.shifted(x01, dx, dy))
 st.header("3 · Translation: the inductive-bias question")
-V.shift_section(rows, curves)
+sections.shift_section(rows, curves)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from xviz.app import positional as V
+from xviz.app import positional as sections
 from xviz.app.widgets import Q, user_errors
 
 st.title("Positional encoding")
@@ -13,12 +13,12 @@ st.caption(
 )
 
 SECTIONS = {
-    "Sinusoidal": V.sinusoidal_section,
-    "Learned tables": V.learned_section,
-    "2-D sin-cos": V.sincos2d_section,
-    "RoPE & ALiBi": V.relative_section,
-    "Beyond the trained length": V.beyond_section,
-    "Side by side": V.compare_section,
+    "Sinusoidal": sections.sinusoidal_section,
+    "Learned tables": sections.learned_section,
+    "2-D sin-cos": sections.sincos2d_section,
+    "RoPE & ALiBi": sections.relative_section,
+    "Beyond the trained length": sections.beyond_section,
+    "Side by side": sections.compare_section,
 }
 view = st.radio("Section", list(SECTIONS), key="pe_view", horizontal=True, bind=Q)
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from xviz.analysis.stepwise import is_bert_encoder
 from xviz.app import state
-from xviz.app import stepwise as V
+from xviz.app import stepwise as sections
 from xviz.app.widgets import user_errors
 
 st.title("Self-attention, step by step")
@@ -16,7 +16,7 @@ st.caption(
     "grouped-query attention and SwiGLU."
 )
 
-kind = V.kind_choice()
+kind = sections.kind_choice()
 name = state.model_name(kind)
 model = state.get_model(kind)
 if model.kind == "lm":  # the sidebar's text picker also lists language models: walk them as decoders
@@ -27,13 +27,15 @@ elif not is_bert_encoder(model):
 note = state.model_note(name)
 if note:
     st.caption(f"Model: **{name}** — {note}")
-item, layer, head, pad = V.inputs(model, kind)
-head_b = V.head_b_choice(model, kind, head)
+item, layer, head, pad = sections.inputs(model, kind)
+head_b = sections.head_b_choice(model, kind, head)
 with user_errors():
-    run = V.cached_steps(name, str(state.device()), kind, item, layer, head, pad)
-    run_b = V.cached_steps(name, str(state.device()), kind, item, layer, head_b, pad) if head_b is not None else None
-V.summary(run)
+    run = sections.cached_steps(name, str(state.device()), kind, item, layer, head, pad)
+    run_b = (
+        sections.cached_steps(name, str(state.device()), kind, item, layer, head_b, pad) if head_b is not None else None
+    )
+sections.summary(run)
 st.header("1 · The steps")
-V.stepper(run, run_b)
+sections.stepper(run, run_b)
 st.header("2 · Why divide by √D?")
-V.sqrt_d_section(run)
+sections.sqrt_d_section(run)

@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from xviz.app.swin import compare as SC
-from xviz.app.swin import sections as SV
+from xviz.app.swin import common, compare, sections
 from xviz.app.widgets import Q, user_errors
 
 st.title("Swin windows")
@@ -14,15 +13,15 @@ st.caption(
 )
 
 SECTIONS = {
-    "Windows": SV.windows_section,
-    "Cyclic shift": SV.shift_section,
-    "SW-MSA mask": SV.mask_section,
-    "Relative position": SV.relpos_section,
-    "Receptive field": SV.rf_section,
-    "Cost": SV.cost_section,
-    "Real attention": SC.attention_section,
-    "Two window sizes": SC.sizes_section,
+    "Windows": sections.windows_section,
+    "Cyclic shift": sections.shift_section,
+    "SW-MSA mask": sections.mask_section,
+    "Relative position": sections.relpos_section,
+    "Receptive field": sections.rf_section,
+    "Cost": sections.cost_section,
+    "Real attention": compare.attention_section,
+    "Two window sizes": compare.sizes_section,
 }
 view = st.radio("Section", list(SECTIONS), key="swin_view", horizontal=True, bind=Q)
 with user_errors():
-    SECTIONS[view](SV.controls())
+    SECTIONS[view](common.controls())

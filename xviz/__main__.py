@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+
+from xviz.errors import XvizError
+from xviz.pretrained.fetch import FETCHABLE, fetch, fetched_dir, is_fetched
 
 
 def _print_progress(fraction: float, message: str) -> None:
@@ -11,7 +15,6 @@ def _print_progress(fraction: float, message: str) -> None:
 
 
 def _list() -> int:
-    from xviz.pretrained.fetch import FETCHABLE, fetched_dir, is_fetched
 
     for name, entry in FETCHABLE.items():
         state = f"cached in {fetched_dir(name)}" if is_fetched(name) else f"not fetched (~{entry.download_mb} MB)"
@@ -20,10 +23,6 @@ def _list() -> int:
 
 
 def _fetch(name: str) -> int:
-    import time
-
-    from xviz.errors import XvizError
-    from xviz.pretrained.fetch import fetch, is_fetched
 
     start = time.perf_counter()
     try:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
+import sys
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -71,9 +74,6 @@ def reuse_freed_memory(trim_mb: int = 2047, mmap_mb: int = 32) -> bool:
     (benchmarks/bench_lm.py). The price: the process keeps its peak memory. Linux/glibc only; returns False
     (and changes nothing) elsewhere.
     """
-    import ctypes
-    import ctypes.util
-    import sys
 
     if not sys.platform.startswith("linux"):
         return False

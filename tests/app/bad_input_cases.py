@@ -1,6 +1,7 @@
-"""The bad-input corpus of test_bad_input_corpus.py (DESIGN §5): images, typed text, uploaded text files, model
-names and model folders (including malicious pickles), each with the page it goes through and the message it must
-produce. Images reuse helpers.bad_corpus() (also run through xviz.inputs in tests/unit/test_images_inputs.py)."""
+"""The bad-input corpus of test_bad_input_corpus.py (docs/ARCHITECTURE.md, "Bad input"): images, typed text,
+uploaded text files, model names and model folders (including malicious pickles), each with the page it goes
+through and the message it must produce. Images reuse helpers.bad_corpus() (also run through xviz.inputs in
+tests/unit/test_images_inputs.py)."""
 
 import io
 import json

@@ -1,4 +1,4 @@
-"""Bad-input corpus (DESIGN §5, issue 9 §3) through every page that takes input, in Streamlit AppTest.
+"""Bad-input corpus (docs/ARCHITECTURE.md, "Bad input") through every page that takes input, in Streamlit AppTest.
 
 Each case feeds one bad (or awkward but valid) input to a page and checks: a clear message (error / warning /
 caption text with a meaningful substring), no exception element, user markup never reaching a markdown element

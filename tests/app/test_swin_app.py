@@ -23,7 +23,7 @@ def test_sections_show_the_reference_numbers():
     assert "56 × 56 tokens (64 windows of 7×7)" in _text(at)
     assert len(at.get("plotly_chart")) == 2  # W-MSA and SW-MSA grids side by side
     _section(at, "Cyclic shift")
-    assert "64 windows, 15 of them masked" in _text(at)  # REFERENCES: 56×56, M = 7, s = 3
+    assert "64 windows, 15 of them masked" in _text(at)  # Swin-T's first stage: 56×56, M = 7, s = 3
     _section(at, "SW-MSA mask")
     assert at.slider(key="swin_win").value == 63
     assert "1776 of 2401 pairs forbidden" in figure_specs(at)[0]

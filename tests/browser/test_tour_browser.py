@@ -143,8 +143,8 @@ def _masking(page, app_url, tmp_path, shots):
     _nav(page, "Masking")
     _see(page, "largest probability on a masked entry")
     _click(page, "Side by side", "Mask B")
-    _pick(page, "Mask B", "sliding window")
-    _see(page, "sliding window: layer 0, head 0")
+    _pick(page, "Mask B", "Sliding window")
+    _see(page, "Sliding window: layer 0, head 0")
     _figure_drawn(page, "causal: layer 0, head 0")
     _shot(page, "masking", shots)
 

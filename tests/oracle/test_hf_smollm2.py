@@ -1,5 +1,5 @@
 """SmolLM2-135M's real weights through the adapter against HF eager on the same folder, and the facts of
-DESIGN §6 (greedy answer, IOI, an induction head)."""
+the measured facts in the README (greedy answer, IOI, an induction head)."""
 
 import pytest
 import torch
@@ -31,7 +31,7 @@ def test_probabilities_and_logits_equal_hf_eager(smol, smol_eager):
     assert (out.logits - ref.logits).abs().max() <= 1e-4  # 30 layers of float32 sums, vocab 49152
     p = out.logits[0, -1].softmax(-1)
     mary = smol.tokenizer(" Mary", add_special_tokens=False)["input_ids"][0]
-    assert p.argmax().item() == mary and p[mary] > 0.85  # DESIGN §6: " Mary" at p = 0.92
+    assert p.argmax().item() == mary and p[mary] > 0.85  # measured: " Mary" at p = 0.92
 
 
 def test_kv_heads_and_rope_queries(smol):

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from xviz.analysis.stepwise_lm import run_lm_steps
-from xviz.layers.pos_embed import rope, rope_angles
 from xviz.errors import InputError
+from xviz.layers.pos_embed import rope, rope_angles
 
 torch.set_num_threads(1)
 TEXT = "When Mary and John went to the store, John gave a drink to"

@@ -1,5 +1,5 @@
-"""Bad-image corpus (helpers.bad_corpus) through xviz.inputs.load_image (DESIGN §5): each gives a clear message or
-a correct RGB image (a LoadedImage: picture, notes, source, one digest)."""
+"""Bad-image corpus (helpers.bad_corpus) through xviz.inputs.load_image (docs/ARCHITECTURE.md, "Bad input"): each
+gives a clear message or a correct RGB image (a LoadedImage: picture, notes, source, one digest)."""
 
 import io
 

@@ -63,7 +63,7 @@ def test_mask_equals_official_construction(H, W, M, s):
 
 
 def test_mask_counts_56_m7_s3():
-    """REFERENCES: at 56×56, M = 7, s = 3: 64 windows, the last column and last row (15) are masked."""
+    """Swin-T's first stage: at 56×56, M = 7, s = 3: 64 windows, the last column and last row (15) are masked."""
     mask = shifted_window_mask(56, 56, 7, 3)
     masked = (~mask).sum(dim=(1, 2)).view(8, 8)
     assert mask.shape[0] == 64

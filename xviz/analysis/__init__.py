@@ -1,3 +1,3 @@
 """Pure-torch analyses of recordings and small experiments (no streamlit)."""
 
-from xviz.analysis.grad_norms import layer_grad_norms  # noqa: F401  (DESIGN §3)
+from xviz.analysis.grad_norms import layer_grad_norms  # noqa: F401  (public API)

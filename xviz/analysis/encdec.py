@@ -1,16 +1,20 @@
 """Encoder–decoder analysis (pure torch, no streamlit): alignment score, scheduled sampling, exposure bias,
-AT vs NAT, BLEU / exact match. Formulas: ../shared/REFERENCES.md "Encoder–decoders"."""
+AT vs NAT, BLEU / exact match. Formulas: Papineni et al. 2002 (BLEU), Gu et al. 2018 (NAT), cited at each function."""
 
 from __future__ import annotations
 
+import difflib
 import math
 import time
 from dataclasses import dataclass
 
+import sacrebleu
 import torch
 
-from xviz.data import seq2seq_tasks as T
+from xviz.data import seq2seq_tasks as tasks
+from xviz.errors import InputError
 from xviz.hooks import record
+from xviz.models.seq2seq_decode import greedy_batch, nat_batch, nat_decode, next_logprobs, source_batch, step_decode
 
 
 # ---- scheduled sampling (Bengio et al. 2015) -------------------------------------------------------------
@@ -26,7 +30,7 @@ def scheduled_mix(tgt_in: torch.Tensor, pred: torch.Tensor, eps: float, g: torch
     own = torch.cat([tgt_in[:, :1], pred[:, :-1]], dim=1)  # (B, Nt) shifted predictions
     keep = torch.rand(tgt_in.shape, generator=g) < eps
     keep[:, 0] = True
-    keep |= tgt_in == T.PAD
+    keep |= tgt_in == tasks.PAD
     return torch.where(keep.to(tgt_in.device), tgt_in, own)
 
 
@@ -40,14 +44,14 @@ def mix_table(model, source: str, task: str, target: str, eps: float, seed: int 
     gold = batch["tgt_ids"][0].tolist()
     return {
         "gold": model.decode(gold),
-        "pred": model.decode([T.BOS] + pred[0, :-1].tolist()),
+        "pred": model.decode([tasks.BOS] + pred[0, :-1].tolist()),
         "mixed": model.decode(mixed[0].tolist()),
         "from_model": [a != b for a, b in zip(mixed[0].tolist(), gold)],
     }
 
 
 # ---- the known alignment in token space ------------------------------------------------------------------
-def alignment_matrix(ex: T.Example, n_rows: int, n_src: int) -> torch.Tensor:
+def alignment_matrix(ex: tasks.Example, n_rows: int, n_src: int) -> torch.Tensor:
     """(n_rows, n_src) bool: decoder row t predicts target character t and should read the source tokens of
     ex.align[t] (shifted by 1 for the task token). Rows past the target (the <eos> step) have no alignment."""
     out = torch.zeros(n_rows, n_src, dtype=torch.bool)
@@ -86,23 +90,23 @@ class Run:
     tgt_tokens: list[str]  # decoder inputs (<bos> + target) for AT; position labels for NAT
     rec: object  # Recording
     align: torch.Tensor | None  # (Nt, Ns) bool, when a reference exists
-    reference: T.Example | None
+    reference: tasks.Example | None
     why_no_reference: str
 
 
 def record_run(model, source: str, task: str, target: str | None = None, nat: bool = False) -> Run:
     """Record every hook of one forward (AT: teacher-forced on `target`, default = the model's greedy output)."""
-    ref, why = T.reference(task, source)
+    ref, why = tasks.reference(task, source)
     batch = model.prepare(source, task, target=target, nat=nat)
     with record(model, meta={"source": source, "task": task, "nat": nat}) as rec:
         with torch.no_grad():
             out = model(**batch)
     ids = out.logits[0].argmax(-1).tolist()
     if nat:
-        tgt = T.decode_ids(ids)
+        tgt = tasks.decode_ids(ids)
         tgt_tokens = [f"#{t}" for t in range(len(ids))]
     else:
-        tgt = T.decode_ids(batch["tgt_ids"][0, 1:].tolist())
+        tgt = tasks.decode_ids(batch["tgt_ids"][0, 1:].tolist())
         tgt_tokens = model.decode(batch["tgt_ids"][0].tolist())
     src_tokens = model.decode(batch["src_ids"][0].tolist())
     align = alignment_matrix(ref, len(tgt_tokens), len(src_tokens)) if ref is not None else None
@@ -131,17 +135,16 @@ class ExposureBias:
 
 
 def _forced_prefix_continue(model, source: str, task: str, prefix: str) -> str:
-    from xviz.models.seq2seq_decode import next_logprobs, source_batch
 
     src, src_mask = source_batch(model, source, task)
     memory = model.encode(src, src_mask)
-    ids = [T.BOS] + T.encode_chars(prefix)
+    ids = [tasks.BOS] + tasks.encode_chars(prefix)
     while len(ids) < model.cfg.max_target:
         tok = int(next_logprobs(model, torch.tensor([ids]), memory, src_mask)[0].argmax())
         ids.append(tok)
-        if tok == T.EOS:
+        if tok == tasks.EOS:
             break
-    return T.decode_ids(ids[1:])
+    return tasks.decode_ids(ids[1:])
 
 
 def exposure_bias(model, source: str, task: str, gold: str, position: int, wrong: str) -> ExposureBias:
@@ -151,7 +154,7 @@ def exposure_bias(model, source: str, task: str, gold: str, position: int, wrong
     mistaken = gold[:position] + wrong + gold[position + 1 :]
     with torch.no_grad():
         logits = model(**model.prepare(source, task, target=mistaken)).logits[0]  # (Nt, V)
-    forced = T.decode_ids(logits.argmax(-1).tolist())
+    forced = tasks.decode_ids(logits.argmax(-1).tolist())
     free = _forced_prefix_continue(model, source, task, gold[:position] + wrong)
     after = range(position + 1, len(gold))
     f_err = sum(1 for i in after if i >= len(forced) or forced[i] != gold[i])
@@ -163,7 +166,6 @@ def exposure_bias(model, source: str, task: str, gold: str, position: int, wrong
 def diff_marks(out: str, ref: str) -> dict:
     """NAT's typical errors against the reference: repeated characters (a char equal to its predecessor where
     the reference has no such repeat) and missing ones (reference characters absent from the output)."""
-    import difflib
 
     sm = difflib.SequenceMatcher(a=ref, b=out, autojunk=False)
     missing = sum(i2 - i1 for op, i1, i2, _, _ in sm.get_opcodes() if op in ("delete", "replace"))
@@ -183,15 +185,14 @@ def timed(fn, repeats: int = 5) -> tuple[object, float]:
 
 
 def at_vs_nat(model, source: str, task: str) -> dict:
-    from xviz.models.seq2seq_decode import nat_decode, step_decode
 
     at, t_at = timed(lambda: step_decode(model, source, task))
     (nat_ids, len_probs), t_nat = timed(lambda: nat_decode(model, source, task))
-    ref, _ = T.reference(task, source)
+    ref, _ = tasks.reference(task, source)
     rows = {
         "AT": {"output": at.text, "decoder passes": len(at.steps), "ms": 1000 * t_at},
         "NAT": {
-            "output": T.decode_ids(nat_ids),
+            "output": tasks.decode_ids(nat_ids),
             "decoder passes": 1,
             "ms": 1000 * t_nat,
             "predicted length": int(len_probs.argmax()),
@@ -209,11 +210,8 @@ def bleu_eval(model, task: str, n: int = 50, seed: int = 1234) -> dict:
     """Greedy AT and NAT on n held-out examples: exact match and sacrebleu corpus BLEU. Character-level BLEU
     (tokenize="char"): targets here are one 'word' (a date, a reversed string), so word BLEU would be all-or-
     nothing. BLEU = BP · exp(Σ¼ log p_n), Papineni et al. 2002."""
-    import sacrebleu
 
-    from xviz.models.seq2seq_decode import greedy_batch, nat_batch
-
-    exs = T.test_set(task, n, seed)
+    exs = tasks.test_set(task, n, seed)
     refs = [ex.target for ex in exs]
     out = {"examples": exs}
     for name, fn in (("AT", greedy_batch), ("NAT", nat_batch)):
@@ -232,21 +230,20 @@ def bleu_eval(model, task: str, n: int = 50, seed: int = 1234) -> dict:
 def validate_source(source: str, task: str) -> tuple[str, list[str]]:
     """The one gate for page input: → (source to run, notes). Empty / outside-vocabulary → InputError;
     longer than the task was trained on → truncated, with a note."""
-    from xviz.errors import InputError
 
     if not isinstance(source, str) or not source.strip():
         raise InputError("The source is empty: type a few characters or pick an example.")
-    T.task_token(task)
+    tasks.task_token(task)
     notes = []
     source = source.strip()
-    limit = T.MAX_CHARS[task]
+    limit = tasks.MAX_CHARS[task]
     if len(source) > limit:
         notes.append(
             f"The source had {len(source)} characters; `{task}` was trained on at most {limit}, so it "
             f"was truncated to the first {limit}."
         )
         source = source[:limit].rstrip() or source[:limit]
-    T.encode_chars(source)  # raises InputError naming the characters outside the vocabulary
+    tasks.encode_chars(source)  # raises InputError naming the characters outside the vocabulary
     return source, notes
 
 

@@ -1,6 +1,6 @@
 """Step-by-step decoding of a causal LM with a KV cache: greedy, temperature, top-k, top-p sampling.
 
-Filters (REFERENCES "Decoders"; applied in transformers' order: temperature → top-k → top-p):
+Filters (Holtzman et al. 2020 for top-p; applied in transformers' order: temperature → top-k → top-p):
 - temperature: logits / T;
 - top-k: keep the k largest logits, the rest −inf;
 - top-p (nucleus, Holtzman et al. 2020): keep the smallest set of tokens, by descending probability, whose

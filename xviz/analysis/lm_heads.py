@@ -1,7 +1,7 @@
 """Per layer × head scores of a causal LM's attention, and per-head ablation effects (the IOI preset).
 
 Every score is the mean, over the queries i that have at least one "target" key, of the attention mass on the
-targets: score = mean_{i: M_i ≠ ∅} Σ_{j ∈ M_i} A[i, j]  (REFERENCES "Decoders", Olsson et al. 2022):
+targets: score = mean_{i: M_i ≠ ∅} Σ_{j ∈ M_i} A[i, j]  (Olsson et al. 2022):
 - induction: j < i with ids[j−1] = ids[i] (the token after an earlier occurrence of the current token); on a random
   sequence repeated twice this is the key at offset copy_len − 1 for every query of the second copy;
 - previous-token: j = i − 1;  duplicate-token: j < i with ids[j] = ids[i];

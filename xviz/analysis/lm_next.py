@@ -3,7 +3,7 @@
 - Next token: p = softmax(logits[last]) over the vocabulary.
 - Logit lens (nostalgebraist 2020): the final norm + unembedding applied to every layer's residual stream
   (`blocks.{i}.hook_resid_post`; row "emb" is `blocks.0.hook_resid_pre`); the last layer's lens equals the logits.
-- Ablation (Wang et al. 2022; REFERENCES "Decoders"): a head's output z_h (before the output projection) is set to
+- Ablation (Wang et al. 2022): a head's output z_h (before the output projection) is set to
   0 ("zero") or to its mean over the prompt's positions ("mean") through a context-scoped `edits` hook on
   `blocks.{l}.attn.hook_z`, then the model re-runs; the shared model is never touched.
 """

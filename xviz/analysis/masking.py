@@ -12,22 +12,23 @@ import torch
 from xviz.analysis.text_run import page_limit
 from xviz.errors import InputError
 from xviz.hooks import record
-from xviz.layers import masks as M
+from xviz.layers import masks
+from xviz.layers.patches import random_masking
+from xviz.variants import VARIANTS, Variant, VariantParams
 
 BASIC_KINDS = ["full", "padding", "causal", "prefix-LM", "document", "document + causal"]
-SPARSE_KINDS = {
-    "sliding window": "sliding_window",
-    "strided": "strided",
-    "longformer": "longformer",
-    "bigbird": "bigbird",
-}
+
+
+def sparse_kinds() -> dict[str, Variant]:
+    """The fixed sparse patterns of the attention-variant registry, by label (one source for both pages)."""
+    return {v.label: v for v in VARIANTS.values() if v.pattern is not None}
 
 
 def mask_kinds(padding: bool = True) -> list[str]:
-    """The basic kinds plus the sparse patterns that xviz.layers.sparse_masks provides (when it exists).
+    """The basic kinds, then every fixed sparse pattern of the variant registry.
     padding=False leaves out "padding" (meaningless on one packed row without [PAD])."""
     basic = BASIC_KINDS if padding else [k for k in BASIC_KINDS if k != "padding"]
-    return basic + [k for k, fn in SPARSE_KINDS.items() if hasattr(M, fn)]
+    return basic + list(sparse_kinds())
 
 
 @dataclass
@@ -72,28 +73,20 @@ def build_mask(
     if kind == "full":
         return torch.ones(n, n, dtype=torch.bool)
     if kind == "padding":
-        return M.padding((real if real is not None else torch.ones(n, dtype=torch.bool))[None].long())[0]
+        return masks.padding((real if real is not None else torch.ones(n, dtype=torch.bool))[None].long())[0]
     if kind == "causal":
-        return M.causal(n)
+        return masks.causal(n)
     if kind == "prefix-LM":
-        return M.prefix_lm(n, min(max(prefix, 0), n))
+        return masks.prefix_lm(n, min(max(prefix, 0), n))
     if kind in ("document", "document + causal"):
         d = doc_ids if doc_ids is not None else torch.zeros(n, dtype=torch.long)
-        return M.document(d, is_causal=kind.endswith("causal"))
-    if kind in SPARSE_KINDS and hasattr(M, SPARSE_KINDS[kind]):
-        return _sparse(kind, n, window, seed)
+        return masks.document(d, is_causal=kind.endswith("causal"))
+    sparse = sparse_kinds()
+    if kind in sparse:  # the "window" slider sets every size knob a pattern reads (window, stride, block)
+        size = max(1, window)
+        params = VariantParams(window=size, stride=size, block=max(1, min(size, n // 4)), seed=seed, causal=False)
+        return sparse[kind].mask(n, params)
     raise InputError(f"Unknown mask {kind!r}; choose one of {', '.join(mask_kinds())}.")
-
-
-def _sparse(kind: str, n: int, window: int, seed: int) -> torch.Tensor:
-    if kind == "sliding window":
-        return M.sliding_window(n, window)
-    if kind == "strided":
-        return M.strided(n, max(1, window))
-    if kind == "longformer":
-        return M.longformer(n, window, global_idx=(0,))
-    block = max(1, min(window, n // 8))  # small blocks: short sentences
-    return M.bigbird(n, block=block, num_random=1, generator=torch.Generator().manual_seed(seed))
 
 
 def lm_labels(
@@ -146,7 +139,6 @@ def attention_under_mask(
 
 def mae_patch_mask(image_size: int, patch: int, ratio: float, seed: int):
     """MAE random masking of one image's patch grid: (is_masked (h, w) bool, number kept)."""
-    from xviz.layers.patches import random_masking
 
     g = image_size // patch
     _, is_masked, _ = random_masking(1, g * g, ratio, generator=torch.Generator().manual_seed(seed))
@@ -160,13 +152,13 @@ def _tok(tokenizer, i: int) -> str:
     return tokenizer.id_to_token(int(i)) or f"<{int(i)}>"
 
 
-def mlm_example(model, text: str, seed: int, prob: float = 0.15) -> tuple[list[dict], M.MLMMasks]:
+def mlm_example(model, text: str, seed: int, prob: float = 0.15) -> tuple[list[dict], masks.MLMMasks]:
     """BERT's MLM corruption of one sentence, and a row per token: token, model input, label, what happened."""
     batch = model.prepare(text)
     ids, tokens = batch["input_ids"][0].cpu(), batch.tokens[0]
     special = torch.tensor(batch.special[0])
     tok = model.tokenizer
-    out = M.mlm_mask(
+    out = masks.mlm_mask(
         ids,
         special,
         torch.Generator().manual_seed(seed),
@@ -224,4 +216,4 @@ def padded_batch_attention(model, sentences: list[str]) -> tuple[object, MaskedA
     pad = ~keys[None, :, None, None, :].expand_as(probs)
     max_masked = float(probs[pad].abs().max()) if pad.any() else 0.0
     row_err = float((probs.double().sum(-1) - 1).abs().max())
-    return batch, MaskedAttention(probs, M.padding(keys), max_masked, row_err)
+    return batch, MaskedAttention(probs, masks.padding(keys), max_masked, row_err)

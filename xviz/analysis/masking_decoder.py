@@ -12,7 +12,7 @@ import torch
 
 from xviz.errors import InputError
 from xviz.hooks import record
-from xviz.layers import masks as M
+from xviz.layers import masks
 
 
 @dataclass
@@ -44,7 +44,7 @@ def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
 def decoder_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     """The boolean mask a decoder applies to a padded batch: causal ∧ key is real. (B, N) → (B, N, N)."""
     am = attention_mask.bool().cpu()
-    return M.causal(am.shape[-1])[None] & am[:, None, :]
+    return masks.causal(am.shape[-1])[None] & am[:, None, :]
 
 
 def run_side(model, sentences: list[str], side: str, max_tokens: int = 512, positions: bool = True) -> SideRun:

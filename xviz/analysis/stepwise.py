@@ -265,10 +265,8 @@ def ffn_steps(blk, y: torch.Tensor, toks: list[str], L: int, rec) -> tuple[list[
 
 
 def is_bert_encoder(model) -> bool:
-    """The encoder walk-through reads BERT weights by their xviz names: xviz's own TextEncoder only."""
-    from xviz.models.text_encoder import TextEncoder
-
-    return isinstance(model, TextEncoder)
+    """The encoder walk-through reads BERT weights by their xviz names: xviz's own text encoder only."""
+    return model.backend == "xviz" and model.kind == "text"
 
 
 @torch.no_grad()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from PIL import Image
 
 from xviz.errors import InputError
 from xviz.hooks import record
@@ -24,7 +25,6 @@ from xviz.layers.windows import (
 def grid_image(image, H: int, W: int, max_px: int = 448) -> tuple[np.ndarray, int]:
     """PIL image → (uint8 (H·q, W·q, 3), q): centre-cropped to the H:W aspect and resized so that every token of
     the H×W grid covers q×q pixels (q >= 2, longer side about max_px)."""
-    from PIL import Image
 
     q = max(2, max_px // max(H, W))
     img = image.convert("RGB")

@@ -14,7 +14,7 @@ from xviz.app.widgets import Q, figure
 from xviz.inputs.image import LoadedImage
 from xviz.layers.patches import STRATEGIES
 from xviz.models.mae import MAE
-from xviz.plots import mae as P
+from xviz.plots import mae as mae_plots
 
 HELD_OUT = {"chelsea", "coffee", "rocket"}  # scripts/train_mae.py HELD_OUT
 TRAINED_ON = {"astronaut", "camera", "retina"}
@@ -87,7 +87,7 @@ def reconstruction_section(c: Ctx) -> None:
             f"MAE {rec.psnr_masked - rec.psnr_nearest_fill:+.2f} dB",
         )
     figure(
-        P.reconstruction_figure(rec),
+        mae_plots.reconstruction_figure(rec),
         "mae_rec",
         caption="Grey squares are hidden from the encoder. 'Reconstruction + visible' = x·(1 − mask) + "
         "pred·mask: only hidden patches come from the decoder. The error map shows each hidden patch's "
@@ -107,7 +107,7 @@ def compare_section(c: Ctx) -> None:
     rec_a = reconstruct(c.model, c.pixel_values, c.strategy, c.ratio, c.seed)
     rec_b = reconstruct(c.model, c.pixel_values, b[0], b[1], c.seed)
     figure(
-        P.compare_figure(rec_a, rec_b, f"A ({a_lbl})", f"B ({b_lbl})"),
+        mae_plots.compare_figure(rec_a, rec_b, f"A ({a_lbl})", f"B ({b_lbl})"),
         "mae_cmp_fig",
         caption="Same image and seed; row A uses the controls above, row B the setting chosen here.",
     )
@@ -153,12 +153,12 @@ def finetune_section(c: Ctx) -> None:
             "here says little about other images."
         )
         figure(
-            P.compare_figure(before, after, "before", "after fine-tuning"),
+            mae_plots.compare_figure(before, after, "before", "after fine-tuning"),
             "mae_ft_fig",
             caption="The same mask and seed before and after fine-tuning the private copy.",
         )
         figure(
-            P.loss_curve_figure(losses),
+            mae_plots.loss_curve_figure(losses),
             "mae_ft_loss",
             caption="MAE loss on the hidden patches at each fine-tuning step (random masks, crops and flips).",
         )

@@ -6,19 +6,19 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from xviz.analysis import mixers as A
+from xviz.analysis import mixers
 from xviz.app import state, widgets
 from xviz.app.widgets import Q
 from xviz.data.digits import image_to_digit, load_split, shift
 from xviz.errors import InputError, XvizError
 from xviz.inputs.image import load_image
-from xviz.plots import mixers as P
+from xviz.plots import mixers as mixers_plots
 
 
 def models() -> dict:
     """All four shipped digit models (shared, cached, eval mode); stops the page with a message if one is missing."""
     out = {}
-    for name in A.MODEL_NAMES:
+    for name in mixers.MODEL_NAMES:
         try:
             out[name] = state.load_model_cached(name, str(state.device()))
         except XvizError as err:
@@ -29,19 +29,19 @@ def models() -> dict:
 
 @st.cache_data(max_entries=4, show_spinner="Measuring accuracy, speed and shift behaviour on the held-out set…")
 def model_table(device: str) -> tuple[list[dict], dict[str, list[float]]]:
-    ms = {n: state.load_model_cached(n, device) for n in A.MODEL_NAMES}
+    ms = {n: state.load_model_cached(n, device) for n in mixers.MODEL_NAMES}
     rows = [
         {
             "model": n,
-            "token mixing": A.MIXING[n],
-            "parameters": A.param_count(m),
-            "held-out accuracy": round(A.held_out_accuracy(m), 4),
+            "token mixing": mixers.MIXING[n],
+            "parameters": mixers.param_count(m),
+            "held-out accuracy": round(mixers.held_out_accuracy(m), 4),
             "written beside the weights": round(float(m.train_meta["test_accuracy"]), 4),
-            "ms / image (batch 64, this device)": round(A.speed_ms(m), 4),
+            "ms / image (batch 64, this device)": round(mixers.speed_ms(m), 4),
         }
         for n, m in ms.items()
     ]
-    return rows, {n: A.shift_accuracy(m) for n, m in ms.items()}
+    return rows, {n: mixers.shift_accuracy(m) for n, m in ms.items()}
 
 
 def digit_input() -> torch.Tensor:
@@ -72,11 +72,11 @@ def shift_controls() -> tuple[int, int]:
 
 def predictions(ms: dict, x01: torch.Tensor, dx: int, dy: int) -> None:
     xs = shift(x01, dx, dy)
-    probs = {n: A.probabilities(m, xs).numpy() for n, m in ms.items()}
+    probs = {n: mixers.probabilities(m, xs).numpy() for n, m in ms.items()}
     c1, c2 = st.columns([1, 2])
     with c1:
         widgets.figure(
-            P.digit_figure(xs, f"input, shifted ({dx:+d}, {dy:+d}) px"),
+            mixers_plots.digit_figure(xs, f"input, shifted ({dx:+d}, {dy:+d}) px"),
             "mx_digit",
             downloads=False,
             caption="16 × 16 input; red lines: the 4 × 4-px patches (tokens) of the ViT, Mixer and FNet.",
@@ -85,17 +85,17 @@ def predictions(ms: dict, x01: torch.Tensor, dx: int, dy: int) -> None:
         cols = st.columns(len(probs))
         for col, (n, p) in zip(cols, probs.items()):
             col.metric(n, f"{int(p.argmax())}", f"p = {float(p.max()):.2f}", delta_color="off", delta_arrow="off")
-        widgets.figure(P.probs_figure(probs, "Predicted probabilities"), "mx_probs")
+        widgets.figure(mixers_plots.probs_figure(probs, "Predicted probabilities"), "mx_probs")
 
 
 def mixing_section(ms: dict, x01: torch.Tensor) -> None:
     vit, mixer = ms["vit-digits"], ms["mixer-digits"]
     n_layers = vit.cfg.num_layers
     layer = int(st.selectbox("Layer", range(n_layers), key="mx_layer", bind=Q))
-    att = A.vit_attention(vit, x01)[layer]  # (H, 1 + N, 1 + N)
+    att = mixers.vit_attention(vit, x01)[layer]  # (H, 1 + N, 1 + N)
     heads = [att[h, 1:, 1:].numpy() for h in range(att.shape[0])]
     widgets.figure(
-        P.token_maps_figure(
+        mixers_plots.token_maps_figure(
             heads,
             [f"head {h}" for h in range(len(heads))],
             f"ViT layer {layer}: patch → patch attention on THIS digit",
@@ -108,7 +108,7 @@ def mixing_section(ms: dict, x01: torch.Tensor) -> None:
     c1, c2 = st.columns([1, 2])
     with c1:
         widgets.figure(
-            P.patch_map_figure(
+            mixers_plots.patch_map_figure(
                 att[:, 0, 1:].mean(0).numpy(), vit.cfg.grid, f"ViT layer {layer}: CLS → patches, mean over heads"
             ),
             "mx_vit_cls",
@@ -116,7 +116,7 @@ def mixing_section(ms: dict, x01: torch.Tensor) -> None:
         )
     with c2:
         widgets.figure(
-            P.patch_map_figure(
+            mixers_plots.patch_map_figure(
                 mm_first_row(mixer, layer),
                 mixer.cfg.grid,
                 f"Mixer block {layer}: W2·W1 row of patch (1, 1)",
@@ -125,9 +125,9 @@ def mixing_section(ms: dict, x01: torch.Tensor) -> None:
             "mx_mixer_row",
             caption="How much each patch feeds patch (1, 1) through the Mixer's linear part — fixed for all digits.",
         )
-    mm = A.mixer_matrices(mixer)
+    mm = mixers.mixer_matrices(mixer)
     widgets.figure(
-        P.token_maps_figure(
+        mixers_plots.token_maps_figure(
             [mm.linear[i].numpy() for i in range(mm.linear.shape[0])],
             [f"block {i}" for i in range(mm.linear.shape[0])],
             "Mixer: learned token mixing W2·W1 (the same for every digit and channel)",
@@ -138,9 +138,9 @@ def mixing_section(ms: dict, x01: torch.Tensor) -> None:
         "is W2·W1 (16 × 16), the mixing without the GELU. Input-independent: "
         "this figure does not change when you pick another digit.",
     )
-    cos, sin = A.fourier_token_matrices(mixer.cfg.num_tokens)
+    cos, sin = mixers.fourier_token_matrices(mixer.cfg.num_tokens)
     widgets.figure(
-        P.token_maps_figure(
+        mixers_plots.token_maps_figure(
             [cos.numpy(), sin.numpy()],
             ["cos(2π jk / N)", "sin(2π jk / N)"],
             "FNet: fixed Fourier mixing over the 16 tokens (no parameters)",
@@ -155,7 +155,7 @@ def mixing_section(ms: dict, x01: torch.Tensor) -> None:
 
 def shift_section(rows: list[dict], curves: dict[str, list[float]]) -> None:
     widgets.figure(
-        P.shift_figure([0, 1, 2, 3], curves),
+        mixers_plots.shift_figure([0, 1, 2, 3], curves),
         "mx_shift",
         caption="All 449 held-out digits shifted by s px (average of right, left, down, up; what leaves the "
         "frame is lost). None of the models saw a shifted digit in training.",
@@ -171,7 +171,7 @@ def shift_section(rows: list[dict], curves: dict[str, list[float]]) -> None:
 
 
 def mm_first_row(mixer, layer: int):
-    return A.mixer_matrices(mixer).linear[layer, mixer.cfg.grid + 1].numpy()  # row of patch (1, 1): (N,)
+    return mixers.mixer_matrices(mixer).linear[layer, mixer.cfg.grid + 1].numpy()  # row of patch (1, 1): (N,)
 
 
 def shifted(x01: torch.Tensor, dx: int, dy: int) -> torch.Tensor:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from xviz.analysis import positional as A
+from xviz.analysis import positional
 from xviz.app import state
 from xviz.app.widgets import Q, figure
 from xviz.errors import XvizError
 from xviz.layers import pos_embed
 from xviz.plots import positional as pos_plots
 from xviz.plots import positional_rel as rel_plots
+from xviz.plots.swin_model import bias_table_figure, gathered_bias_figure
 
 
 def sinusoidal_section() -> None:
@@ -26,7 +27,7 @@ def sinusoidal_section() -> None:
         caption="PE[p, 2i] = sin(p·ωᵢ), PE[p, 2i+1] = cos(p·ωᵢ), ωᵢ = 10000^(−2i/d) (Vaswani et al. 2017, "
         "§3.5); the wavelengths 2π/ωᵢ grow geometrically from 2π to 10000·2π.",
     )
-    sim = A.similarity(pos_embed.sinusoidal(n, dim), sim_kind)
+    sim = positional.similarity(pos_embed.sinusoidal(n, dim), sim_kind)
     a, b = st.columns(2)
     with a:
         figure(
@@ -36,14 +37,16 @@ def sinusoidal_section() -> None:
             "same along every diagonal.",
         )
     with b:
-        formula = A.sinusoidal_dot_formula(A.offset_curve(sim).offsets, dim) if sim_kind == "dot" else None
+        formula = (
+            positional.sinusoidal_dot_formula(positional.offset_curve(sim).offsets, dim) if sim_kind == "dot" else None
+        )
         figure(
-            pos_plots.offset_figure({"sinusoidal": A.offset_curve(sim)}, formula),
+            pos_plots.offset_figure({"sinusoidal": positional.offset_curve(sim)}, formula),
             "pe_offset",
             caption="The band (min–max over p) has zero width: the similarity depends only on the offset k.",
         )
     k = st.slider("Shift k for PE(p+k) = M_k·PE(p)", 1, 100, 5, key="pe_k", bind=Q)
-    check = A.transform_check(n, dim, k)
+    check = positional.transform_check(n, dim, k)
     st.metric(f"max |M_{k}·PE(p) − PE(p+{k})| over {n} positions", f"{check.max_error:.2e}")
     figure(
         pos_plots.transform_figure(check),
@@ -55,7 +58,7 @@ def sinusoidal_section() -> None:
 
 def learned_section() -> None:
     text = state.get_model("text")
-    lt = A.find_position_table(text)
+    lt = positional.find_position_table(text)
     if lt is None:
         st.info(f"{state.model_name('text')} has no learned position table.")
     else:
@@ -67,7 +70,7 @@ def learned_section() -> None:
             "|value|) and each row's L2 norm.",
         )
         n = st.slider("Positions compared", 8, lt.table.shape[0], min(128, lt.table.shape[0]), key="pe_ln", bind=Q)
-        sim = A.similarity(lt.table[:n], "cosine")
+        sim = positional.similarity(lt.table[:n], "cosine")
         a, b = st.columns(2)
         with a:
             figure(
@@ -77,7 +80,7 @@ def learned_section() -> None:
             )
         with b:
             figure(
-                pos_plots.offset_figure({"learned": A.offset_curve(sim, 64)}),
+                pos_plots.offset_figure({"learned": positional.offset_curve(sim, 64)}),
                 "pe_learned_offset",
                 caption="Unlike the sinusoidal table, the band is wide: learned similarity is not a function "
                 "of the offset alone.",
@@ -96,7 +99,7 @@ def vision_section() -> None:
     except XvizError as err:
         st.warning(f"The image model could not be loaded: {err}")
         return
-    lt = A.find_position_table(model)
+    lt = positional.find_position_table(model)
     if lt is None or lt.grid is None:
         st.info(f"{name} has no learned patch-grid position table (`pos_embed`).")
         return
@@ -106,10 +109,12 @@ def vision_section() -> None:
         f"{name}: `{lt.name}`, {h} × {w} patch grid (+{lt.prefix} prefix row(s) set aside)."
         + (f" Model: {note}" if note else "")
     )
-    sim4 = A.grid_similarity(lt.table, lt.grid)
+    sim4 = positional.grid_similarity(lt.table, lt.grid)
     stride = st.slider("Show every k-th patch as a tile", 1, max(1, h // 2), max(1, h // 10), key="pe_stride", bind=Q)
     figure(
-        pos_plots.mosaic_figure(A.grid_mosaic(sim4, stride), "Cosine similarity of each patch position to all others"),
+        pos_plots.mosaic_figure(
+            positional.grid_mosaic(sim4, stride), "Cosine similarity of each patch position to all others"
+        ),
         "pe_mosaic",
         caption="As in the ViT paper: tile (r, c) shows how similar the position embedding of "
         "patch (r, c) is to every other patch's; nearby patches are alike, rows and "
@@ -151,7 +156,7 @@ def sincos2d_section() -> None:
     c1, c2 = st.columns(2)
     r = c1.slider("Patch row", 0, gh - 1, gh // 2, key="pe_2r", bind=Q)
     c = c2.slider("Patch column", 0, gw - 1, gw // 2, key="pe_2c", bind=Q)
-    sim = A.similarity(body, "cosine")[r * gw + c].reshape(gh, gw)  # (h·w,) → (h, w)
+    sim = positional.similarity(body, "cosine")[r * gw + c].reshape(gh, gw)  # (h·w,) → (h, w)
     figure(
         pos_plots.grid_maps_figure({f"patch ({r}, {c})": sim}, "Cosine similarity to one patch", signed=False),
         "pe_2d_sim",
@@ -166,7 +171,7 @@ def relative_section() -> None:
     dim = c2.slider("Head dim", 4, 128, 32, step=2, key="pe_rd", bind=Q)
     seed = c3.number_input("Seed", 0, 10_000, 0, key="pe_rs", bind=Q)
     inter = c4.radio("Pairs", ["interleaved", "halves"], key="pe_ri", bind=Q) == "interleaved"
-    demo = A.rope_demo(n, dim, seed=int(seed), interleaved=inter)
+    demo = positional.rope_demo(n, dim, seed=int(seed), interleaved=inter)
     st.metric("max spread along one diagonal (same offset, different positions)", f"{demo.offset_spread:.1e}")
     figure(
         rel_plots.rope_figure(demo),
@@ -178,7 +183,7 @@ def relative_section() -> None:
     c1, c2 = st.columns(2)
     heads = c1.slider("Heads", 1, 16, 8, key="pe_ah", bind=Q)
     n_a = c2.slider("Sequence length", 4, 64, 16, key="pe_an", bind=Q)
-    slopes, bias = A.alibi(heads, n_a)
+    slopes, bias = positional.alibi(heads, n_a)
     st.caption("Slopes: " + ", ".join(f"{float(s):.4g}" for s in slopes))
     figure(
         rel_plots.alibi_figure(slopes, bias),
@@ -190,12 +195,13 @@ def relative_section() -> None:
 
 
 def swin_bias_section() -> None:
-    from xviz.plots.swin_model import bias_table_figure, gathered_bias_figure
 
     st.subheader("Swin relative position bias (Liu et al. 2021)")
     name = state.model_name("swin")
     try:
-        found = A.find_relative_bias_table(state.load_model_cached(name, str(state.device()))) if name else None
+        found = (
+            positional.find_relative_bias_table(state.load_model_cached(name, str(state.device()))) if name else None
+        )
     except XvizError as err:
         st.warning(f"The Swin model could not be loaded: {err}")
         return
@@ -228,8 +234,8 @@ def beyond_section() -> None:
     trained = c1.slider("Trained length", 16, 1024, 512, key="pe_bt", bind=Q)
     total = c2.slider("Positions shown", 32, 4096, 2048, key="pe_bn", bind=Q)
     dim = c3.slider("Dimension", 8, 512, 64, step=8, key="pe_bd", bind=Q)
-    frac = A.unseen_angle_fraction(total, trained, dim)
-    lt = A.find_position_table(state.get_model("text"))
+    frac = positional.unseen_angle_fraction(total, trained, dim)
+    lt = positional.find_position_table(state.get_model("text"))
     norms = lt.table.norm(dim=1) if lt is not None else None
     figure(rel_plots.beyond_figure(frac, trained, norms, f"{state.model_name('text')} table"), "pe_beyond")
     st.markdown(
@@ -243,20 +249,20 @@ def beyond_section() -> None:
 
 def compare_section() -> None:
     c1, c2, c3, c4 = st.columns(4)
-    ka = c1.selectbox("Kind A", A.KINDS, index=0, key="pe_ka", bind=Q)
-    kb = c2.selectbox("Kind B", A.KINDS, index=3, key="pe_kb", bind=Q)
+    ka = c1.selectbox("Kind A", positional.KINDS, index=0, key="pe_ka", bind=Q)
+    kb = c2.selectbox("Kind B", positional.KINDS, index=3, key="pe_kb", bind=Q)
     n = c3.slider("Positions", 4, 256, 64, key="pe_cn", bind=Q)
     dim = c4.slider("Dimension", 8, 384, 64, step=8, key="pe_cd", bind=Q)
     table = None
     if "learned (text model)" in (ka, kb):
-        lt = A.find_position_table(state.get_model("text"))
+        lt = positional.find_position_table(state.get_model("text"))
         table = lt.table if lt is not None else None
     cols = st.columns(2)
     for col, kind, key in ((cols[0], ka, "pe_cmp_a"), (cols[1], kb, "pe_cmp_b")):
         with col:
-            mat = A.position_matrix(kind, n, dim, table)
+            mat = positional.position_matrix(kind, n, dim, table)
             figure(pos_plots.similarity_figure(mat, kind), key)
             st.caption(
-                f"{kind}: spread along diagonals {float(A.offset_curve(mat).std.max()):.3g} "
+                f"{kind}: spread along diagonals {float(positional.offset_curve(mat).std.max()):.3g} "
                 "(0 = depends on the offset only)"
             )

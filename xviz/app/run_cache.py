@@ -68,6 +68,6 @@ def run_cache() -> ByteBudgetCache:
     return ByteBudgetCache(int(os.environ.get("XVIZ_RUN_CACHE_MB", "1536")) * 2**20)
 
 
-def cached_run(key: Hashable, compute: Callable[[], V]) -> V:
+def get_or_compute(key: Hashable, compute: Callable[[], V]) -> V:
     """`compute()` once per key while it fits the process-wide byte budget. Results are shared: never mutate."""
     return run_cache().get_or_compute(key, compute)

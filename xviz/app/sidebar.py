@@ -7,29 +7,17 @@ import streamlit as st
 from xviz.app import state
 from xviz.app.widgets import Q, literal
 from xviz.errors import XvizError
-
-KIND_LABELS = {
-    "text": "Text model",
-    "lm": "Language model",
-    "image": "Image model",
-    "mae": "MAE model",
-    "swin": "Swin model",
-}
-KIND_HELP = {
-    "text": "Encoders (BERT) and causal language models: every text page takes either.",
-    "lm": "Causal language models (the Language-model page).",
-}
+from xviz.models.contract import KINDS
 
 
 def render() -> None:
     with st.sidebar:
         st.markdown("### xviz")
         state.device_select()
-        for kind, label in KIND_LABELS.items():
-            choices = state.model_choices(kind)
-            if not choices:
-                continue
-            _picker(kind, label, choices)
+        for kind, info in KINDS.items():
+            choices = state.model_choices(kind) if info.label else []
+            if choices:
+                _picker(kind, info.label, choices)
         with st.expander("Add a model"):
             st.caption("A local folder with config.json + model.safetensors, or hf:<hub id> (needs internet).")
             st.text_input("Folder or hf:<id>", key="custom_model_path")
@@ -48,7 +36,7 @@ def _picker(kind: str, label: str, choices: list[str]) -> None:
         st.session_state[key] = state.model_name(kind)
     if key not in st.session_state:
         kw["index"] = choices.index(state.model_name(kind))
-    st.selectbox(label, choices, key=key, help=KIND_HELP.get(kind), bind=Q, **kw)
+    st.selectbox(label, choices, key=key, help=KINDS[kind].help or None, bind=Q, **kw)
 
 
 def _add_custom() -> None:

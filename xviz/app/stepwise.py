@@ -9,7 +9,7 @@ from xviz.analysis.stepwise import StepRun, run_steps
 from xviz.analysis.stepwise_lm import run_lm_steps
 from xviz.app import state, widgets
 from xviz.app.widgets import Q
-from xviz.plots import stepwise as P
+from xviz.plots import stepwise as stepwise_plots
 
 EXAMPLES = [
     "The cat sat on the mat because it was tired.",
@@ -151,7 +151,7 @@ def show_step(run: StepRun, i: int, tag: str = "") -> None:
         (h * D, (h + 1) * D) if s.key in ("q", "concat") else ((g * D, (g + 1) * D) if s.key in ("k", "v") else None)
     )
     widgets.figure(
-        P.step_figure(s, col_range=head_cols),
+        stepwise_plots.step_figure(s, col_range=head_cols),
         f"sw_fig_{s.key}{tag}",
         caption=(s.note + " " if s.note else "")
         + "Hover a cell for its value"
@@ -161,7 +161,7 @@ def show_step(run: StepRun, i: int, tag: str = "") -> None:
     if s.weight is not None:
         with st.expander(f"The weight matrix {s.weight_name} ({s.weight.shape[0]} × {s.weight.shape[1]})"):
             widgets.figure(
-                P.weight_figure(s.weight, s.weight_name, head_cols),
+                stepwise_plots.weight_figure(s.weight, s.weight_name, head_cols),
                 f"sw_w_{s.key}{tag}",
                 caption="The model's own parameters (nn.Linear.weight transposed: x·W).",
             )
@@ -194,13 +194,13 @@ def sqrt_d_section(run: StepRun) -> None:
     )
     st.markdown("**On random q, k with unit-variance components:**")
     widgets.figure(
-        P.dot_variance_figure(dot_variance()),
+        stepwise_plots.dot_variance_figure(dot_variance()),
         "sw_var",
         caption="q·k is a sum of d independent products of variance 1: its variance is d (dots on the "
         "line). After ÷√d it is 1 for every d. 4000 samples per d, seed 0.",
     )
     widgets.figure(
-        P.saturation_figure(softmax_saturation()),
+        stepwise_plots.saturation_figure(softmax_saturation()),
         "sw_sat",
         caption="Without the scaling, larger d means larger scores, a softmax close to one-hot (entropy "
         "→ 0, max weight → 1) and a Jacobian diag(p) − p·pᵀ → 0: almost no gradient reaches "

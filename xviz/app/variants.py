@@ -12,6 +12,7 @@ from xviz.analysis.scaling import default_sizes, measure_scaling
 from xviz.analysis.variant_eval import evaluate, evaluate_all
 from xviz.analysis.variant_inputs import HeadQKV, image_qkv, synthetic_qkv, text_qkv
 from xviz.app import state
+from xviz.app.image_input import image_input
 from xviz.app.widgets import Q, figure
 from xviz.device import device_label
 from xviz.kernels import KERNELS, KernelParams, kernel_available
@@ -82,8 +83,6 @@ def input_section() -> tuple[HeadQKV, str]:
             )
         return qkv, repr(args)
     if src == "Image":
-        from xviz.app.image_input import image_input
-
         img = image_input("var_img")
         model = state.get_model("image")
         note = state.model_note(state.model_name("image"), model)

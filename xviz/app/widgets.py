@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -72,6 +72,15 @@ def recording_downloads(rec: Recording, stem: str, key: str) -> None:
         key=f"{key}_json",
         on_click="ignore",
     )
+
+
+def lazy_tabs(tabs: dict[str, Callable[..., None]], key: str, *args) -> None:
+    """Tabs of which only the open one runs (`on_change="rerun"`: a click reruns the page), its label in the URL.
+    The renderer is looked up by label, so reordering the dict can never run the wrong tab."""
+    opened = st.tabs(list(tabs), key=key, on_change="rerun", bind=Q)
+    index = next((i for i, t in enumerate(opened) if getattr(t, "open", False)), 0)
+    with opened[index]:
+        tabs[list(tabs)[index]](*args)
 
 
 @contextlib.contextmanager

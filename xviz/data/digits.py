@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from xviz.errors import InputError
 from xviz.inputs.image_batch import normalise as normalise_channels
@@ -75,7 +76,6 @@ def image_to_digit(img) -> torch.Tensor:
     """A PIL image (any size xviz.inputs accepts) → (1, 1, 16, 16) in [0, 1], made like the training data:
     grey, bright ink on dark (inverted when the background is bright), stretched to 0–1, area-averaged to
     8 × 8 (as load_digits counted ink in 4 × 4 blocks of a 32 × 32 bitmap), then upsampled."""
-    from PIL import Image
 
     g = np.asarray(img.convert("L"), dtype=np.float32) / 255.0  # (H, W)
     lo, hi = float(g.min()), float(g.max())
@@ -91,7 +91,6 @@ def image_to_digit(img) -> torch.Tensor:
 
 def to_pil(x01: torch.Tensor, scale: int = 1):
     """(1, 1, H, W) or (H, W) in [0, 1] → an RGB PIL image (optionally enlarged with nearest neighbours)."""
-    from PIL import Image
 
     arr = (x01.reshape(x01.shape[-2:]).clamp(0, 1).numpy() * 255).astype(np.uint8)
     im = Image.fromarray(arr, "L").convert("RGB")

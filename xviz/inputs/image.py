@@ -1,4 +1,5 @@
-"""Image input validation: every uploaded image passes here and comes out as an RGB PIL image (DESIGN §5).
+"""Image input validation: every uploaded image passes here and comes out as an RGB PIL image (the bad-input
+rules: docs/ARCHITECTURE.md, "Bad input").
 
 Sizes are checked from the header, before any pixel is decoded (decompression bombs); 16-bit, CMYK, palette,
 transparent and grayscale images are converted to 8-bit RGB (transparency composited on white); EXIF rotation is

@@ -7,13 +7,14 @@ tests use it on the CPU) but not a fair timing, so measurements use it only wher
 from __future__ import annotations
 
 import functools
+import warnings
 
 import torch
 
 
 def flex_importable() -> bool:
     try:
-        from torch.nn.attention import flex_attention  # noqa: F401
+        from torch.nn.attention import flex_attention  # noqa: PLC0415, F401  (FlexAttention exists only in newer torch builds)
     except ImportError:
         return False
     return True
@@ -26,14 +27,14 @@ def flex_available(device: torch.device | str) -> bool:
 
 @functools.cache
 def _compiled():
-    from torch.nn.attention.flex_attention import flex_attention
+    from torch.nn.attention.flex_attention import flex_attention  # noqa: PLC0415  (FlexAttention exists only in newer torch builds)
 
     return torch.compile(flex_attention)
 
 
 def sliding_window_block_mask(n: int, w: int, device, block_size: int = 128):
     """BlockMask of |i − j| ≤ w/2 (same pattern as sparse_masks.sliding_window)."""
-    from torch.nn.attention.flex_attention import create_block_mask
+    from torch.nn.attention.flex_attention import create_block_mask  # noqa: PLC0415  (FlexAttention exists only in newer torch builds)
 
     half = w // 2
 
@@ -45,7 +46,7 @@ def sliding_window_block_mask(n: int, w: int, device, block_size: int = 128):
 
 def pattern_block_mask(allowed: torch.Tensor, block_size: int = 128):
     """BlockMask of any (N, N) boolean pattern (e.g. BigBird), looked up from the tensor."""
-    from torch.nn.attention.flex_attention import create_block_mask
+    from torch.nn.attention.flex_attention import create_block_mask  # noqa: PLC0415  (FlexAttention exists only in newer torch builds)
 
     n = allowed.shape[-1]
 
@@ -59,9 +60,8 @@ def flex_masked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_mask, c
     """FlexAttention with a BlockMask; compiled=False runs the eager reference path (any device)."""
     if compiled:
         return _compiled()(q, k, v, block_mask=block_mask)
-    import warnings
 
-    from torch.nn.attention.flex_attention import flex_attention
+    from torch.nn.attention.flex_attention import flex_attention  # noqa: PLC0415  (FlexAttention exists only in newer torch builds)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -2,7 +2,8 @@
 
 Explicit path: QKᵀ·scale (+ additive bias) → mask → softmax → ·V, with hook_scores / hook_probs.
 Fused path (F.scaled_dot_product_attention) only when neither scores nor probs are being recorded; a test shows
-both give the same output. Mask convention (DESIGN §2): bool, True = may attend, broadcastable to (B, H, Nq, Nk).
+both give the same output. Mask convention (docs/ARCHITECTURE.md): bool, True = may attend, broadcastable to
+(B, H, Nq, Nk).
 """
 
 from __future__ import annotations

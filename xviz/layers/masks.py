@@ -1,7 +1,8 @@
-"""Attention masks as boolean tensors (DESIGN §2: True = may attend, shape [..., Nq, Nk]) and BERT's MLM masking.
+"""Attention masks as boolean tensors (docs/ARCHITECTURE.md: True = may attend, shape [..., Nq, Nk]) and BERT's MLM
+masking.
 
-The sparse patterns (sliding_window, longformer, bigbird, …) live in xviz.layers.sparse_masks and are
-re-exported at the end of this module.
+The sparse patterns (sliding_window, longformer, bigbird, …) are in xviz.layers.sparse_masks; the pages list them
+from the attention-variant registry (xviz.variants).
 """
 
 from __future__ import annotations
@@ -106,9 +107,3 @@ def mlm_mask(
     inputs = torch.where(random, rand_tokens, inputs)
     labels = torch.where(selected, ids, torch.full_like(ids, ignore_index))
     return MLMMasks(inputs, labels, selected, replaced, random, kept)
-
-
-try:  # sparse patterns, written in their own module (re-exported here: one place to import masks from)
-    from xviz.layers.sparse_masks import *  # noqa: F401,F403,E402
-except ImportError:
-    pass

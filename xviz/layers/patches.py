@@ -1,6 +1,6 @@
 """Patches and MAE-style masking: pure functions, torch in / torch out.
 
-Conventions (DESIGN §2, REFERENCES "MAE"): patches are numbered row-major; a patch vector is channel-last,
+Conventions (docs/ARCHITECTURE.md; He et al. 2021, MAE): patches are numbered row-major; a patch vector is channel-last,
 (p, p, C) flattened, as in MAE. Every strategy returns `(ids_keep, is_masked, ids_restore)`:
   ids_keep (B, K) long: the kept patches, in shuffle order (smallest noise first);
   is_masked (B, N) bool: True = hidden from the encoder, in the original patch order;

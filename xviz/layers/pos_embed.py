@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from xviz.layers.windows import relative_position_bias, relative_position_index
+
 
 def sinusoidal(num_pos: int, dim: int, base: float = 10000.0) -> torch.Tensor:
     """Vaswani et al. 2017 §3.5, interleaved: PE[p, 2i] = sin(p·ω_i), PE[p, 2i+1] = cos(p·ω_i),
@@ -163,7 +165,6 @@ def alibi_bias(num_heads: int, n: int, n_k: int | None = None) -> torch.Tensor:
 def swin_relative_bias(table: torch.Tensor, window: int) -> torch.Tensor:
     """Gather Swin's ((2M−1)², H) bias table into the (H, M², M²) bias added to each window's scores.
     Delegates to xviz.layers.windows (relative_position_index / relative_position_bias)."""
-    from xviz.layers.windows import relative_position_bias, relative_position_index
 
     if table.shape[0] != (2 * window - 1) ** 2:
         raise ValueError(f"table has {table.shape[0]} rows; window {window} needs {(2 * window - 1) ** 2}")

@@ -1,6 +1,7 @@
-"""Sparse attention patterns as boolean (N, N) masks: True = query i may attend to key j (DESIGN §2).
+"""Sparse attention patterns as boolean (N, N) masks: True = query i may attend to key j (the one mask convention,
+docs/ARCHITECTURE.md).
 
-Definitions follow the papers (REFERENCES.md, "Efficient attention"); random patterns take a torch.Generator.
+Definitions follow the papers cited at each function; random patterns take a torch.Generator.
 Everything is vectorised over index grids; tests compare each mask with a loop written from its definition.
 """
 

@@ -1,6 +1,6 @@
 """Swin's windows (Liu et al. 2021): partition, cyclic shift, the SW-MSA mask and the relative position index.
 
-Conventions (DESIGN §2): maps are (B, H, W, C); masks are bool, True = may attend. The shifted-window mask is
+Conventions (docs/ARCHITECTURE.md): maps are (B, H, W, C); masks are bool, True = may attend. The shifted-window mask is
 the official construction (region labels from three slices per axis, pairs with different labels forbidden),
 computed after the cyclic shift `torch.roll(x, (-s, -s), dims=(1, 2))`.
 """

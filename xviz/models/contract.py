@@ -55,6 +55,7 @@ KINDS: dict[Kind, KindInfo] = {
 class XvizModel(Protocol):
     kind: Kind
     name: str  # what load_model was given (registry name, folder, hf:<id>)
+    backend: Literal["xviz", "hf"]  # xviz's own implementation, or a Hugging Face model through the adapter
 
     @property
     def note(self) -> str | None: ...  # one line for the UI (provenance, caveats)
@@ -140,6 +141,7 @@ class ContractMixin:
 
     kind: Kind
     name: str = ""
+    backend = "xviz"
     is_causal: bool = False
 
     note: str | None = None  # set by load_model from the zoo entry, or by a factory (dinov2-s14: its fine-tune)

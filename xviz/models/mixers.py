@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xviz.data.digits import SIZE, normalise
+from xviz.data.digits import SIZE, image_to_digit, normalise
 from xviz.hooks import HookPoint
 from xviz.layers.block import MLP, HookedLayerNorm
 from xviz.models.contract import ContractMixin
@@ -70,7 +70,6 @@ class DigitModel(ContractMixin):
     def prepare(self, image, size=None, mode=None) -> dict:
         """A PIL image or a (1, 1, 16, 16) tensor in [0, 1] → {"pixel_values"} (size / mode are ignored: the
         models are trained at 16 × 16)."""
-        from xviz.data.digits import image_to_digit
 
         x01 = image if isinstance(image, torch.Tensor) else image_to_digit(image)
         return {"pixel_values": normalise(x01).to(self.device)}

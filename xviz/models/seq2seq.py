@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from xviz.data import seq2seq_tasks as T
+from xviz.data import seq2seq_tasks as tasks
 from xviz.errors import InputError
 from xviz.hooks import HookPoint
 from xviz.layers import masks
@@ -38,7 +38,7 @@ from xviz.models.seq2seq_decode import generate_ids
 
 @dataclass(frozen=True)
 class Seq2SeqConfig:
-    vocab_size: int = len(T.VOCAB)
+    vocab_size: int = len(tasks.VOCAB)
     hidden_size: int = 128  # shared by the encoder and both decoders
     num_heads: int = 4
     num_layers: int = 2  # encoder blocks
@@ -104,7 +104,7 @@ class Seq2Seq(ContractMixin, nn.Module):
         super().__init__()
         self.cfg = cfg
         C = cfg.hidden_size
-        self.embed = nn.Embedding(cfg.vocab_size, C, padding_idx=T.PAD)
+        self.embed = nn.Embedding(cfg.vocab_size, C, padding_idx=tasks.PAD)
         nn.init.normal_(self.embed.weight, std=C**-0.5)  # ·√C at the input → unit scale; tied output small
         enc = [
             Block(C, cfg.num_heads, mlp_hidden=cfg.mlp_hidden, norm_position=cfg.norm_position, eps=cfg.layer_norm_eps)
@@ -130,7 +130,7 @@ class Seq2Seq(ContractMixin, nn.Module):
         return self.cfg.max_source
 
     def decode(self, ids) -> list[str]:
-        return [T.VOCAB[int(i)] if 0 <= int(i) < len(T.VOCAB) else "" for i in ids]
+        return [tasks.VOCAB[int(i)] if 0 <= int(i) < len(tasks.VOCAB) else "" for i in ids]
 
     # -- pieces -------------------------------------------------------------------------------------------
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:
@@ -191,7 +191,7 @@ class Seq2Seq(ContractMixin, nn.Module):
     def source_ids(self, source: str, task: str) -> list[int]:
         if not isinstance(source, str) or not source:
             raise InputError("The source is empty: type at least one character.")
-        ids = [T.task_token(task)] + T.encode_chars(source)
+        ids = [tasks.task_token(task)] + tasks.encode_chars(source)
         if len(ids) > self.cfg.max_source:
             raise InputError(
                 f"The source has {len(source)} characters; this model reads at most {self.cfg.max_source - 1}."
@@ -205,8 +205,8 @@ class Seq2Seq(ContractMixin, nn.Module):
         src = torch.tensor([self.source_ids(source, task)], device=dev)  # (1, Ns)
         batch = {"src_ids": src, "src_mask": torch.ones_like(src)}
         if target is None:
-            target = T.decode_ids(generate_ids(self, source, task, nat=nat))
-        tgt = T.encode_chars(target)
+            target = tasks.decode_ids(generate_ids(self, source, task, nat=nat))
+        tgt = tasks.encode_chars(target)
         if len(tgt) + 1 > self.cfg.max_target:
             raise InputError(
                 f"The target has {len(tgt)} characters; this model writes at most {self.cfg.max_target - 1}."
@@ -214,7 +214,7 @@ class Seq2Seq(ContractMixin, nn.Module):
         if nat:
             batch.update(tgt_len=torch.tensor([max(1, len(tgt))], device=dev), nat=True)
         else:
-            batch["tgt_ids"] = torch.tensor([[T.BOS] + tgt], device=dev)  # (1, Nt)
+            batch["tgt_ids"] = torch.tensor([[tasks.BOS] + tgt], device=dev)  # (1, Nt)
         return batch
 
     def generate_text(
@@ -227,7 +227,7 @@ class Seq2Seq(ContractMixin, nn.Module):
         seed: int = 0,
         nat: bool = False,
     ) -> str:
-        return T.decode_ids(
+        return tasks.decode_ids(
             generate_ids(
                 self, source, task, strategy=strategy, num_beams=num_beams, temperature=temperature, seed=seed, nat=nat
             )

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from xviz.data import seq2seq_tasks as T
+from xviz.data import seq2seq_tasks as tasks
 from xviz.errors import InputError
 from xviz.hooks import record
 
@@ -49,7 +49,7 @@ class Trace:
 
     @property
     def text(self) -> str:
-        return T.decode_ids(self.ids)
+        return tasks.decode_ids(self.ids)
 
 
 def source_batch(model, source: str, task: str):
@@ -99,7 +99,7 @@ def step_decode(
     src, src_mask = source_batch(model, source, task)
     memory = model.encode(src, src_mask)
     g = torch.Generator().manual_seed(int(seed))
-    ids, steps, score = [T.BOS], [], 0.0
+    ids, steps, score = [tasks.BOS], [], 0.0
     for _ in range(max_len or model.cfg.max_target - 1):
         logp = next_logprobs(model, torch.tensor([ids], device=src.device), memory, src_mask)[0].cpu()  # (V,)
         if strategy == "sample":
@@ -111,7 +111,7 @@ def step_decode(
         steps.append(StepInfo(tok, top.indices.tolist(), top.values.exp().tolist()))
         score += float(logp[tok])
         ids.append(tok)
-        if tok == T.EOS:
+        if tok == tasks.EOS:
             break
     return Trace(task, source, strategy, ids[1:], steps, score=score)
 
@@ -124,8 +124,8 @@ def beam_search(model, source: str, task: str, num_beams: int = 4, max_len: int 
     _check("beam", num_beams, 1.0)
     src, src_mask = source_batch(model, source, task)
     memory = model.encode(src, src_mask)
-    tree = [BeamNode(0, None, 0, T.BOS, 0.0, 0.0, "root")]
-    beams = [([T.BOS], 0.0, 0)]  # (ids, score, node id)
+    tree = [BeamNode(0, None, 0, tasks.BOS, 0.0, 0.0, "root")]
+    beams = [([tasks.BOS], 0.0, 0)]  # (ids, score, node id)
     finished: list[tuple[list[int], float, int]] = []
     for step in range(1, (max_len or model.cfg.max_target - 1) + 1):
         prefix = torch.tensor([b[0] for b in beams], device=src.device)  # (K, t)
@@ -140,7 +140,7 @@ def beam_search(model, source: str, task: str, num_beams: int = 4, max_len: int 
             tree.append(node)
             if len(new_beams) == num_beams:
                 continue
-            if tok == T.EOS:
+            if tok == tasks.EOS:
                 if rank < num_beams:  # an <eos> counts only among the top num_beams (as in HF)
                     node.status = "finished"
                     finished.append((ids + [tok], s, node.id))
@@ -190,7 +190,7 @@ def cross_rows(model, source: str, task: str, ids: list[int]) -> torch.Tensor:
     """Cross-attention of every decoding step of `ids`, from one teacher-forced pass (the decoder is causal, so
     row t equals what step t saw). → (L, H, Nt, Ns), Nt = len(ids) inputs (<bos> + ids[:-1])."""
     src, src_mask = source_batch(model, source, task)
-    tgt = torch.tensor([[T.BOS] + list(ids)[:-1] if ids else [T.BOS]], device=src.device)  # (1, Nt)
+    tgt = torch.tensor([[tasks.BOS] + list(ids)[:-1] if ids else [tasks.BOS]], device=src.device)  # (1, Nt)
     with record(model, names="decoder.blocks.*.cross_attn.hook_probs") as rec:
         model(src, src_mask, tgt_ids=tgt)
     L = model.cfg.decoder_layers
@@ -223,7 +223,7 @@ def trace(
 @torch.no_grad()
 def _forced_steps(model, source: str, task: str, ids: list[int], top_k: int) -> list[StepInfo]:
     src, src_mask = source_batch(model, source, task)
-    tgt = torch.tensor([[T.BOS] + list(ids)[:-1]], device=src.device)  # (1, Nt)
+    tgt = torch.tensor([[tasks.BOS] + list(ids)[:-1]], device=src.device)  # (1, Nt)
     probs = model(src, src_mask, tgt_ids=tgt).logits[0].float().softmax(-1).cpu()  # (Nt, V)
     out = []
     for t, tok in enumerate(ids):
@@ -236,10 +236,10 @@ def _forced_steps(model, source: str, task: str, ids: list[int], top_k: int) -> 
 def batch_sources(model, examples) -> tuple[torch.Tensor, torch.Tensor]:
     rows = [model.source_ids(ex.source, ex.task) for ex in examples]
     n = max(map(len, rows))
-    src = torch.full((len(rows), n), T.PAD, dtype=torch.long)
+    src = torch.full((len(rows), n), tasks.PAD, dtype=torch.long)
     for i, r in enumerate(rows):
         src[i, : len(r)] = torch.tensor(r)
-    return src.to(model.device), (src != T.PAD).long().to(model.device)  # (B, Ns) each
+    return src.to(model.device), (src != tasks.PAD).long().to(model.device)  # (B, Ns) each
 
 
 @torch.no_grad()
@@ -247,15 +247,15 @@ def greedy_batch(model, examples) -> list[str]:
     src, src_mask = batch_sources(model, examples)
     memory = model.encode(src, src_mask)
     B = src.shape[0]
-    ids = torch.full((B, 1), T.BOS, dtype=torch.long, device=src.device)
+    ids = torch.full((B, 1), tasks.BOS, dtype=torch.long, device=src.device)
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
     for _ in range(model.cfg.max_target - 1):
         nxt = model.decode_at(ids, memory, src_mask)[:, -1].argmax(-1)  # (B,)
         ids = torch.cat([ids, nxt[:, None]], dim=1)
-        done |= nxt == T.EOS
+        done |= nxt == tasks.EOS
         if done.all():
             break
-    return [T.decode_ids(r[1:]) for r in ids.tolist()]
+    return [tasks.decode_ids(r[1:]) for r in ids.tolist()]
 
 
 @torch.no_grad()
@@ -265,7 +265,7 @@ def nat_batch(model, examples) -> list[str]:
     n = model.length_logits(memory, src_mask).argmax(-1).clamp(1, model.cfg.max_target - 1)  # (B,)
     logits = model.decode_nat(n, memory, src_mask)  # (B, max n, V)
     pred = logits.argmax(-1).tolist()
-    return [T.decode_ids(p[: int(k)]) for p, k in zip(pred, n.tolist())]
+    return [tasks.decode_ids(p[: int(k)]) for p, k in zip(pred, n.tolist())]
 
 
 def exact_match(model, examples, nat: bool = False, batch: int = 256) -> float:

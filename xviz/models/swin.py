@@ -8,6 +8,7 @@ Registry name `swin-tiny`: the Swin-T shape with random weights (structure only,
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -281,7 +282,6 @@ def load_swin_dir(folder: Path) -> Swin:
 
 
 def _read_preprocessor(folder: Path) -> dict:
-    import json
 
     path = folder / "preprocessor_config.json"
     try:

@@ -5,10 +5,13 @@ Offline registry name `minilm-l6`: all-MiniLM-L6-v2 as shipped in the `gt-all-mi
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tokenizers import Tokenizer
+from tokenizers.implementations import BertWordPieceTokenizer
 from torch import nn
 
 from xviz.errors import InputError, ModelLoadError
@@ -178,19 +181,14 @@ class _SimpleEncoding:
 
 
 def load_tokenizer(folder: Path):
-    from tokenizers import Tokenizer
 
     tj = folder / "tokenizer.json"
     if tj.is_file():
         tok = Tokenizer.from_file(str(tj))
     elif (folder / "vocab.txt").is_file():
-        from tokenizers.implementations import BertWordPieceTokenizer
-
         lower = True
         tc = folder / "tokenizer_config.json"
         if tc.is_file():
-            import json
-
             lower = json.loads(tc.read_text()).get("do_lower_case", True)
         tok = BertWordPieceTokenizer(str(folder / "vocab.txt"), lowercase=lower)
     else:

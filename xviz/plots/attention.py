@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from plotly.subplots import make_subplots
 
-from xviz.plots.heatmap import colorize, png_data_uri, shorten, to_numpy
+from xviz.plots.heatmap import colorize, heatmap, png_data_uri, shorten, to_numpy
 from xviz.plots.style import PROB_SCALE, SEQ_SCALE, SIGNED_SCALE, base_layout, subplot_titles
 
 
@@ -212,7 +212,6 @@ def layer_head_figure(mat: torch.Tensor, title: str, fmt: str = ".2f", colorscal
 
 def head_norms_figure(norms: torch.Tensor, tokens: list[str], title: str | None = None) -> go.Figure:
     """‖z‖ per head (rows) and token (columns) for one layer."""
-    from xviz.plots.heatmap import heatmap
 
     return heatmap(
         norms,
@@ -229,7 +228,6 @@ def head_norms_figure(norms: torch.Tensor, tokens: list[str], title: str | None 
 
 def difference_figure(a: torch.Tensor, b: torch.Tensor, tokens_q, tokens_k, title: str) -> go.Figure:
     """A − B on a symmetric signed scale."""
-    from xviz.plots.heatmap import heatmap
 
     return heatmap(
         a.float() - b.float(), tokens_k, tokens_q, title=title, colorscale=SIGNED_SCALE, zmid=0.0, value_name="A − B"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
+from io import BytesIO
+from pathlib import Path
 
 import plotly.graph_objects as go
+from PIL import Image, ImageDraw
 
 _SVG_FALLBACK = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="640" height="80"><text x="10" y="40">'
@@ -31,9 +35,6 @@ def figure_image(fig: go.Figure, fmt: str = "png", scale: float = 2.0) -> bytes:
     except Exception:  # kaleido missing or no browser: degrade, never crash the page
         if fmt == "svg":
             return _SVG_FALLBACK.encode()
-        from io import BytesIO
-
-        from PIL import Image, ImageDraw
 
         im = Image.new("RGB", (900, 60), "white")
         ImageDraw.Draw(im).text(
@@ -46,7 +47,6 @@ def figure_image(fig: go.Figure, fmt: str = "png", scale: float = 2.0) -> bytes:
 
 def read_csv_columns(csv_path) -> dict[str, list[float]]:
     """A training log (header row, numbers below) → {column: values}."""
-    import csv
 
     with open(csv_path, newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -55,6 +55,5 @@ def read_csv_columns(csv_path) -> dict[str, list[float]]:
 
 def save_curve_png(figure_of, csv_path, png_path) -> None:
     """The PNG beside shipped weights: `figure_of(read_csv_columns(csv_path))` rendered once."""
-    from pathlib import Path
 
     Path(png_path).write_bytes(figure_image(figure_of(read_csv_columns(csv_path)), "png", scale=1.5))

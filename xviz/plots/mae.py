@@ -4,6 +4,7 @@ comparison, and the training / fine-tuning curves. Images are server-rendered (p
 from __future__ import annotations
 
 import numpy as np
+import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -43,7 +44,6 @@ def _panel(rec, name: str) -> np.ndarray:
 
 
 def _image_trace(img: np.ndarray) -> go.Image:
-    import plotly.express as px
 
     return px.imshow(img, binary_string=True).data[0]
 

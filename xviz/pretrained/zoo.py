@@ -6,6 +6,7 @@ A factory builds the model from weights that ship in the package (`xviz/weights/
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,29 +96,14 @@ _ENTRIES = (
         "autoregressive + non-autoregressive decoders sharing one encoder",
         lambda: load_seq2seq_file(weights_file("seq2seq-tiny")),
     ),
-    ZooEntry(
-        "vit-digits",
-        "image",
-        f"Small ViT (4 blocks × 4 heads, 64 wide, 4-px patches of 16 × 16 px) {_DIGITS}",
-        lambda: load_digit_model(weights_file("vit-digits")),
-    ),
-    ZooEntry(
-        "mixer-digits",
-        "mixer",
-        f"MLP-Mixer (4 blocks, 64 wide, token MLP 16→64→16) {_DIGITS}",
-        lambda: load_digit_model(weights_file("mixer-digits")),
-    ),
-    ZooEntry(
-        "fnet-digits",
-        "mixer",
-        f"FNet-style model (4 blocks, Fourier token mixing, no attention) {_DIGITS}",
-        lambda: load_digit_model(weights_file("fnet-digits")),
-    ),
-    ZooEntry(
-        "cnn-digits",
-        "mixer",
-        f"Small CNN (3 conv layers, global average pool) {_DIGITS}",
-        lambda: load_digit_model(weights_file("cnn-digits")),
+    *(
+        ZooEntry(name, kind, f"{what} {_DIGITS}", functools.partial(load_digit_model, weights_file(name)))
+        for name, kind, what in (
+            ("vit-digits", "image", "Small ViT (4 blocks × 4 heads, 64 wide, 4-px patches of 16 × 16 px)"),
+            ("mixer-digits", "mixer", "MLP-Mixer (4 blocks, 64 wide, token MLP 16→64→16)"),
+            ("fnet-digits", "mixer", "FNet-style model (4 blocks, Fourier token mixing, no attention)"),
+            ("cnn-digits", "mixer", "Small CNN (3 conv layers, global average pool)"),
+        )
     ),
 )
 ZOO: dict[str, ZooEntry] = {e.name: e for e in _ENTRIES}

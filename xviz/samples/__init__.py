@@ -7,6 +7,7 @@ from pathlib import Path
 from PIL import Image
 
 from xviz.errors import InputError
+from xviz.inputs.image import load_image
 
 _DIR = Path(__file__).parent
 _FILES = {
@@ -43,7 +44,6 @@ def sample_bytes(name: str) -> bytes:
 
 def sample_image(name: str):
     """A bundled sample as a LoadedImage (source "sample:<name>"), through the same gate as uploads."""
-    from xviz.inputs.image import load_image
 
     return load_image(sample_bytes(name), name, source=f"sample:{name}")
 

@@ -12,7 +12,7 @@ import torch
 
 from xviz.layers import masks
 from xviz.layers import sparse_masks as sm
-from xviz.variants import cost as C
+from xviz.variants import cost
 from xviz.variants.clustering import kmeans, lsh, sinkhorn
 from xviz.variants.exact import fnet, full, masked
 from xviz.variants.lowrank import linformer, performer, synthesizer
@@ -159,44 +159,45 @@ _FIXED, _LEARNED, _LOWRANK = "fixed pattern", "learned pattern", "low rank / ker
 # a table, one variant per entry: kept as written
 # fmt: off
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
-    Variant("full", "Full softmax", "exact", "Every query attends to every key: the reference.", C.full, _full),
-    Variant("sliding_window", "Sliding window", _FIXED, "|i − j| ≤ w/2 (local / truncated).", C.pattern,
+    Variant("full", "Full softmax", "exact", "Every query attends to every key: the reference.", cost.full, _full),
+    Variant("sliding_window", "Sliding window", _FIXED, "|i − j| ≤ w/2 (local / truncated).", cost.pattern,
             pattern=_sliding_window, reads=("window",)),
-    Variant("dilated", "Dilated window", _FIXED, "|i − j| ≤ d·w/2 and (i − j) mod d = 0.", C.pattern,
+    Variant("dilated", "Dilated window", _FIXED, "|i − j| ≤ d·w/2 and (i − j) mod d = 0.", cost.pattern,
             pattern=_dilated, reads=("window", "dilation")),
-    Variant("strided", "Strided", _FIXED, "(i − j) mod stride = 0.", C.pattern, pattern=_strided,
+    Variant("strided", "Strided", _FIXED, "(i − j) mod stride = 0.", cost.pattern, pattern=_strided,
             reads=("stride",)),
-    Variant("global", "Global tokens", _FIXED, "The first tokens see and are seen by all (+ diagonal).", C.pattern,
+    Variant("global", "Global tokens", _FIXED, "The first tokens see and are seen by all (+ diagonal).", cost.pattern,
             pattern=_global, reads=("n_global",)),
-    Variant("longformer", "Longformer", _FIXED, "Sliding window ∪ global tokens.", C.pattern, pattern=_longformer,
+    Variant("longformer", "Longformer", _FIXED, "Sliding window ∪ global tokens.", cost.pattern, pattern=_longformer,
             reads=("window", "n_global")),
     Variant("bigbird", "BigBird", _FIXED,
-            "Blocks: window of 3, first/last global, r random; pays off beyond ~(5 + 2r)·block tokens.", C.pattern,
+            "Blocks: window of 3, first/last global, r random; pays off beyond ~(5 + 2r)·block tokens.", cost.pattern,
             pattern=_bigbird, reads=("block", "num_random", "seed")),
     Variant("sparse_strided", "Sparse Transformer (strided)", _FIXED, "Causal: previous l positions ∪ every l-th.",
-            C.pattern, pattern=_sparse_strided, causal="always", reads=("stride",)),
+            cost.pattern, pattern=_sparse_strided, causal="always", reads=("stride",)),
     Variant("sparse_fixed", "Sparse Transformer (fixed)", _FIXED, "Causal: own block of l ∪ last c of every block.",
-            C.pattern, pattern=_sparse_fixed, causal="always", reads=("stride", "summary")),
-    Variant("axial", "Axial", _FIXED, "Same row or same column of a near-square grid.", C.pattern, pattern=_axial),
+            cost.pattern, pattern=_sparse_fixed, causal="always", reads=("stride", "summary")),
+    Variant("axial", "Axial", _FIXED, "Same row or same column of a near-square grid.", cost.pattern, pattern=_axial),
     Variant("block_local", "Block-local", _FIXED, "Own block of b only: cheap, but nothing crosses a block border.",
-            C.pattern, pattern=_block_local, reads=("block",)),
-    Variant("lsh", "Reformer LSH", _LEARNED, "Hash by random rotations, sort, chunk, attend back one.", C.lsh, _lsh,
+            cost.pattern, pattern=_block_local, reads=("block",)),
+    Variant("lsh", "Reformer LSH", _LEARNED, "Hash by random rotations, sort, chunk, attend back one.", cost.lsh, _lsh,
             reads=("n_buckets", "n_hashes", "shared_qk", "seed")),
-    Variant("kmeans", "Routing (k-means)", _LEARNED, "Cluster queries and keys; attend within clusters.", C.kmeans,
+    Variant("kmeans", "Routing (k-means)", _LEARNED, "Cluster queries and keys; attend within clusters.", cost.kmeans,
             _kmeans, reads=("n_clusters", "seed")),
-    Variant("sinkhorn", "Sinkhorn sorting", _LEARNED, "Own block + the block sorted into its place.", C.sinkhorn,
+    Variant("sinkhorn", "Sinkhorn sorting", _LEARNED, "Own block + the block sorted into its place.", cost.sinkhorn,
             _sinkhorn, reads=("block",)),
-    Variant("linformer", "Linformer", _LOWRANK, "Project keys/values from N to k rows.", C.linformer, _linformer,
+    Variant("linformer", "Linformer", _LOWRANK, "Project keys/values from N to k rows.", cost.linformer, _linformer,
             causal="never", reads=("proj_dim", "projection", "seed"), support="dense"),
-    Variant("performer", "Performer (FAVOR+)", _LOWRANK, "Positive random features, m of them.", C.performer,
+    Variant("performer", "Performer (FAVOR+)", _LOWRANK, "Positive random features, m of them.", cost.performer,
             _performer, reads=("features", "orthogonal", "seed"), support="dense"),
     Variant("synthesizer_dense", "Synthesizer (dense)", _LOWRANK,
-            "Each row from one token's own features (untrained).", C.synthesizer_dense, _synthesizer_dense,
+            "Each row from one token's own features (untrained).", cost.synthesizer_dense, _synthesizer_dense,
             reads=("seed",), support="dense"),
     Variant("synthesizer_random", "Synthesizer (random)", _LOWRANK, "An input-independent random matrix (untrained).",
-            C.synthesizer_random, _synthesizer_random, reads=("seed",), support="dense"),
+            cost.synthesizer_random, _synthesizer_random, reads=("seed",), support="dense"),
     Variant("fnet", "FNet (Fourier)", "attention-free",
-            "Fixed DFT token mixing, no softmax: its output scale is not attention's, so its error is large.", C.fnet,
+            "Fixed DFT token mixing, no softmax: its output scale is not attention's, so its error is large.",
+            cost.fnet,
             _fnet, causal="never", support="dense"),
 ]}
 # fmt: on
@@ -223,7 +224,7 @@ def run_variant(name: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p:
     return variant(name).apply(q, k, v, p)
 
 
-def cost_model(name: str, n: int, d: int, p: VariantParams, nnz: int | None = None) -> C.Cost:
+def cost_model(name: str, n: int, d: int, p: VariantParams, nnz: int | None = None) -> cost.Cost:
     """Density, FLOPs and memory of variant `name` at length n, head dim d. `nnz` is the number of scored
     pairs for patterns and content-based sparsity (count it from the mask); else a formula is used."""
     return variant(name).cost(n, d, p, nnz)

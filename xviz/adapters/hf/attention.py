@@ -25,7 +25,7 @@ NAME = "xviz"
 
 
 class AttnHooks(nn.Module):
-    """The hook points of one attention module: q, k, v, scores, probs, z (DESIGN §3)."""
+    """The hook points of one attention module: q, k, v, scores, probs, z (the hook schema, docs/ARCHITECTURE.md)."""
 
     def __init__(self):
         super().__init__()
@@ -94,7 +94,7 @@ def xviz_attention(
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The function transformers calls: returns (attn_output (B, Nq, H, D), probs or None)."""
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward  # noqa: PLC0415  (transformers takes seconds to import; only the adapter's load path needs it)
 
     hooks = ATTN_HOOKS.get(module)
     scaling = scaling if scaling is not None else query.shape[-1] ** -0.5
@@ -120,7 +120,7 @@ def xviz_attention(
 
 def xviz_mask(*args, **kwargs):
     """HF's boolean SDPA mask; while a recorder is active, never skipped (the explicit path needs it)."""
-    from transformers.masking_utils import sdpa_mask
+    from transformers.masking_utils import sdpa_mask  # noqa: PLC0415  (transformers takes seconds to import; only the adapter's load path needs it)
 
     if active_recorder() is not None:
         kwargs["allow_is_causal_skip"] = False
@@ -134,8 +134,8 @@ def register_xviz_attention() -> str:
     """Register the function and the mask once per process; returns the implementation name."""
     global _registered
     if not _registered:
-        from transformers import AttentionInterface
-        from transformers.masking_utils import AttentionMaskInterface
+        from transformers import AttentionInterface  # noqa: PLC0415  (transformers takes seconds to import; only the adapter's load path needs it)
+        from transformers.masking_utils import AttentionMaskInterface  # noqa: PLC0415  (transformers takes seconds to import; only the adapter's load path needs it)
 
         AttentionInterface.register(NAME, xviz_attention)
         AttentionMaskInterface.register(NAME, xviz_mask)

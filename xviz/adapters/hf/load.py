@@ -40,7 +40,7 @@ def detect_kind(cfg: dict) -> str:
 
 
 def _auto_class(kind: str):
-    import transformers
+    import transformers  # noqa: PLC0415  (transformers takes seconds to import; only the adapter's load path needs it)
 
     return {"lm": transformers.AutoModelForCausalLM, "seq2seq": transformers.AutoModelForSeq2SeqLM}.get(
         kind, transformers.AutoModel
@@ -75,7 +75,7 @@ def _load_tokenizer(folder: Path):
         for f in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "spiece.model", "source.spm")
     ):
         return None
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # noqa: PLC0415  (transformers takes seconds to import; only the adapter's load path needs it)
 
     try:
         return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False, local_files_only=True)
@@ -95,7 +95,7 @@ def load_hf_model(
     offloads a model larger than one device; the hooks record the same tensors either way."""
     folder = Path(folder)
     cfg = read_config(folder)
-    from transformers import CONFIG_MAPPING
+    from transformers import CONFIG_MAPPING  # noqa: PLC0415  (transformers takes seconds to import; only the adapter's load path needs it)
 
     if not isinstance(cfg.get("model_type"), str) or cfg["model_type"] not in CONFIG_MAPPING:
         raise ModelLoadError(

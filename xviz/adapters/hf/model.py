@@ -11,6 +11,8 @@ fused SDPA path.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 
@@ -78,6 +80,8 @@ def _post_hook(*points: HookPoint):
 
 class HFModel(LMMixin, TextPrepMixin, nn.Module):
     """A transformers model seen through xviz's hook schema and model contract. `hf_model` is the HF module."""
+
+    backend = "hf"
 
     def __init__(
         self, hf_model: nn.Module, tokenizer=None, kind: str = "text", name: str = "", note: str | None = None
@@ -193,8 +197,6 @@ class HFModel(LMMixin, TextPrepMixin, nn.Module):
     def _forward_keys(self) -> set[str]:
         """The HF forward's named inputs (a Batch may carry keys another architecture does not take)."""
         if not hasattr(self, "_keys"):
-            import inspect
-
             params = inspect.signature(self.hf_model.forward).parameters
             self._keys = set(params) | {
                 "use_cache",

@@ -6,6 +6,7 @@ xviz names (`blocks.{i}.attn`, `decoder.blocks.{i}.cross_attn`, `blocks.{i}.norm
 
 from __future__ import annotations
 
+import inspect
 import re
 from dataclasses import dataclass, field
 
@@ -134,7 +135,6 @@ def find_stacks(model: nn.Module, encoder_decoder: bool = False) -> list[StackSp
 def uses_attention_interface(specs: list[StackSpec]) -> bool:
     """True when every attention module calls transformers' attention interface (read from its forward's source:
     a class-level flag such as `_supports_attention_backend` is not kept up to date by every architecture)."""
-    import inspect
 
     mods = [m for s in specs for b in s.blocks for m in (b.attn, b.cross_attn) if m is not None]
     try:

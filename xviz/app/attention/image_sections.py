@@ -28,7 +28,6 @@ CAPTIONS = {
     "query at the top.",
     "diff": "A − B over a grey copy of the image: red where A attends more, blue where B does.",
 }
-TABS = ["Attention map", "Overview", "Rollout", "Statistics", "Collapse", "Export"]
 
 
 def _on_click(chart_key: str) -> None:
@@ -98,12 +97,15 @@ def render_image_views(run_a: ImageRun, run_b: ImageRun | None, compare: str, st
         runs = [("A", run_a, layer, head)] + ([("B", run_b, layer, head)] if run_b is not None else [])
         runs = runs if len(runs) == 2 else [("", run_a, layer, head)]
     query = _query_controls(run_a)
-    tabs = st.tabs(TABS, key="img_tab", on_change="rerun", bind=Q)
-    opened = next((i for i, t in enumerate(tabs) if getattr(t, "open", False)), 0)
-    with tabs[opened]:  # only the open tab runs
-        [_tab_map, _tab_overview, _tab_rollout, stats.tab_stats, stats.tab_collapse, stats.tab_export][opened](
-            runs, query, stem
-        )
+    tabs = {
+        "Attention map": _tab_map,
+        "Overview": _tab_overview,
+        "Rollout": _tab_rollout,
+        "Statistics": stats.tab_stats,
+        "Collapse": stats.tab_collapse,
+        "Export": stats.tab_export,
+    }
+    widgets.lazy_tabs(tabs, "img_tab", runs, query, stem)
 
 
 def _selected(run: ImageRun, query) -> tuple[int, int] | None:

@@ -18,7 +18,7 @@ COMPARE = ("Off", "Two sentences", "Two layers/heads", "Two models")
 PAIR_MODELS = ("minilm-l6", "smollm2-135m")  # the default second model: the other of these two
 
 
-def cached_run(model_name: str, device: str, items: tuple) -> TextRun:
+def cached_text_run(model_name: str, device: str, items: tuple) -> TextRun:
     """Keyed on plain values, in the process-wide byte-bounded cache (a 512-token SmolLM2 recording is ~0.6 GB);
     the shared model is only read. The TextRun is never mutated by pages."""
 
@@ -26,7 +26,7 @@ def cached_run(model_name: str, device: str, items: tuple) -> TextRun:
         return run_text(state.load_model_cached(model_name, device), list(items))
 
     with st.spinner("Running the model and recording every head…"):
-        return run_cache.cached_run(("attention_text", model_name, device, items), compute)
+        return run_cache.get_or_compute(("attention_text", model_name, device, items), compute)
 
 
 def _text_inputs() -> tuple[object, object | None, str]:
@@ -102,12 +102,12 @@ def render() -> None:
         _caption("B", name_b, state.get_model_named(name_b))
     device = str(state.device())
     with widgets.user_errors():
-        run_a = cached_run(name, device, (item_a,))
+        run_a = cached_text_run(name, device, (item_a,))
         run_b = None
         if item_b is not None:
-            run_b = cached_run(name, device, (item_b,))
+            run_b = cached_text_run(name, device, (item_b,))
         elif name_b:
-            run_b = cached_run(name_b, device, (item_a,))
+            run_b = cached_text_run(name_b, device, (item_a,))
     _notices(run_a)
     _notices(run_b)
     stem = name if not name_b else f"{name}-vs-{name_b}"

@@ -76,11 +76,7 @@ def render_views(run_a: TextRun, run_b: TextRun | None, compare: str, stem: str)
         runs = [("A", run_a, layer, head), ("B", run_b, layer, head)]
     else:
         runs = [("", run_a, layer, head)]
-    tabs = st.tabs(TABS, key="attn_tab", on_change="rerun", bind=Q)
-    # Only the open tab runs (on_change="rerun"): a 512-token run stays fast.
-    opened = next((i for i, t in enumerate(tabs) if getattr(t, "open", False)), 0)
-    with tabs[opened]:
-        _TAB_RENDERERS[opened](runs, run_a, compare, stem)
+    widgets.lazy_tabs(TABS, "attn_tab", runs, run_a, compare, stem)  # only the open tab runs: 512 tokens stay fast
 
 
 def _tab_overview(runs, run_a, compare, stem) -> None:
@@ -130,8 +126,16 @@ def _tab_export(runs, run_a, compare, stem) -> None:
         widgets.recording_downloads(run.rec, f"xviz-{stem}-{tag or 'A'}", key=f"attn_export{tag}")
 
 
-TABS = ["Overview", "Head", "Q / K / V", "Neuron view", "Lines", "Statistics", "Collapse", "Export"]
-_TAB_RENDERERS = [_tab_overview, _tab_head, _tab_qkv, _tab_neuron, _tab_lines, _tab_stats, _tab_collapse, _tab_export]
+TABS = {
+    "Overview": _tab_overview,
+    "Head": _tab_head,
+    "Q / K / V": _tab_qkv,
+    "Neuron view": _tab_neuron,
+    "Lines": _tab_lines,
+    "Statistics": _tab_stats,
+    "Collapse": _tab_collapse,
+    "Export": _tab_export,
+}
 
 
 def _columns(runs, fn) -> None:

@@ -7,31 +7,31 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from xviz.analysis import encdec as A
+from xviz.analysis import encdec
 from xviz.app import state
-from xviz.app.encdec.sections import Ctx, cached_run
+from xviz.app.encdec.common import Ctx, cached_encdec_run
 from xviz.app.widgets import Q, figure, literal
-from xviz.data import seq2seq_tasks as T
-from xviz.models import seq2seq_decode as D
-from xviz.plots import encdec as P
+from xviz.data import seq2seq_tasks as tasks
+from xviz.models import seq2seq_decode as decode
+from xviz.plots import encdec as encdec_plots
 from xviz.plots.style import base_layout
 
 
 @st.cache_resource(max_entries=32, show_spinner="Decoding…")
 def cached_trace(
     name: str, device: str, source: str, task: str, strategy: str, beams: int, temp: float, seed: int
-) -> D.Trace:
-    return D.trace(state.load_model_cached(name, device), source, task, strategy, beams, temp, seed)
+) -> decode.Trace:
+    return decode.trace(state.load_model_cached(name, device), source, task, strategy, beams, temp, seed)
 
 
 def decoding_section(c: Ctx) -> None:
     a, b, cc, d = st.columns(4)
-    strategy = a.radio("Strategy", D.STRATEGIES, key="ed_strategy", horizontal=True, bind=Q)
+    strategy = a.radio("Strategy", decode.STRATEGIES, key="ed_strategy", horizontal=True, bind=Q)
     temp = b.slider("Temperature", 0.1, 3.0, 1.0, 0.1, key="ed_temp", disabled=strategy != "sample", bind=Q)
     seed = int(cc.number_input("Seed", 0, 1_000_000, 0, key="ed_seed", disabled=strategy != "sample", bind=Q))
     beams = int(d.slider("Beams", 1, 8, 3, key="ed_beams", disabled=strategy != "beam", bind=Q))
     tr = cached_trace(c.name, str(state.device()), c.source, c.task, strategy, beams, temp, seed)
-    ref, _ = T.reference(c.task, c.source)
+    ref, _ = tasks.reference(c.task, c.source)
     verdict = "" if ref is None else (" — correct" if tr.text == ref.target else f" — expected {literal(ref.target)}")
     st.markdown(f"Output: **{literal(tr.text)}**{verdict} · {len(tr.ids)} steps · log-probability {tr.score:.3f}")
     if not tr.steps:
@@ -41,9 +41,9 @@ def decoding_section(c: Ctx) -> None:
     step = st.slider("Step", 1, len(tr.steps), 1, key="ed_step", bind=Q) - 1 if len(tr.steps) > 1 else 0
     s = tr.steps[step]
     src_tokens = c.model.decode(c.model.source_ids(c.source, c.task))
-    prefix = T.decode_ids(tr.ids[:step]) or "<bos>"
+    prefix = tasks.decode_ids(tr.ids[:step]) or "<bos>"
     figure(
-        P.step_figure(
+        encdec_plots.step_figure(
             src_tokens,
             s.cross[-1].mean(0),
             c.model.decode(s.topk_ids),
@@ -66,9 +66,9 @@ def decoding_section(c: Ctx) -> None:
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, height=min(400, 36 * len(rows) + 40))
     if strategy == "beam":
-        best = D.best_path(tr)
+        best = decode.best_path(tr)
         figure(
-            P.beam_tree_figure(tr.tree, c.model.decode, best, f"Beam search tree ({beams} beams)"),
+            encdec_plots.beam_tree_figure(tr.tree, c.model.decode, best, f"Beam search tree ({beams} beams)"),
             "ed_tree",
             caption="Each step expands every live beam and keeps the best `beams` prefixes by summed "
             "log-probability (blue); grey ones were pruned; green ones ended with <eos>. Orange "
@@ -82,12 +82,12 @@ def _clamp(key: str, lo: int, hi: int) -> None:
         st.session_state[key] = lo
 
 
-def _p(x: D.StepInfo) -> float:
+def _p(x: decode.StepInfo) -> float:
     return round(x.topk_probs[x.topk_ids.index(x.token)], 4) if x.token in x.topk_ids else float("nan")
 
 
 def exposure_section(c: Ctx) -> None:
-    run = cached_run(c.name, str(state.device()), c.source, c.task, None, False)
+    run = cached_encdec_run(c.name, str(state.device()), c.source, c.task, None, False)
     gold = run.reference.target if run.reference is not None else run.target
     if len(gold) < 2:
         st.info("The target needs at least two characters to inject a mistake before its end.")
@@ -103,8 +103,8 @@ def exposure_section(c: Ctx) -> None:
     pos = int(a.slider("Mistake at target position", 0, len(gold) - 1, min(2, len(gold) - 1), key="ed_mpos", bind=Q))
     default = "x" if gold[pos] != "x" else "y"
     wrong = b.text_input("Wrong character", default, max_chars=1, key="ed_wrong", bind=Q) or default
-    T.encode_chars(wrong)
-    eb = A.exposure_bias(c.model, c.source, c.task, gold, pos, wrong)
+    tasks.encode_chars(wrong)
+    eb = encdec.exposure_bias(c.model, c.source, c.task, gold, pos, wrong)
     mistaken = gold[:pos] + wrong + gold[pos + 1 :]
     err = "errors after the mistake"
     st.dataframe(
@@ -125,13 +125,13 @@ def scheduled_sampling(c: Ctx, gold: str) -> None:
     st.subheader("Scheduled sampling (Bengio et al. 2015)")
     k = st.slider("Decay k of ε_i = k / (k + exp(i / k))", 10, 1000, 200, 10, key="ed_ssk", bind=Q)
     steps = list(range(0, 8 * k + 1, max(1, k // 25)))
-    fig = go.Figure(go.Scatter(x=steps, y=[A.inverse_sigmoid(i, k) for i in steps], name="inverse sigmoid"))
+    fig = go.Figure(go.Scatter(x=steps, y=[encdec.inverse_sigmoid(i, k) for i in steps], name="inverse sigmoid"))
     fig.add_trace(go.Scatter(x=steps, y=[max(0.0, 1 - i / (8 * k)) for i in steps], name="linear"))
     fig.add_trace(go.Scatter(x=steps, y=[0.999**i for i in steps], name="exponential 0.999^i"))
     fig.update_layout(**base_layout("ε_i: probability of feeding the ground truth at training step i", 300))
     figure(fig, "ed_ss_curve")
     eps = st.slider("ε (share fed from the ground truth)", 0.0, 1.0, 0.5, 0.05, key="ed_eps", bind=Q)
-    mix = A.mix_table(c.model, c.source, c.task, gold, eps, seed=0)
+    mix = encdec.mix_table(c.model, c.source, c.task, gold, eps, seed=0)
     st.dataframe(
         pd.DataFrame(
             {
@@ -158,7 +158,7 @@ def scheduled_sampling(c: Ctx, gold: str) -> None:
 
 
 def nat_section(c: Ctx) -> None:
-    rows = A.at_vs_nat(c.model, c.source, c.task)
+    rows = encdec.at_vs_nat(c.model, c.source, c.task)
     fmt = {"ms": "{:.1f}", "length confidence": "{:.2f}"}
     table = {m: {k: (fmt[k].format(v) if k in fmt else str(v)) for k, v in r.items()} for m, r in rows.items()}
     st.dataframe(pd.DataFrame(table).T.fillna("–"), height=110)
@@ -179,13 +179,13 @@ def nat_section(c: Ctx) -> None:
     left, right = st.columns(2)
     for col, nat, title in ((left, False, "AT"), (right, True, "NAT")):
         with col:
-            run = cached_run(c.name, str(state.device()), c.source, c.task, None, nat)
+            run = cached_encdec_run(c.name, str(state.device()), c.source, c.task, None, nat)
             p = run.rec[
                 f"{'nat_decoder' if nat else 'decoder'}.blocks.{c.model.cfg.decoder_layers - 1}.cross_attn.hook_probs"
             ][0].mean(0)
             y = "output position" if nat else "decoder input (predicts the next)"
             figure(
-                P.attention_map(
+                encdec_plots.attention_map(
                     p,
                     run.src_tokens,
                     run.tgt_tokens,
@@ -199,7 +199,7 @@ def nat_section(c: Ctx) -> None:
 
 @st.cache_data(max_entries=16, show_spinner="Generating test inputs and decoding them…")
 def cached_bleu(name: str, device: str, task: str, n: int) -> dict:
-    out = A.bleu_eval(state.load_model_cached(name, device), task, n)
+    out = encdec.bleu_eval(state.load_model_cached(name, device), task, n)
     out["examples"] = [(e.source, e.target) for e in out["examples"]]
     return out
 
@@ -209,7 +209,7 @@ def _nat_failures(c: Ctx, n: int) -> list[dict]:
     out = []
     for (src, ref), at, nat in zip(r["examples"], r["AT"]["hyps"], r["NAT"]["hyps"]):
         if nat != ref:
-            marks = A.diff_marks(nat, ref)
+            marks = encdec.diff_marks(nat, ref)
             out.append(
                 {
                     "source": src,

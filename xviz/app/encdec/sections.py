@@ -3,17 +3,15 @@ self-attentions, and the cached runs. Decoding, exposure bias, AT vs NAT and BLE
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import streamlit as st
 import torch
 
-from xviz.analysis import encdec as A
+from xviz.analysis import encdec
 from xviz.app import state
+from xviz.app.encdec.common import Ctx, cached_encdec_run
 from xviz.app.widgets import Q, figure, literal, recording_downloads
-from xviz.data import seq2seq_tasks as T
-from xviz.models.seq2seq import Seq2Seq
-from xviz.plots import encdec as P
+from xviz.data import seq2seq_tasks as tasks
+from xviz.plots import encdec as encdec_plots
 
 EXAMPLES = {
     "reverse": ["transformers", "attentionisallyouneed", "abcdefghijklmnopqrstuvwx", "level"],
@@ -32,20 +30,6 @@ TASK_HELP = {
 }
 
 
-@dataclass
-class Ctx:
-    model: object
-    name: str
-    task: str
-    source: str
-
-
-@st.cache_resource(max_entries=32, show_spinner="Running the encoder–decoder…")
-def cached_run(name: str, device: str, source: str, task: str, target: str | None, nat: bool) -> A.Run:
-    """Keyed on plain values; the shared model is only read (record() is context-scoped)."""
-    return A.record_run(state.load_model_cached(name, device), source, task, target, nat)
-
-
 def _example_changed() -> None:
     ex = st.session_state.get("ed_example")
     if ex and ex != "(type your own)":
@@ -62,7 +46,7 @@ def inputs(model, name: str) -> Ctx:
     c1, c2, c3 = st.columns([1, 2, 3])
     task = c1.selectbox(
         "Task",
-        T.TASKS,
+        tasks.TASKS,
         key="ed_task",
         bind=Q,
         on_change=_task_changed,
@@ -72,13 +56,13 @@ def inputs(model, name: str) -> Ctx:
     st.session_state.setdefault("ed_src", EXAMPLES[task][0])
     raw = c3.text_input("Source", key="ed_src", bind=Q, max_chars=200)
     st.caption(f"**{task}**: {TASK_HELP[task]}. Vocabulary: a–z A–Z 0–9 space , . - '")
-    source, notes = A.validate_source(raw, task)
+    source, notes = encdec.validate_source(raw, task)
     for n in notes:
         st.warning(n)
     return Ctx(model, name, task, source)
 
 
-def _reference_note(run: A.Run) -> None:
+def _reference_note(run: encdec.Run) -> None:
     out = literal(run.target)
     if run.reference is None:
         st.info(f"Model output: **{out}**. No known answer: {run.why_no_reference}.")
@@ -95,40 +79,40 @@ def _layer_head(prefix: str, L: int, H: int) -> tuple[int, int | str]:
     return int(layer), head
 
 
-def _probs(run: A.Run, name: str, head) -> torch.Tensor:
+def _probs(run: encdec.Run, name: str, head) -> torch.Tensor:
     p = run.rec[name][0]  # (H, Nq, Nk)
     return p.mean(0) if head == "mean" else p[int(head)]
 
 
 def cross_section(c: Ctx) -> None:
-    run = cached_run(c.name, str(state.device()), c.source, c.task, None, False)
+    run = cached_encdec_run(c.name, str(state.device()), c.source, c.task, None, False)
     _reference_note(run)
     L, H = c.model.cfg.decoder_layers, c.model.cfg.num_heads
     layer, head = _layer_head("ed_x", L, H)
     probs = _probs(run, f"decoder.blocks.{layer}.cross_attn.hook_probs", head)
-    scores = A.cross_scores(run)
+    scores = encdec.cross_scores(run)
     if scores is not None:
-        s = A.alignment_score(probs, run.align)
+        s = encdec.alignment_score(probs, run.align)
         m1, m2, m3 = st.columns(3)
         m1.metric("Alignment score (this map)", f"{float(s):.2f}")
         best = int(scores.argmax())  # flat index into (L, H)
         m2.metric(f"Best head (layer {best // H}, head {best % H})", f"{float(scores.max()):.2f}")
-        m3.metric("Argmax on the alignment", f"{A.argmax_on_alignment(probs, run.align):.0%}")
+        m3.metric("Argmax on the alignment", f"{encdec.argmax_on_alignment(probs, run.align):.0%}")
     title = f"Cross-attention, decoder layer {layer}, head {head}"
     figure(
-        P.attention_map(probs, run.src_tokens, run.tgt_tokens, title, run.align),
+        encdec_plots.attention_map(probs, run.src_tokens, run.tgt_tokens, title, run.align),
         "ed_cross",
         caption="Rows: the decoder's input at each step (it predicts the next character); columns: the source "
         "tokens (the task token first). Red squares: the characters each output should read (known "
         "alignment). Alignment score = mean over rows of the attention mass on those squares.",
     )
     if scores is not None:
-        figure(P.score_grid(scores, "Alignment score of every cross-attention head"), "ed_scores")
+        figure(encdec_plots.score_grid(scores, "Alignment score of every cross-attention head"), "ed_scores")
     recording_downloads(run.rec, f"encdec-{c.task}", "ed_rec")
 
 
 def self_section(c: Ctx) -> None:
-    run = cached_run(c.name, str(state.device()), c.source, c.task, None, False)
+    run = cached_encdec_run(c.name, str(state.device()), c.source, c.task, None, False)
     _reference_note(run)
     layer, head = _layer_head("ed_s", c.model.cfg.num_layers, c.model.cfg.num_heads)
     dec_layer = min(layer, c.model.cfg.decoder_layers - 1)
@@ -136,7 +120,7 @@ def self_section(c: Ctx) -> None:
     with left:
         p = _probs(run, f"encoder.blocks.{layer}.attn.hook_probs", head)
         figure(
-            P.attention_map(
+            encdec_plots.attention_map(
                 p,
                 run.src_tokens,
                 run.src_tokens,
@@ -151,7 +135,7 @@ def self_section(c: Ctx) -> None:
         p = _probs(run, f"decoder.blocks.{dec_layer}.attn.hook_probs", head)
         above = float(torch.triu(p, 1).sum())
         figure(
-            P.attention_map(
+            encdec_plots.attention_map(
                 p,
                 run.tgt_tokens,
                 run.tgt_tokens,
@@ -165,7 +149,8 @@ def self_section(c: Ctx) -> None:
 
 
 def is_own(model) -> bool:
-    return isinstance(model, Seq2Seq)
+    """xviz's own encoder–decoder (trained on tasks with a known alignment), not a Hugging Face one."""
+    return model.backend == "xviz"
 
 
 def model_picker() -> None:
@@ -178,8 +163,8 @@ def model_picker() -> None:
 
 
 @st.cache_resource(max_entries=16, show_spinner="Running the Hugging Face model…")
-def cached_hf_run(name: str, device: str, source: str, target: str) -> A.Run:
-    return A.hf_run(state.load_model_cached(name, device), source, target or None)
+def cached_hf_run(name: str, device: str, source: str, target: str) -> encdec.Run:
+    return encdec.hf_run(state.load_model_cached(name, device), source, target or None)
 
 
 def hf_section(model, name: str) -> None:
@@ -196,7 +181,7 @@ def hf_section(model, name: str) -> None:
     H = run.rec["decoder.blocks.0.cross_attn.hook_probs"].shape[1]
     layer, head = _layer_head("ed_hf", dec_L, H)
     figure(
-        P.attention_map(
+        encdec_plots.attention_map(
             _probs(run, f"decoder.blocks.{layer}.cross_attn.hook_probs", head),
             run.src_tokens,
             run.tgt_tokens,
@@ -208,7 +193,7 @@ def hf_section(model, name: str) -> None:
     left, right = st.columns(2)
     with left:
         figure(
-            P.attention_map(
+            encdec_plots.attention_map(
                 _probs(run, f"decoder.blocks.{layer}.attn.hook_probs", head),
                 run.tgt_tokens,
                 run.tgt_tokens,
@@ -222,7 +207,7 @@ def hf_section(model, name: str) -> None:
         enc_L = sum(1 for k in run.rec if k.startswith("encoder.") and k.endswith(".attn.hook_probs"))
         el = min(layer, enc_L - 1)
         figure(
-            P.attention_map(
+            encdec_plots.attention_map(
                 _probs(run, f"encoder.blocks.{el}.attn.hook_probs", head),
                 run.src_tokens,
                 run.src_tokens,

@@ -7,11 +7,12 @@ import numpy as np
 import streamlit as st
 
 from xviz.analysis.lm_decode import MAX_NEW_TOKENS, Decoding, cache_bytes
+from xviz.analysis.lm_next import kl_divergence
 from xviz.app import widgets
-from xviz.app.lm import cache as C
-from xviz.app.lm.page import Ctx, export
+from xviz.app.lm import cache
+from xviz.app.lm.common import Ctx, export
 from xviz.app.widgets import Q
-from xviz.plots import lm as P
+from xviz.plots import lm as lm_plots
 
 STRATEGIES = {"Greedy": "greedy", "Sampling (temperature / top-k / top-p)": "sample", "Beam search": "beam"}
 DEFAULT_B = "The capital of Germany is"
@@ -58,8 +59,8 @@ def generate_tab(ctx: Ctx) -> None:
     if d.strategy == "beam":
         _beam(ctx, d)
         return
-    gen = C.generate(ctx.name, ctx.device, ctx.ids, C.decoding_tuple(d))
-    new = C.decode(ctx.name, ctx.device, tuple(gen.tokens))
+    gen = cache.generate(ctx.name, ctx.device, ctx.ids, cache.decoding_tuple(d))
+    new = cache.decode(ctx.name, ctx.device, tuple(gen.tokens))
     st.markdown(f"**Output** ({len(new)} tokens, stopped at {gen.stopped.replace('_', ' ')}):")
     st.code(ctx.prompt + "".join(new), language=None, wrap_lines=True)
     _step_table(ctx, gen, new)
@@ -74,14 +75,14 @@ def generate_tab(ctx: Ctx) -> None:
         ctx,
         "generate",
         "lm_gen_rec",
-        decoding=C.decoding_tuple(d),
+        decoding=cache.decoding_tuple(d),
     )
 
 
 def _step_table(ctx: Ctx, gen, new) -> None:
     rows = []
     for i, (s, t) in enumerate(zip(gen.steps, new)):
-        alts = C.decode(ctx.name, ctx.device, tuple(s.top_ids))
+        alts = cache.decode(ctx.name, ctx.device, tuple(s.top_ids))
         rows.append(
             {
                 "step": i,
@@ -121,7 +122,7 @@ def _attention_rows(ctx: Ctx, gen, new) -> None:
         rows[i, : row.shape[0]] = row.numpy()
     keys = list(ctx.tokens) + list(new[:-1])
     queries = [ctx.tokens[-1]] + list(new[:-1])  # the query that produced step i is the token fed at step i
-    fig = P.attention_rows(
+    fig = lm_plots.attention_rows(
         rows,
         keys[:t_max],
         [f"{i}:{q}" for i, q in enumerate(queries)],
@@ -144,8 +145,8 @@ def _kv_cache(ctx: Ctx, gen) -> None:
         )
     steps = min(len(gen.steps), 16)
     if st.toggle(f"Measure {steps} greedy steps with vs without the cache", key="lm_gen_time"):
-        t = C.cache_timing(ctx.name, ctx.device, ctx.ids, steps)
-        widgets.figure(P.cache_timing(t.with_cache_ms, t.without_cache_ms), key="lm_gen_timing")
+        t = cache.cache_timing(ctx.name, ctx.device, ctx.ids, steps)
+        widgets.figure(lm_plots.cache_timing(t.with_cache_ms, t.without_cache_ms), key="lm_gen_timing")
         w, wo = sum(t.with_cache_ms[1:]), sum(t.without_cache_ms[1:])
         st.caption(
             f"Decoding steps after the prompt: {w:.0f} ms with the cache, {wo:.0f} ms without "
@@ -155,12 +156,12 @@ def _kv_cache(ctx: Ctx, gen) -> None:
 
 
 def _beam(ctx: Ctx, d: Decoding) -> None:
-    res = C.beam(ctx.name, ctx.device, ctx.ids, C.decoding_tuple(d))
+    res = cache.beam(ctx.name, ctx.device, ctx.ids, cache.decoding_tuple(d))
     uniq = tuple(sorted({n.token for n in res.nodes}))
-    labels = dict(zip(uniq, C.decode(ctx.name, ctx.device, uniq)))
+    labels = dict(zip(uniq, cache.decode(ctx.name, ctx.device, uniq)))
     finals = {node for _, _, node in res.beams}
     widgets.figure(
-        P.beam_tree(res.nodes, labels, finals),
+        lm_plots.beam_tree(res.nodes, labels, finals),
         key="lm_beam_tree",
         caption=f"{res.steps} steps, {len(res.nodes)} candidates scored (2·W per step, W = {d.num_beams}). "
         "Red: the final beams' paths; green: finished (eos or length limit); blue: continued.",
@@ -168,7 +169,7 @@ def _beam(ctx: Ctx, d: Decoding) -> None:
     rows = [
         {
             "rank": i,
-            "text": "".join(C.decode(ctx.name, ctx.device, tuple(toks))),
+            "text": "".join(cache.decode(ctx.name, ctx.device, tuple(toks))),
             "Σ log p / len^α": round(score, 4),
             "tokens": len(toks),
         }
@@ -188,7 +189,7 @@ def _beam(ctx: Ctx, d: Decoding) -> None:
         ctx,
         "beam",
         "lm_beam_rec",
-        decoding=C.decoding_tuple(d),
+        decoding=cache.decoding_tuple(d),
     )
 
 
@@ -207,21 +208,22 @@ def _two_prompts(ctx: Ctx) -> None:
     if not text_b.strip():
         st.info("Type a second prompt to compare.")
         return
-    ids_b, _, truncated = C.tokenize(ctx.name, ctx.device, text_b)
+    ids_b, _, truncated = cache.tokenize(ctx.name, ctx.device, text_b)
     if truncated:
-        st.warning(f"Prompt B was cut to {C.MAX_PROMPT_TOKENS} tokens.")
-    a = C.next_token(ctx.name, ctx.device, ctx.ids, 10)
-    b = C.next_token(ctx.name, ctx.device, ids_b, 10)
+        st.warning(f"Prompt B was cut to {cache.MAX_PROMPT_TOKENS} tokens.")
+    a = cache.next_token(ctx.name, ctx.device, ctx.ids, 10)
+    b = cache.next_token(ctx.name, ctx.device, ids_b, 10)
     union = list(dict.fromkeys(a.ids + b.ids))  # A's top 10, then B's new ones
     pa, pb = a.logprobs[union].exp().tolist(), b.logprobs[union].exp().tolist()
-    toks = C.decode(ctx.name, ctx.device, tuple(union))
-    widgets.figure(P.compare_bars(toks, pa, pb, ("A", "B"), "Next token: prompt A vs prompt B"), key="lm_cmp_fig")
-    from xviz.analysis.lm_next import kl_divergence
+    toks = cache.decode(ctx.name, ctx.device, tuple(union))
+    widgets.figure(
+        lm_plots.compare_bars(toks, pa, pb, ("A", "B"), "Next token: prompt A vs prompt B"), key="lm_cmp_fig"
+    )
 
     st.caption(
         f"KL(A ‖ B) = {kl_divergence(a.logprobs, b.logprobs):.3f} nats over the whole vocabulary; "
         f"top tokens A {widgets.literal(repr(toks[0]))}, "
-        f"B {widgets.literal(repr(C.decode(ctx.name, ctx.device, (b.ids[0],))[0]))}."
+        f"B {widgets.literal(repr(cache.decode(ctx.name, ctx.device, (b.ids[0],))[0]))}."
     )
 
 
@@ -233,12 +235,12 @@ def _two_settings(ctx: Ctx) -> None:
             st.markdown(f"**Setting {side}**")
             d = decoding_controls(f"lm_cmp_{side}")
             if d.strategy == "beam":
-                res = C.beam(ctx.name, ctx.device, ctx.ids, C.decoding_tuple(d))
+                res = cache.beam(ctx.name, ctx.device, ctx.ids, cache.decoding_tuple(d))
                 toks, probs = (res.beams[0][0], None) if res.beams else ([], None)
             else:
-                g = C.generate(ctx.name, ctx.device, ctx.ids, C.decoding_tuple(d))
+                g = cache.generate(ctx.name, ctx.device, ctx.ids, cache.decoding_tuple(d))
                 toks, probs = g.tokens, [s.prob for s in g.steps]
-            text = C.decode(ctx.name, ctx.device, tuple(toks))
+            text = cache.decode(ctx.name, ctx.device, tuple(toks))
             st.code(ctx.prompt + "".join(text), language=None, wrap_lines=True)
             gens.append((toks, text, probs))
     (ta, xa, _), (tb, xb, _) = gens

@@ -10,10 +10,10 @@ import streamlit as st
 
 from xviz.analysis.lm_heads import IOI_ANSWERS, IOI_PROMPT, SCORES
 from xviz.app import widgets
-from xviz.app.lm import cache as C
-from xviz.app.lm.page import Ctx, export
+from xviz.app.lm import cache
+from xviz.app.lm.common import Ctx, export
 from xviz.app.widgets import Q
-from xviz.plots import lm as P
+from xviz.plots import lm as lm_plots
 
 _PAIR = re.compile(r"^L(\d+)H(\d+)$")
 
@@ -57,13 +57,15 @@ def ablation_tab(ctx: Ctx) -> None:
     ta = c3.text_input("Token A (logit difference A − B)", key="lm_abl_a", bind=Q)
     tb = c4.text_input("Token B", key="lm_abl_b", bind=Q)
     c5.button("IOI preset", key="lm_abl_ioi", on_click=_use_ioi, help=f"Prompt: {IOI_PROMPT!r}")
-    a, b = (C.token_id(ctx.name, ctx.device, t) if t else None for t in (ta, tb))
+    a, b = (cache.token_id(ctx.name, ctx.device, t) if t else None for t in (ta, tb))
     pair = (a, b) if a is not None and b is not None else None
-    res = C.ablate(ctx.name, ctx.device, ctx.ids, _pairs(chosen), mode, 10, pair)
+    res = cache.ablate(ctx.name, ctx.device, ctx.ids, _pairs(chosen), mode, 10, pair)
     union = list(dict.fromkeys(res.before.ids + res.after.ids))
-    toks = C.decode(ctx.name, ctx.device, tuple(union))
+    toks = cache.decode(ctx.name, ctx.device, tuple(union))
     widgets.figure(
-        P.ablation_bars(toks, res.before.logprobs[union].exp().tolist(), res.after.logprobs[union].exp().tolist()),
+        lm_plots.ablation_bars(
+            toks, res.before.logprobs[union].exp().tolist(), res.after.logprobs[union].exp().tolist()
+        ),
         key="lm_abl_fig",
     )
     m = st.columns(3)
@@ -101,14 +103,14 @@ def scores_tab(ctx: Ctx) -> None:
         c1, c2 = st.columns(2)
         copy_len = int(c1.slider("Copy length", 5, 100, 40, key="lm_hs_len", bind=Q))
         seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key="lm_hs_seed", bind=Q))
-        ids = C.repeated_ids(ctx.name, ctx.device, copy_len, seed)
+        ids = cache.repeated_ids(ctx.name, ctx.device, copy_len, seed)
         st.caption(
             f"[bos] + {copy_len} random tokens + the same {copy_len} again = {len(ids)} tokens; the induction "
             f"target of a query in the second copy is the key {copy_len - 1} positions back."
         )
     else:
         ids = ctx.ids
-    scores = C.head_scores(ctx.name, ctx.device, ids)
+    scores = cache.head_scores(ctx.name, ctx.device, ids)
     cols = st.columns(2)
     for i, name in enumerate(SCORES):
         with cols[i % 2]:
@@ -118,7 +120,7 @@ def scores_tab(ctx: Ctx) -> None:
                 continue
             layer, h = divmod(int(np.nanargmax(s)), s.shape[1])
             widgets.figure(
-                P.head_scores(s, name, height=460),
+                lm_plots.head_scores(s, name, height=460),
                 key=f"lm_hs_{i}",
                 caption=f"Top: layer {layer} head {h} ({float(s[layer, h]):.2f}).",
             )
@@ -140,13 +142,13 @@ def _ioi(ctx: Ctx) -> None:
         key="lm_ioi_run",
     ):
         return
-    ids, _, _ = C.tokenize(ctx.name, ctx.device, IOI_PROMPT)
-    a, b = (C.token_id(ctx.name, ctx.device, t) for t in IOI_ANSWERS)
+    ids, _, _ = cache.tokenize(ctx.name, ctx.device, IOI_PROMPT)
+    a, b = (cache.token_id(ctx.name, ctx.device, t) for t in IOI_ANSWERS)
     if a is None or b is None:
         st.error("This model's tokenizer gives no tokens for the IOI names.")
         return
-    clean, eff = C.ioi_effects(ctx.name, ctx.device, ids, a, b, mode)
-    widgets.figure(P.head_scores(eff.numpy(), "Δ logit diff (ablated − clean)", signed=True), key="lm_ioi_fig")
+    clean, eff = cache.ioi_effects(ctx.name, ctx.device, ids, a, b, mode)
+    widgets.figure(lm_plots.head_scores(eff.numpy(), "Δ logit diff (ablated − clean)", signed=True), key="lm_ioi_fig")
     flat = eff.flatten()
     worst = [divmod(int(i), eff.shape[1]) for i in flat.argsort()[:5]]
     st.caption(

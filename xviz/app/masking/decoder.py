@@ -9,42 +9,42 @@ from collections.abc import Callable
 import streamlit as st
 import torch
 
-from xviz.analysis import masking_decoder as D
+from xviz.analysis import masking_decoder
 from xviz.app import run_cache, state, widgets
 from xviz.app.widgets import figure
 from xviz.plots import masks as mask_plots
 
 
-def cached_sides(model_name: str, device: str, sentences: tuple) -> D.PaddingSides:
+def cached_sides(model_name: str, device: str, sentences: tuple) -> masking_decoder.PaddingSides:
     """Keyed on plain values, in the process-wide byte-bounded cache; the shared model is only read."""
 
-    def compute() -> D.PaddingSides:
-        return D.compare_sides(state.load_model_cached(model_name, device), list(sentences))
+    def compute() -> masking_decoder.PaddingSides:
+        return masking_decoder.compare_sides(state.load_model_cached(model_name, device), list(sentences))
 
     with st.spinner("Running the decoder on the batch padded left and right…"):
-        return run_cache.cached_run(("masking_sides", model_name, device, sentences), compute)
+        return run_cache.get_or_compute(("masking_sides", model_name, device, sentences), compute)
 
 
-def _probs_shown(run: D.SideRun, layer: int, b: int, head: int) -> torch.Tensor:
+def _probs_shown(run: masking_decoder.SideRun, layer: int, b: int, head: int) -> torch.Tensor:
     """(N, N) probabilities with the rows of pad queries blank: fully masked, their softmax means nothing."""
     p = run.probs[layer, b, head].clone()
     p[~run.attention_mask[b].bool()] = float("nan")
     return p
 
 
-def _pad_labels(run: D.SideRun) -> list[list[str]]:
+def _pad_labels(run: masking_decoder.SideRun) -> list[list[str]]:
     """Token labels with the padding shown as [pad] (a decoder often pads with its end-of-text token)."""
     am = run.attention_mask.tolist()
     return [[t if m else "[pad]" for t, m in zip(row, mrow)] for row, mrow in zip(run.tokens, am)]
 
 
-def _pad_token(run: D.SideRun) -> str:
+def _pad_token(run: masking_decoder.SideRun) -> str:
     return next(
         (t for row, mrow in zip(run.tokens, run.attention_mask.tolist()) for t, m in zip(row, mrow) if not m), ""
     )
 
 
-def _batches(res: D.PaddingSides) -> None:
+def _batches(res: masking_decoder.PaddingSides) -> None:
     st.markdown(
         "The decoder receives the same sentences padded on either side, with their `attention_mask` "
         "(B × N; 1 = real token) and `position_ids` counted over real tokens:"
@@ -61,7 +61,7 @@ def _batches(res: D.PaddingSides) -> None:
             )
 
 
-def _checks(res: D.PaddingSides) -> None:
+def _checks(res: masking_decoder.PaddingSides) -> None:
     c = st.columns(4)
     c[0].metric("largest probability on a masked entry", f"{max(res.left.max_masked, res.right.max_masked):.3g}")
     c[1].metric("max |row sum − 1| (real queries)", f"{max(res.left.max_row_error, res.right.max_row_error):.1e}")

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from xviz.analysis import masking as A
+from xviz.analysis import masking
 from xviz.app import state
 from xviz.app.image_input import image_input
 from xviz.app.masking import decoder as decoder_sections
 from xviz.app.widgets import Q, figure
+from xviz.models.contract import KINDS
 from xviz.plots import masks as mask_plots
 
 DEFAULT = "The cat sat on the mat.\nDogs bark.\nAttention is all you need, they said in 2017."
@@ -32,7 +33,7 @@ def _layer_head(model, key: str) -> tuple[int, int]:
     return layer, head
 
 
-def _checks(res: A.MaskedAttention) -> None:
+def _checks(res: masking.MaskedAttention) -> None:
     c1, c2 = st.columns(2)
     c1.metric("largest probability on a masked entry", f"{res.max_masked:.3g}")
     c2.metric("max |row sum − 1| (every layer, head, row)", f"{res.max_row_error:.1e}")
@@ -43,7 +44,7 @@ def padding_section() -> None:
     if model.is_causal:
         decoder_sections.padding_sides(model, sentences(), _layer_head)
         return
-    batch, res = A.padded_batch_attention(model, sentences())
+    batch, res = masking.padded_batch_attention(model, sentences())
     if batch.truncated:
         st.warning(f"Sentences longer than the model's positions were truncated to {model.max_positions} tokens.")
     st.markdown("The model receives the padded `input_ids` and this `attention_mask` (B × N; 1 = real token):")
@@ -52,7 +53,7 @@ def padding_section() -> None:
         "mk_batch",
         caption="Each sentence padded with [PAD] to the longest one; dark = 1 (a real token), light = 0.",
     )
-    st.dataframe(A.batch_table(batch.tokens, batch["attention_mask"]), hide_index=False)
+    st.dataframe(masking.batch_table(batch.tokens, batch["attention_mask"]), hide_index=False)
     b = st.selectbox("Sentence", range(len(batch.tokens)), key="mk_b", format_func=lambda i: f"#{i}", bind=Q)
     layer, head = _layer_head(model, "mk_pad")
     a, c = st.columns(2)
@@ -75,10 +76,10 @@ def patterns_section() -> None:
     model = state.get_model("text")
     pk = _packed(model)
     c1, c2, c3 = st.columns(3)
-    kind = c1.selectbox("Mask", A.mask_kinds(padding=False), index=1, key="mk_kind", bind=Q)
+    kind = c1.selectbox("Mask", masking.mask_kinds(padding=False), index=1, key="mk_kind", bind=Q)
     prefix = c2.slider("Prefix length (prefix-LM)", 0, len(pk.tokens), min(5, len(pk.tokens)), key="mk_prefix", bind=Q)
     window = c3.slider("Window / stride / block (sparse)", 1, 16, 4, key="mk_win", bind=Q)
-    mask = A.build_mask(kind, len(pk.tokens), pk.doc_ids, prefix=prefix, window=window)
+    mask = masking.build_mask(kind, len(pk.tokens), pk.doc_ids, prefix=prefix, window=window)
     st.caption(
         "The sentences are packed into one row (each as the tokenizer gives it: [CLS] … [SEP] for BERT), as "
         "in pre-training with packing."
@@ -92,15 +93,15 @@ def patterns_section() -> None:
         )
     with b:
         if kind in ("causal", "prefix-LM", "document + causal"):
-            labels = A.lm_labels(pk.input_ids[0].cpu(), kind, prefix, pk.doc_ids)
+            labels = masking.lm_labels(pk.input_ids[0].cpu(), kind, prefix, pk.doc_ids)
             st.markdown("**As a language model's inputs and labels** (labels shifted by one):")
-            st.dataframe(A.lm_rows(pk.tokens, pk.input_ids[0], labels, model), hide_index=True, height=420)
+            st.dataframe(masking.lm_rows(pk.tokens, pk.input_ids[0], labels, model), hide_index=True, height=420)
         else:
             st.markdown(f"**Document of each token:** {pk.doc_ids.tolist()}")
 
 
-def _packed(model) -> A.Packed:
-    pk = A.pack(model, sentences())
+def _packed(model) -> masking.Packed:
+    pk = masking.pack(model, sentences())
     if pk.truncated:
         st.warning(f"The packed row was truncated to {len(pk.tokens)} tokens.")
     return pk
@@ -111,7 +112,7 @@ def _encoder():
     model = state.get_model("text")
     if not model.is_causal:
         return model
-    name = state.DEFAULTS["text"]
+    name = KINDS["text"].default
     st.info(
         f"MLM is the objective of bidirectional encoders; {state.model_name('text')} is a causal decoder, so "
         f"this section uses **{name}**."
@@ -127,7 +128,7 @@ def mlm_section() -> None:
     c1, c2 = st.columns(2)
     seed = c1.number_input("Seed", 0, 1_000_000, 0, key="mk_seed", bind=Q)
     prob = c2.slider("Selection probability", 0.05, 0.5, 0.15, step=0.05, key="mk_prob", bind=Q)
-    rows, out = A.mlm_example(model, text, int(seed), prob)
+    rows, out = masking.mlm_example(model, text, int(seed), prob)
     n_sel = int(out.selected.sum())
     st.markdown(
         f"**{n_sel}** of {len(rows) - 2} word pieces selected: {int(out.replaced.sum())} → [MASK], "
@@ -149,7 +150,7 @@ def mae_section() -> None:
     ratio = c1.slider("Mask ratio", 0.0, 0.95, 0.75, step=0.05, key="mk_ratio", bind=Q)
     patch = c2.selectbox("Patch size (224 px image)", [14, 16, 32], index=1, key="mk_patch", bind=Q)
     seed = c3.number_input("Seed", 0, 1_000_000, 0, key="mk_mae_seed", bind=Q)
-    is_masked, kept = A.mae_patch_mask(224, int(patch), ratio, int(seed))
+    is_masked, kept = masking.mae_patch_mask(224, int(patch), ratio, int(seed))
     n = is_masked.numel()
     st.markdown(
         f"**{n - kept}** of {n} patches hidden, **{kept}** visible (keep = int(N·(1 − ratio)); "
@@ -176,14 +177,19 @@ def effect_section(compare: bool = False) -> None:
     pk = _packed(model)
     n = len(pk.tokens)
     decoder_sections.effect_note(model)
-    kinds = A.mask_kinds(padding=False)
+    kinds = masking.mask_kinds(padding=False)
     cols = st.columns(2 if compare else 1)
     chosen = [cols[0].selectbox("Mask A" if compare else "Mask", kinds, index=1, key="mk_eff_a", bind=Q)]
     if compare:
         chosen.append(cols[1].selectbox("Mask B", kinds, index=3, key="mk_eff_b", bind=Q))
     layer, head = _layer_head(model, "mk_eff")
     results = [
-        (kind, A.attention_under_mask(model, pk.input_ids, A.build_mask(kind, n, pk.doc_ids, prefix=min(5, n))))
+        (
+            kind,
+            masking.attention_under_mask(
+                model, pk.input_ids, masking.build_mask(kind, n, pk.doc_ids, prefix=min(5, n))
+            ),
+        )
         for kind in chosen
     ]
     if not compare:

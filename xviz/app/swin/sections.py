@@ -3,79 +3,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import streamlit as st
-from PIL import Image
 
-from xviz.analysis import swin_cost as C
-from xviz.analysis import swin_geometry as V
+from xviz.analysis import swin_cost, swin_geometry
 from xviz.app import state
-from xviz.app.image_input import image_input
+from xviz.app.swin.common import Ctx, pick, untrained_note
 from xviz.app.widgets import Q, figure
 from xviz.layers.windows import relative_position_bias, relative_position_index
-from xviz.plots import swin_geometry as P
-from xviz.plots import swin_model as PM
-
-
-@dataclass
-class Ctx:
-    image: Image.Image
-    pic: np.ndarray  # (H·q, W·q, 3) the picture on the token grid
-    q: int  # pixels per token
-    H: int
-    W: int
-    M: int
-    s: int
-
-
-def _clamp(key: str, hi: int, default: int) -> None:
-    """Keep a slider's stored value inside its (changing) range before the slider is drawn."""
-    if not 0 <= st.session_state.get(key, default) <= hi:
-        st.session_state[key] = min(default, hi)
-
-
-def pick(container, label: str, n: int, default: int, key: str, **kw) -> int:
-    """A 0..n−1 slider (in the URL); with a single choice there is nothing to slide (Streamlit refuses
-    min == max)."""
-    if n <= 1:
-        return 0
-    default = min(default, n - 1)
-    _clamp(key, n - 1, default)
-    return container.slider(label, 0, n - 1, default, key=key, bind=Q, **kw)
-
-
-def controls() -> Ctx:
-    left, right = st.columns([1, 2])
-    with right:  # sliders first: image_input may stop the run (upload pending) and they must keep their state
-        c1, c2 = st.columns(2)
-        M = c1.slider("Window size M", 2, 12, 7, key="swin_M", bind=Q, help="Tokens per window side (Swin: 7).")
-        s = pick(c2, "Shift s", M, M // 2, "swin_shift", help="SW-MSA rolls the map by (−s, −s); Swin: ⌊M/2⌋.")
-        nh = c1.slider("Windows down", 1, 10, 8, key="swin_nh", bind=Q)
-        nw = c2.slider("Windows across", 1, 10, 8, key="swin_nw", bind=Q)
-        st.caption(
-            f"Feature map {nh * M} × {nw * M} tokens ({nh * nw} windows of {M}×{M}); Swin-T's first stage "
-            "is 56 × 56 tokens (a 224 px image cut into 4 px patches) with M = 7, s = 3."
-        )
-    with left:
-        img = image_input("swin_img").image
-    pic, q = V.grid_image(img, nh * M, nw * M)
-    return Ctx(img, pic, q, nh * M, nw * M, M, s)
+from xviz.plots import swin_geometry as swin_geometry_plots
+from xviz.plots import swin_model as swin_model_plots
 
 
 def windows_section(c: Ctx) -> None:
     a, b = st.columns(2)
     with a:
         figure(
-            P.window_grid_figure(c.pic, c.q, c.M, 0, "W-MSA: regular windows"),
+            swin_geometry_plots.window_grid_figure(c.pic, c.q, c.M, 0, "W-MSA: regular windows"),
             "swin_grid_w",
             caption=f"Thin lines: the {c.H}×{c.W} token (patch) grid; yellow: {c.M}×{c.M} windows. "
             "W-MSA layers attend only inside each window.",
         )
     with b:
         figure(
-            P.window_grid_figure(c.pic, c.q, c.M, c.s, f"SW-MSA: windows shifted by {c.s}"),
+            swin_geometry_plots.window_grid_figure(c.pic, c.q, c.M, c.s, f"SW-MSA: windows shifted by {c.s}"),
             "swin_grid_sw",
             caption="The next layer moves the partition by s tokens, so its windows straddle the previous "
             "layer's borders; the pieces at the edges wrap around (next section).",
@@ -83,12 +33,12 @@ def windows_section(c: Ctx) -> None:
 
 
 def shift_section(c: Ctx) -> None:
-    steps = V.shift_steps(c.pic, c.q, c.M, c.s)
+    steps = swin_geometry.shift_steps(c.pic, c.q, c.M, c.s)
     masked = int((steps.regions_per_window > 1).sum())
     n = steps.regions_per_window.numel()
     st.markdown(f"**{n} windows, {masked} of them masked** (effective M = {steps.M}, s = {steps.shift}).")
     figure(
-        P.shift_steps_figure(steps, c.q),
+        swin_geometry_plots.shift_steps_figure(steps, c.q),
         "swin_steps",
         caption="Rolling by (−s, −s) moves the top rows and left columns to the bottom and right, so the "
         "shifted partition again has whole M×M windows (no padding, same window count). Tokens from "
@@ -99,7 +49,7 @@ def shift_section(c: Ctx) -> None:
 
 
 def mask_section(c: Ctx) -> None:
-    steps = V.shift_steps(c.pic, c.q, c.M, c.s)
+    steps = swin_geometry.shift_steps(c.pic, c.q, c.M, c.s)
     n_win = steps.regions_per_window.numel()
     idx = pick(
         st,
@@ -109,9 +59,9 @@ def mask_section(c: Ctx) -> None:
         "swin_win",
         help="Row-major index in the rolled map; the last one (bottom-right) holds four regions.",
     )
-    detail = V.window_detail(c.H, c.W, c.M, c.s, idx)
+    detail = swin_geometry.window_detail(c.H, c.W, c.M, c.s, idx)
     figure(
-        P.window_mask_figure(detail, V.window_crop(steps.rolled, c.q, detail.M, idx)),
+        swin_geometry_plots.window_mask_figure(detail, swin_geometry.window_crop(steps.rolled, c.q, detail.M, idx)),
         "swin_mask",
         caption="Dark = may attend. A pair is allowed only when both tokens carry the same region label "
         "(official Swin adds −100 to the others; xviz uses the boolean form). In W-MSA layers the "
@@ -124,7 +74,7 @@ def relpos_section(c: Ctx) -> None:
     a, b = st.columns([3, 2])
     with a:
         figure(
-            PM.rel_index_figure(idx, f"Relative position index, M = {c.M}"),
+            swin_model_plots.rel_index_figure(idx, f"Relative position index, M = {c.M}"),
             "swin_relidx",
             caption="Equal values = equal offset (Δrow, Δcol): a block-Toeplitz matrix.",
         )
@@ -144,7 +94,9 @@ def relpos_section(c: Ctx) -> None:
     a, b = st.columns(2)
     with a:
         figure(
-            PM.bias_table_figure(table, head, f"{state.model_name('swin')}: table, block {blk}, head {head}"),
+            swin_model_plots.bias_table_figure(
+                table, head, f"{state.model_name('swin')}: table, block {blk}, head {head}"
+            ),
             "swin_table",
             caption="The table laid out by offset: the centre is Δ = (0, 0).",
         )
@@ -152,7 +104,7 @@ def relpos_section(c: Ctx) -> None:
         M = model.blocks[blk].window_size
         bias = relative_position_bias(table, relative_position_index(M))[head]
         figure(
-            PM.gathered_bias_figure(bias, f"B = table[index], {M**2}×{M**2}"),
+            swin_model_plots.gathered_bias_figure(bias, f"B = table[index], {M**2}×{M**2}"),
             "swin_bias",
             caption="What is added to every window's QKᵀ/√d of this head (the model's own M).",
         )
@@ -163,11 +115,11 @@ def rf_section(c: Ctx) -> None:
     r = pick(a, "Token row", c.H, c.H // 2, "swin_rf_r")
     col = pick(b, "Token column", c.W, c.W // 2, "swin_rf_c")
     k = d.slider("Layers k", 0, 10, 2, key="swin_rf_k", bind=Q)
-    field = C.receptive_field(c.H, c.W, c.M, (r, col), k, shift=c.s)
+    field = swin_cost.receptive_field(c.H, c.W, c.M, (r, col), k, shift=c.s)
     x, y = st.columns([3, 2])
     with x:
         figure(
-            P.receptive_field_figure(
+            swin_geometry_plots.receptive_field_figure(
                 c.pic,
                 c.q,
                 field,
@@ -183,7 +135,9 @@ def rf_section(c: Ctx) -> None:
         )
     with y:
         figure(
-            P.rf_growth_figure(C.receptive_field_sizes(c.H, c.W, c.M, (r, col), max(k, 4), c.s)),
+            swin_geometry_plots.rf_growth_figure(
+                swin_cost.receptive_field_sizes(c.H, c.W, c.M, (r, col), max(k, 4), c.s)
+            ),
             "swin_rf_growth",
             caption="Without the shift, information never leaves its window.",
         )
@@ -193,7 +147,7 @@ def cost_section(c: Ctx) -> None:
     a, b = st.columns(2)
     ch = a.select_slider("Channels C", [48, 96, 128, 192, 384], 96, key="swin_C", bind=Q)
     patch = b.select_slider("Patch size (px)", [2, 4, 8, 16], 4, key="swin_patch", bind=Q)
-    rows = C.cost_curve([2**i for i in range(5, 13)] + [c.H * patch], patch, ch, c.M)
+    rows = swin_cost.cost_curve([2**i for i in range(5, 13)] + [c.H * patch], patch, ch, c.M)
     rows = sorted({r["image_px"]: r for r in rows}.values(), key=lambda r: r["image_px"])
     cur = next(r for r in rows if r["image_px"] == c.H * patch)
     st.markdown(
@@ -201,14 +155,8 @@ def cost_section(c: Ctx) -> None:
         f"window attention ({cur['msa']:.3g} vs {cur['wmsa']:.3g} FLOPs)."
     )
     figure(
-        PM.cost_figure(rows, c.H * patch),
+        swin_model_plots.cost_figure(rows, c.H * patch),
         "swin_cost",
         caption="Ω(MSA) = 4hwC² + 2(hw)²C grows with the square of the token count, Ω(W-MSA) = 4hwC² + "
         "2M²hwC linearly (Liu et al. 2021, Eq. 1–2); log-log axes.",
     )
-
-
-def untrained_note() -> None:
-    note = state.model_note(state.model_name("swin"))
-    if note and "UNTRAINED" in note:
-        st.warning(f"{state.model_name('swin')}: {note} Load a trained HF Swin in the sidebar (Add a model).")
