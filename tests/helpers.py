@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository root
 APP_PATH = os.path.join(ROOT, "app.py")
@@ -214,8 +215,10 @@ TINY_LLAMA_CORPUS = [
 ] * 4
 
 
-def save_tiny_llama(folder: Path, seed: int = 0) -> Path:
-    """A random-init tiny Llama (GQA: 4 query / 2 KV heads, 2 layers) + byte-level BPE tokenizer saved in `folder`."""
+def save_tiny_llama(
+    folder: Path, seed: int = 0, layers: int = 2, heads: int = 4, hidden: int = 32, positions: int = 64
+) -> Path:
+    """A random-init tiny Llama (GQA: `heads` query / heads/2 KV heads) + byte-level BPE tokenizer saved in `folder`."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -234,17 +237,17 @@ def save_tiny_llama(folder: Path, seed: int = 0) -> Path:
         eos_token="<|endoftext|>",
         pad_token="<|endoftext|>",
         bos_token="<|endoftext|>",
-        model_max_length=64,
+        model_max_length=positions,
     )
     torch.manual_seed(seed)
     cfg = LlamaConfig(
         vocab_size=bpe.get_vocab_size(),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads // 2,
+        max_position_embeddings=positions,
         bos_token_id=0,
         eos_token_id=0,
         pad_token_id=0,
@@ -299,3 +302,56 @@ def block_local_variant():
         pattern=block_local,
         reads=("block",),
     )
+
+
+# ---- tiny random-init Hugging Face checkpoints (the adapter's parity suite and its on-demand attention tests) ----
+SMALL = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
+
+
+def _dec(name: str, **kw):
+    """A tiny config of transformers' class `name` (imported when called: transformers is slow to import)."""
+
+    def make():
+        import transformers  # noqa: PLC0415
+
+        return getattr(transformers, name)(vocab_size=97, max_position_embeddings=64, **{**SMALL, **kw})
+
+    return make
+
+
+def _gpt2():
+    import transformers  # noqa: PLC0415
+
+    return transformers.GPT2Config(vocab_size=97, n_positions=64, n_embd=32, n_layer=2, n_head=4)
+
+
+CAUSAL = {
+    "gpt2": _gpt2,
+    "llama": _dec("LlamaConfig", num_key_value_heads=2),
+    "qwen2": _dec("Qwen2Config", num_key_value_heads=2),
+    "mistral": _dec("MistralConfig", num_key_value_heads=2, sliding_window=4),
+    "gemma2": _dec(
+        "Gemma2Config",
+        num_key_value_heads=2,
+        head_dim=16,  # wider than hidden_size / heads = 8, as real Gemma heads are
+        sliding_window=4,
+        attn_logit_softcapping=5.0,
+        final_logit_softcapping=3.0,
+        query_pre_attn_scalar=8,
+    ),
+    "phi3": _dec("Phi3Config", num_key_value_heads=2, pad_token_id=0),
+}
+
+
+def save_pretrained(model, tmp_path):
+    model.save_pretrained(tmp_path)
+    return tmp_path
+
+
+def tiny_ids(n=10, b=2, left_pad=3, vocab=97):
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(3, vocab, (b, n), generator=g)
+    mask = torch.ones_like(ids)
+    if b > 1:
+        mask[1, :left_pad] = 0
+    return ids, mask

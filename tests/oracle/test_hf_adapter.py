@@ -3,49 +3,15 @@ the test): probabilities and outputs within 1e-5, for decoders, encoders, a visi
 
 import pytest
 import torch
+from helpers import CAUSAL, SMALL
+from helpers import save_pretrained as _save
+from helpers import tiny_ids as _ids
 
 import xviz
 from xviz.adapters.hf import load_hf_model
 
 transformers = pytest.importorskip("transformers")
 T = transformers
-SMALL = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
-
-
-def _dec(cls_cfg, **kw):
-    return lambda: cls_cfg(vocab_size=97, max_position_embeddings=64, **{**SMALL, **kw})
-
-
-CAUSAL = {
-    "gpt2": lambda: T.GPT2Config(vocab_size=97, n_positions=64, n_embd=32, n_layer=2, n_head=4),
-    "llama": _dec(T.LlamaConfig, num_key_value_heads=2),
-    "qwen2": _dec(T.Qwen2Config, num_key_value_heads=2),
-    "mistral": _dec(T.MistralConfig, num_key_value_heads=2, sliding_window=4),
-    "gemma2": _dec(
-        T.Gemma2Config,
-        num_key_value_heads=2,
-        head_dim=16,  # wider than hidden_size / heads = 8, as real Gemma heads are
-        sliding_window=4,
-        attn_logit_softcapping=5.0,
-        final_logit_softcapping=3.0,
-        query_pre_attn_scalar=8,
-    ),
-    "phi3": _dec(T.Phi3Config, num_key_value_heads=2, pad_token_id=0),
-}
-
-
-def _save(model, tmp_path):
-    model.save_pretrained(tmp_path)
-    return tmp_path
-
-
-def _ids(n=10, b=2, left_pad=3, vocab=97):
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(3, vocab, (b, n), generator=g)
-    mask = torch.ones_like(ids)
-    if b > 1:
-        mask[1, :left_pad] = 0
-    return ids, mask
 
 
 def _close_on_real(a, b, mask_q):

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xviz.hooks import HookPoint
+from xviz.hooks import HookPoint, lazy_attention
+from xviz.lazy_attention import AttentionSource
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -108,7 +109,11 @@ class Attention(nn.Module):
         q = self.hook_q(split_heads(self.q_proj(x), self.num_heads))  # (B, H, Nq, D)
         k = self.hook_k(split_heads(self.k_proj(kv), self.num_heads))  # (B, H, Nk, D)
         v = self.hook_v(split_heads(self.v_proj(kv), self.num_heads))
-        if self.hook_scores.active() or self.hook_probs.active():
+        keep = lazy_attention(self.hook_scores, self.hook_probs, (q.shape[0], q.shape[1], q.shape[2], k.shape[2]))
+        if keep is not None:  # attention kept on demand: the fused kernel runs, q/k/mask/bias are kept
+            keep(AttentionSource(q, k, mask, bias, self.scale))
+            z = fused_attention(q, k, v, mask, bias, self.scale)
+        elif self.hook_scores.active() or self.hook_probs.active():
             z, probs, scores = explicit_attention(q, k, v, mask, bias, self.scale)
             self.hook_scores(scores)
             self.hook_probs(probs)

@@ -18,8 +18,9 @@ import weakref
 import torch
 from torch import nn
 
-from xviz.hooks import HookPoint, active_recorder
+from xviz.hooks import HookPoint, active_recorder, lazy_attention
 from xviz.layers import masks
+from xviz.lazy_attention import AttentionSource
 
 NAME = "xviz"
 
@@ -102,14 +103,27 @@ def xviz_attention(
     if hooks is None:  # a model loaded with "xviz" outside the adapter: plain HF behaviour
         hooks = _UNNAMED
     query, key, value = hooks.hook_q(query), hooks.hook_k(key), hooks.hook_v(value)
-    if hooks.explicit_wanted() or kwargs.get("output_attentions") or softcap is not None:
-        is_causal = kwargs.get("is_causal")
-        is_causal = bool(getattr(module, "is_causal", False) if is_causal is None else is_causal)
+    is_causal = kwargs.get("is_causal")
+    is_causal = bool(getattr(module, "is_causal", False) if is_causal is None else is_causal)
+    shape = (query.shape[0], query.shape[1], query.shape[2], key.shape[2])
+    keep = None if kwargs.get("output_attentions") else lazy_attention(hooks.hook_scores, hooks.hook_probs, shape)
+    if keep is not None:  # attention kept on demand: what it is computed from, not the N² maps
+        bias = kwargs.get("position_bias")
+        keep(AttentionSource(query, key, attention_mask, bias, scaling, softcap, is_causal and attention_mask is None))
+    if keep is None and (hooks.explicit_wanted() or kwargs.get("output_attentions")) or softcap is not None:
         z, probs = hooked_eager_attention(
-            hooks, query, key, value, attention_mask, scaling, softcap, kwargs.get("position_bias"), is_causal
+            _UNNAMED if keep is not None else hooks,  # on demand: the maps are computed, not handed to the hooks
+            query,
+            key,
+            value,
+            attention_mask,
+            scaling,
+            softcap,
+            kwargs.get("position_bias"),
+            is_causal,
         )
         z = hooks.hook_z(z)
-        return z.transpose(1, 2).contiguous(), probs  # (B, Nq, H, D)
+        return z.transpose(1, 2).contiguous(), (None if keep is not None else probs)  # (B, Nq, H, D)
     out, _ = sdpa_attention_forward(
         module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
     )  # (B, Nq, H, D)
