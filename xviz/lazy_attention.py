@@ -162,14 +162,20 @@ class RowStats:
     max: torch.Tensor
     topk_keys: torch.Tensor  # (H, Nq, k)
     topk_weights: torch.Tensor  # (H, Nq, k)
+    mass: dict[str, torch.Tensor]  # name -> (H, Nq): the mass each query puts on that set of keys
 
 
-def row_stats(src, batch: int = 0, topk: int = 5, block: int = ROW_BLOCK) -> RowStats:
-    """`src`: an AttentionSource or a StoredAttention of probabilities."""
+def row_stats(
+    src, batch: int = 0, topk: int = 5, block: int = ROW_BLOCK, key_sets: dict[str, torch.Tensor] | None = None
+) -> RowStats:
+    """`src`: an AttentionSource or a StoredAttention of probabilities; key_sets: name -> bool (Nk,) keys whose
+    received mass to sum per query (the first real token, the special tokens, …)."""
     _, _, nq, nk = src.shape
+    key_sets = key_sets or {}
     offset = nk - nq  # query i sits at position i + offset (a KV cache)
     keys = torch.arange(nk, dtype=torch.float32)
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("ent", "dist", "first", "am", "mx", "ti", "tw")}
+    parts.update({f"set:{name}": [] for name in key_sets})
     for rows, p in src.blocks("probs", block=block):
         p = p[batch].float().cpu()  # (H, r, Nk)
         pos = torch.arange(rows.start, rows.stop, dtype=torch.float32) + offset
@@ -182,8 +188,11 @@ def row_stats(src, batch: int = 0, topk: int = 5, block: int = ROW_BLOCK) -> Row
         tw, ti = p.topk(min(topk, nk), dim=-1)
         parts["tw"].append(tw)
         parts["ti"].append(ti)
+        for name, keys in key_sets.items():
+            parts[f"set:{name}"].append(p[..., keys.bool()].sum(-1))
     cat = {k: torch.cat(v, dim=1) for k, v in parts.items()}
-    return RowStats(cat["ent"], cat["dist"], cat["first"], cat["am"], cat["mx"], cat["ti"], cat["tw"])
+    mass = {name: cat[f"set:{name}"] for name in key_sets}
+    return RowStats(cat["ent"], cat["dist"], cat["first"], cat["am"], cat["mx"], cat["ti"], cat["tw"], mass)
 
 
 def pooled_map(
@@ -211,7 +220,10 @@ def pooled_map(
 
 
 def _pool(m: torch.Tensor, fy: int, fx: int, reduce: str) -> torch.Tensor:
-    """(h, r, c) → (h, ⌈r/fy⌉, ⌈c/fx⌉) by block mean (over the cells present) or max."""
+    """(h, r, c) → (h, ⌈r/fy⌉, ⌈c/fx⌉) by block mean (over the cells present) or max; masked scores (the most
+    negative float) are left out of a mean, and a block of only masked cells stays masked."""
+    if reduce == "mean":
+        m = m.masked_fill(m <= torch.finfo(m.dtype).min / 2, float("nan"))
     h, r, c = m.shape
     pr, pc = _ceil_div(r, fy) * fy - r, _ceil_div(c, fx) * fx - c
     fill = float("nan") if reduce == "mean" else -float("inf")
@@ -219,4 +231,4 @@ def _pool(m: torch.Tensor, fy: int, fx: int, reduce: str) -> torch.Tensor:
     m = m.view(h, m.shape[1] // fy, fy, m.shape[2] // fx, fx)  # (h, R, fy, C, fx)
     if reduce == "max":
         return m.amax(dim=(2, 4))
-    return m.nanmean(dim=(2, 4))
+    return m.nanmean(dim=(2, 4)).nan_to_num(nan=torch.finfo(m.dtype).min)

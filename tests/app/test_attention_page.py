@@ -215,9 +215,11 @@ def test_smollm2_head_overview_and_statistics():
 
 
 @pytest.mark.slow
-def test_smollm2_long_text_is_truncated_to_512_and_compared_with_minilm():
-    at = _lm_app("smollm2-135m", "Head", "word " * 600)
-    assert any("truncated to 512 tokens" in w.value for w in at.warning)
+def test_smollm2_long_text_runs_on_demand_and_is_compared_with_minilm():
+    at = _lm_app("smollm2-135m", "Head", "word " * 600)  # 600 tokens: past 512, within SmolLM2's 8192 positions
+    assert not any("truncated" in w.value for w in at.warning)
+    assert any("computed on demand" in c.value for c in at.caption)
+    assert figure_titled(at, "Probabilities — layer 0, head 0 (cells of 2 × 2 tokens, averaged)")
     at.text_area(key="attn_text").input("The cat sat on the mat.").run()
     at.radio(key="attn_compare").set_value("Two models").run()
     assert not at.exception

@@ -110,10 +110,22 @@ def test_empty_and_too_long_prompts(at):
     at.text_area(key="lm_prompt").set_value("   ").run()
     _ok(at)
     assert any("Type a prompt" in i.value for i in at.info)
-    at.text_area(key="lm_prompt").set_value("word " * 700).run()
+    at.text_area(key="lm_prompt").set_value("word " * 700).run()  # past the old 512 cap: now taken whole
     _ok(at)
-    assert any("longer than 512 tokens" in w.value for w in at.warning)
-    assert any("512 tokens" in c.value for c in at.caption)
+    assert not any("longer than" in w.value for w in at.warning)
+    assert any("701 tokens" in c.value for c in at.caption)  # 700 words and the trailing space
+
+
+def test_a_prompt_past_the_models_positions_is_cut_and_said(tmp_path):
+    """The cap is the model's positions (here a tiny Llama's 64), with a memory estimate: not a fixed 512."""
+    from helpers import save_tiny_llama
+
+    folder = str(save_tiny_llama(tmp_path))
+    at = app_test(PAGE, timeout=120, state={"custom_models_lm": [folder], "model_lm": folder, "lm_tab": "Next token"})
+    at.text_area(key="lm_prompt").set_value("the cat sat on the mat " * 40).run()
+    _ok(at)
+    assert any("only its first 64 are used" in w.value for w in at.warning)
+    assert any("64 tokens" in c.value for c in at.caption)
 
 
 def test_ioi_per_head_ablation_and_prompt_scores(at):

@@ -107,8 +107,10 @@ def test_bad_layer_head_pad_are_refused(minilm):
 
 
 def test_long_text_is_truncated_with_flag(minilm):
-    run = run_steps(minilm, "word " * 400, 0, 0)
-    assert run.truncated and len(run.tokens) == 128
+    run = run_steps(minilm, "word " * 400, 0, 0)  # 402 tokens: within MiniLM's 512 positions, all shown
+    assert not run.truncated and len(run.tokens) == 402
+    run = run_steps(minilm, "word " * 600, 0, 0)  # cut to the model's 512 positions (the page's memory cap is higher)
+    assert run.truncated and len(run.tokens) == 512 and max(s.diff for s in run.steps if s.hook) < 1e-4
 
 
 @pytest.mark.parametrize("std_q,std_k", [(1.0, 1.0), (2.0, 0.5), (0.3, 1.5)])

@@ -92,17 +92,13 @@ class Generation:
         return [s.token for s in self.steps]
 
 
-def _attn_taps(model, store: dict) -> dict:
-    """Edits that keep only the last query row of every layer's probabilities (B, H, 1, t), copy-free."""
-
-    def tap(i):
-        def fn(p: torch.Tensor) -> torch.Tensor:
-            store[i] = p[0, :, -1].float().cpu()  # (H, t)
-            return p
-
-        return fn
-
-    return {f"blocks.{i}.attn.hook_probs": tap(i) for i in range(model.num_layers)}
+def _last_rows(rec, num_layers: int) -> torch.Tensor:
+    """The newest query's attention row in every layer, computed on demand from the recorded q and k: (L, H, t)."""
+    rows = []
+    for i in range(num_layers):
+        nq = rec.source(("probs", i)).shape[2]
+        rows.append(rec.attention(i, rows=slice(nq - 1, nq))[:, 0].float())  # (H, t)
+    return torch.stack(rows)
 
 
 def _cache_shape(cache) -> tuple | None:
@@ -123,15 +119,15 @@ def generate(
     gen, cache, feed = Generation(ids[0].tolist()), None, ids
     for _ in range(d.max_new_tokens):
         t0 = time.perf_counter()
-        store: dict[int, torch.Tensor] = {}
-        with xviz.record(model, names=[], edits=_attn_taps(model, store) if rows else {}):
+        names = "blocks.*.attn.hook_probs" if rows else []
+        with xviz.record(model, names=names, attention="lazy") as rec:  # q, k kept; the maps never built
             out = model(input_ids=feed, cache=cache, use_cache=use_cache, logits_to_keep=1)
         ms = (time.perf_counter() - t0) * 1e3
         logits = out.logits[0, -1].float().cpu()  # (V,)
         cache = out.cache if use_cache else None
         tok, probs = choose(logits, d, g)
         top = probs.topk(5)
-        attn = torch.stack([store[i] for i in sorted(store)]) if store else None  # (L, H, t)
+        attn = _last_rows(rec, model.num_layers) if rows else None  # (L, H, t)
         gen.steps.append(
             Step(
                 tok,

@@ -91,24 +91,29 @@ def head_scores(probs: torch.Tensor, ids: torch.Tensor) -> dict[str, torch.Tenso
 
 @torch.no_grad()
 def model_head_scores(model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
-    """head_scores of the model's own attention on `ids`, computed layer by layer inside the forward (a tap on
-    each hook_probs), so no (L, H, N, N) recording is kept: 512 tokens would be 283 MB in float32."""
+    """head_scores of the model's own attention on `ids`, with attention kept on demand and streamed in row blocks
+    (lazy_attention.py): no (L, H, N, N) tensor is ever built — 4k tokens of SmolLM2 would be 18 GiB."""
     ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
     ms = masks(ids)
-    per_layer: dict[int, dict[str, torch.Tensor]] = {}
-
-    def tap(i):
-        def fn(p: torch.Tensor) -> torch.Tensor:  # (1, H, N, N)
-            pc = p[0].float().cpu()
-            per_layer[i] = {name: mask_score(pc, m.to(pc.device)) for name, m in ms.items()}
-            return p
-
-        return fn
-
-    edits = {f"blocks.{i}.attn.hook_probs": tap(i) for i in range(model.num_layers)}
-    with xviz.record(model, names=[], edits=edits):
+    with xviz.record(model, names="blocks.*.attn.hook_probs", attention="lazy") as rec:
         model(input_ids=ids[None].to(model.device), logits_to_keep=1)
-    return {name: torch.stack([per_layer[i][name] for i in range(model.num_layers)]) for name in ms}
+    per_layer = [streamed_mask_scores(rec.source(("probs", i)), ms) for i in range(model.num_layers)]
+    return {name: torch.stack([s[name] for s in per_layer]) for name in ms}
+
+
+def streamed_mask_scores(src, ms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """mask_score of one layer's heads for every mask, row block by row block: {name: (H,)}."""
+    mass: dict[str, list[torch.Tensor]] = {name: [] for name in ms}
+    for rows, p in src.blocks("probs"):
+        pc = p[0].float().cpu()  # (H, r, N)
+        for name, m in ms.items():
+            mass[name].append((pc * m[rows]).sum(-1))  # (H, r)
+    out = {}
+    for name, m in ms.items():
+        targets = m.any(-1)  # (N,) queries that have a target
+        full = torch.cat(mass[name], dim=-1)  # (H, N)
+        out[name] = full[:, targets].mean(-1) if targets.any() else torch.full(full.shape[:1], float("nan"))
+    return out
 
 
 # ---- per-head ablation effects ---------------------------------------------------------------------------------

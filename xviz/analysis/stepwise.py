@@ -46,7 +46,7 @@ class StepRun:
     layer: int
     head: int
     head_dim: int
-    truncated: bool
+    truncated: bool  # cut to step_limit(model) tokens
     recording: object  # the Recording (all hooks of this forward)
     block_out: torch.Tensor  # (N, C) computed output of the chosen block
     group: int = 1  # query heads per K/V head (grouped-query attention; 1 = plain MHA)
@@ -62,12 +62,23 @@ def verified(step: Step, rec, name: str, recorded: torch.Tensor) -> Step:
     return step
 
 
+STEP_BYTES = 2**30  # what the N × N steps of one run may take together
+
+
+def step_limit(model) -> int:
+    """The longest input step by step shows: the model's positions, capped by a memory estimate — about 12 maps
+    of N × N float32 (scores, probabilities and their companions) plus one per head for the outputs."""
+    per_pair = 4 * (12 + model.num_heads)
+    n = int((STEP_BYTES / per_pair) ** 0.5)
+    return max(16, min(n, model.max_positions or n))
+
+
 def prepare_input(model, text, pad: int = 0):
     """Text (or a (text_a, text_b) pair) → batch of one, with `pad` [PAD] tokens appended (attention_mask 0) so
     the mask step has something to do. Empty text raises InputError."""
     if not isinstance(pad, int) or not 0 <= pad <= 16:
         raise InputError("Padding must be a whole number of tokens between 0 and 16.")
-    batch = model.prepare(text, max_length=min(128, model.cfg.max_positions - pad))
+    batch = model.prepare(text, max_length=min(step_limit(model), model.cfg.max_positions) - pad)
     if pad:
         pid = model.cfg.pad_token_id
         ids, am, tt = batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import torch
 import torch.nn.functional as F
 
-from xviz.analysis.stepwise import Step, StepRun, shape_label, verified
+from xviz.analysis.stepwise import Step, StepRun, shape_label, step_limit, verified
 from xviz.errors import InputError
 from xviz.hooks import record
 from xviz.layers import masks
@@ -212,7 +212,7 @@ def run_lm_steps(model, text: str, layer: int = 0, head: int = 0) -> StepRun:
     layers = [model.block_weights(i) for i in range(layer + 1)]  # InputError for a family the view lacks
     if layers[0].mlp.W_gate is None or layers[0].norm1.kind != "rms":
         raise InputError("Decoder step by step follows the Llama layout (RMSNorm, SwiGLU): pick smollm2-135m.")
-    batch = model.prepare(text, max_length=128)
+    batch = model.prepare(text, max_length=step_limit(model))
     with record(model, names=[f"blocks.{i}.*" for i in range(layer + 1)]) as rec:
         model(**batch)
     ids = batch["input_ids"][0]

@@ -15,11 +15,11 @@ import xviz
 from xviz.analysis.recorded_run import RecordedRun
 from xviz.device import run_with_oom_fallback
 from xviz.errors import ResourceError
-from xviz.hooks import Recording, record
+from xviz.hooks import AUTO_LAZY_BYTES, Recording, record
 
 ATTN_HOOKS = "blocks.*.attn.hook_*"
 MAX_RECORD_BYTES = 3 * 2**30
-PAGE_MAX_TOKENS = 512  # recording grows with N²·L·H: a page never asks for more (SmolLM2: 30 × 9 heads)
+PAGE_MAX_TOKENS = 16384  # the longest input a page records, when the model's positions and the memory allow
 
 
 @dataclass
@@ -34,6 +34,11 @@ class TextRun(RecordedRun):
     max_tokens: int = PAGE_MAX_TOKENS  # the limit the input was cut to
     model_name: str = ""
 
+    @property
+    def on_demand(self) -> bool:
+        """The recording keeps attention as q/k (computed when a view reads it), not as N² maps."""
+        return self.rec.is_lazy(("probs", 0))
+
     def kv_head(self, head: int) -> int:
         """The KV head serving query `head` (grouped-query attention: n_rep consecutive query heads share one)."""
         return kv_head_of(head, self.num_heads, self.rec["k", 0].shape[1])
@@ -44,15 +49,23 @@ def kv_head_of(head: int, num_heads: int, num_kv_heads: int) -> int:
 
 
 def estimate_record_bytes(model, batch_size: int, n_tokens: int, bytes_per: int = 4) -> int:
-    """Scores + probs (B·L·H·N²), q and z (B·L·H·N·D), k and v (B·L·Hkv·N·D: smaller under GQA)."""
+    """What recording every attention hook keeps: q and z (B·L·H·N·D), k and v (B·L·Hkv·N·D: smaller under GQA),
+    plus scores + probs (B·L·H·N²) while they stay under `record`'s on-demand threshold, else the N² mask (one
+    byte a pair, shared by the layers)."""
     L, H, Hkv, D = model.num_layers, model.num_heads, model.num_kv_heads, model.head_dim
-    n = n_tokens
-    return bytes_per * batch_size * L * (2 * H * n * n + 2 * H * n * D + 2 * Hkv * n * D)
+    n, b = n_tokens, batch_size
+    linear = bytes_per * b * L * (2 * H * n * D + 2 * Hkv * n * D)
+    dense = bytes_per * b * L * 2 * H * n * n
+    return linear + (dense if dense <= AUTO_LAZY_BYTES else b * n * n)
 
 
-def page_limit(model, max_tokens: int = PAGE_MAX_TOKENS) -> int:
-    """The longest input a page records: the model's positions, at most `max_tokens`."""
-    return min(max_tokens, model.max_positions or max_tokens)
+def page_limit(model, max_tokens: int = PAGE_MAX_TOKENS, max_bytes: int = MAX_RECORD_BYTES) -> int:
+    """The longest input a page records: the model's positions, at most `max_tokens`, and no longer than what a
+    one-text recording keeps within `max_bytes` (a memory estimate, not a fixed 512)."""
+    limit = min(max_tokens, model.max_positions or max_tokens)
+    while limit > 16 and estimate_record_bytes(model, 1, limit) > max_bytes:
+        limit = int(limit * 0.9)
+    return limit
 
 
 def run_text(model, items: list, max_bytes: int = MAX_RECORD_BYTES, max_tokens: int = PAGE_MAX_TOKENS) -> TextRun:

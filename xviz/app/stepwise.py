@@ -99,7 +99,10 @@ def summary(run: StepRun) -> None:
         + ") have no hook of their own and feed checked ones."
     )
     if run.truncated:
-        st.warning("The text was longer than 128 tokens: it was truncated (the page shows at most 128).")
+        st.warning(
+            f"The text was longer than this page shows for this model ({len(run.tokens)} tokens, a memory "
+            "estimate of its N × N steps): it was truncated."
+        )
 
 
 def head_b_choice(model, kind: str, head: int) -> int | None:

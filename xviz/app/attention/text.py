@@ -1,4 +1,4 @@
-"""Attention page, text input: widgets, the cached run, compare modes. Views live in attention_text_sections.py.
+"""Attention page, text input: widgets, the cached run, compare modes. Views live in text_sections.py.
 Any text model of the sidebar works (encoders and causal LMs); "Two models" runs a second one on the same text."""
 
 from __future__ import annotations
@@ -90,6 +90,13 @@ def _notices(run: TextRun | None) -> None:
         )
     if run.notice:
         st.info(run.notice)
+    if run.on_demand:
+        n = len(run.tokens[0])
+        st.caption(
+            f"{n} tokens: attention is computed on demand from the recorded q and k (dense maps of every layer and "
+            f"head would take {run.rec.dense_nbytes() / 2**30:.1f} GiB; this run keeps {run.rec.nbytes() / 2**20:,.0f} "
+            "MiB). Views read only what they show: zoom in below to see single cells."
+        )
 
 
 def render() -> None:

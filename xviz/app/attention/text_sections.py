@@ -8,8 +8,8 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from xviz.analysis.attention_stats import head_output_norms, head_stat_maps, masked_as_nan, neuron_view
-from xviz.analysis.collapse import cross_layer_similarity
+from xviz.analysis import attention_views
+from xviz.analysis.attention_stats import head_output_norms, masked_as_nan, neuron_view
 from xviz.analysis.text_run import TextRun
 from xviz.app import widgets
 from xviz.app.widgets import Q
@@ -22,7 +22,7 @@ from xviz.plots.attention import (
     token_lines,
 )
 from xviz.plots.heatmap import gamma_colorscale, heatmap
-from xviz.plots.style import PROB_SCALE, SIGNED_SCALE
+from xviz.plots.style import MAX_LABELLED, PROB_SCALE, SIGNED_SCALE
 from xviz.plots.vision import collapse_figure
 
 CAPTIONS = {
@@ -50,6 +50,10 @@ CAPTIONS = {
     "repeat earlier ones.",
     "diff": "A − B on a symmetric scale: red where A attends more, blue where B does.",
 }
+
+
+MAX_LINES = 128  # token lines beyond this are a hairball
+COLLAPSE_SIDE = 256
 
 
 def _selectors(run: TextRun, suffix: str = "") -> tuple[int, int]:
@@ -90,9 +94,10 @@ def _tab_head(runs, run_a, compare, stem) -> None:
         key="attn_sqrt",
         bind=Q,
     )
-    _columns(runs, _head)
+    rows, cols = region_controls(len(run_a.tokens[0]))
+    _columns(runs, lambda tag, r, lyr, hd: _head(tag, r, lyr, hd, rows, cols))
     if compare != "Two models":  # two tokenisations: no cell-by-cell difference
-        _difference(runs)
+        _difference(runs, rows, cols)
 
 
 def _tab_qkv(runs, run_a, compare, stem) -> None:
@@ -150,47 +155,57 @@ def _label(tag: str, layer: int, head: int) -> str:
 
 
 def _overview(tag, run: TextRun, layer, head) -> None:
-    probs = run.probs()  # (L, H, N, N)
+    maps = attention_views.overview_maps(run.rec)  # (L, H, 56, 56): block-averaged, never whole maps
     widgets.figure(
-        overview_grid(probs, title=f"{tag + ': ' if tag else ''}all layers × heads"),
+        overview_grid(maps, title=f"{tag + ': ' if tag else ''}all layers × heads"),
         key=f"attn_overview{tag}",
         caption=CAPTIONS["overview"],
     )
 
 
-def _head(tag, run: TextRun, layer, head) -> None:
+def region_controls(n: int) -> tuple[slice, slice]:
+    """Zoom: query rows × key columns of the head maps (the whole map by default). Regions of at most
+    MAX_LABELLED tokens a side show one labelled cell per token pair; larger ones are block-averaged."""
+    if n <= MAX_LABELLED:
+        return slice(None), slice(None)
+    c1, c2 = st.columns(2)
+    rows = c1.slider("Query tokens", 0, n, (0, n), key="attn_rows", help="Zoom in on a range of queries.")
+    cols = c2.slider("Key tokens", 0, n, (0, n), key="attn_cols", help="Zoom in on a range of keys.")
+    rows = rows if rows[1] > rows[0] else (rows[0], rows[0] + 1)
+    cols = cols if cols[1] > cols[0] else (cols[0], cols[0] + 1)
+    return slice(*rows), slice(*cols)
+
+
+def _region_figure(region, toks, title: str, **kw):
+    exact = region.exact and max(region.values.shape) <= MAX_LABELLED
+    whole = exact and (region.r0, region.c0) == (0, 0) and region.values.shape == (len(toks), len(toks))
+    labels = (toks, toks) if whole else (region.labels(toks, 1), region.labels(toks, 0)) if exact else (None, None)
+    note = "" if region.exact else f" (cells of {region.fy} × {region.fx} tokens, averaged)"
+    return heatmap(region.values, *labels, title=title + note, **kw)
+
+
+def _head(tag, run: TextRun, layer, head, rows=slice(None), cols=slice(None)) -> None:
     toks = run.tokens[0]
-    p = run.rec["probs", layer][0, head]
     if run.is_causal:
-        st.caption(CAPTIONS["causal"].format(float(p.float().triu(1).max()) if p.shape[-1] > 1 else 0.0))
+        above = attention_views.head_region(run.rec, layer, head, "probs", max_side=len(toks)).values
+        st.caption(CAPTIONS["causal"].format(float(above.triu(1).max()) if len(toks) > 1 else 0.0))
     scale = gamma_colorscale(PROB_SCALE, 0.5) if st.session_state.get("attn_sqrt") else PROB_SCALE
-    widgets.figure(
-        heatmap(
-            p,
-            toks,
-            toks,
-            title=f"Probabilities — {_label(tag, layer, head)}",
-            zmin=0.0,
-            value_name="p",
-            colorscale=scale,
-        ),
-        key=f"attn_probs{tag}",
-        caption=CAPTIONS["probs"],
+    probs = attention_views.head_region(run.rec, layer, head, "probs", rows, cols)
+    fig = _region_figure(
+        probs, toks, f"Probabilities — {_label(tag, layer, head)}", zmin=0.0, value_name="p", colorscale=scale
     )
-    s = masked_as_nan(run.rec["scores", layer][0, head])
-    widgets.figure(
-        heatmap(
-            s,
-            toks,
-            toks,
-            title=f"Scores before softmax — {_label(tag, layer, head)}",
-            colorscale=SIGNED_SCALE,
-            zmid=0.0,
-            value_name="score",
-        ),
-        key=f"attn_scores{tag}",
-        caption=CAPTIONS["scores"],
+    widgets.figure(fig, key=f"attn_probs{tag}", caption=CAPTIONS["probs"])
+    scores = attention_views.head_region(run.rec, layer, head, "scores", rows, cols)
+    scores.values = masked_as_nan(scores.values)
+    fig = _region_figure(
+        scores,
+        toks,
+        f"Scores before softmax — {_label(tag, layer, head)}",
+        colorscale=SIGNED_SCALE,
+        zmid=0.0,
+        value_name="score",
     )
+    widgets.figure(fig, key=f"attn_scores{tag}", caption=CAPTIONS["scores"])
 
 
 def _qkv(tag, run: TextRun, layer, head) -> None:
@@ -228,23 +243,24 @@ def _neuron(tag, run: TextRun, layer, head, qi) -> None:
     qi = min(qi, len(toks) - 1)
     q, k = run.rec["q", layer][0, head], run.rec["k", layer][0, run.kv_head(head)]  # (N, D) each
     prod, dots = neuron_view(q, k, qi)
-    fig = neuron_view_figure(
-        prod, dots, run.rec["probs", layer][0, head, qi], toks, toks[qi], title=_label(tag, layer, head)
-    )
+    row = attention_views.attention_row(run.rec, layer, head, qi)
+    fig = neuron_view_figure(prod, dots, row, toks, toks[qi], title=_label(tag, layer, head))
     widgets.figure(fig, key=f"attn_neuron{tag}", caption=CAPTIONS["neuron"])
 
 
 def _lines(tag, run: TextRun, layer, head, threshold) -> None:
-    toks = run.tokens[0]
-    fig = token_lines(run.rec["probs", layer][0, head], toks, threshold=threshold, title=_label(tag, layer, head))
+    toks = run.tokens[0][:MAX_LINES]
+    if len(run.tokens[0]) > MAX_LINES:
+        st.caption(f"Lines for the first {MAX_LINES} tokens (of {len(run.tokens[0])}): more would be unreadable.")
+    p = run.rec.attention(layer, head, rows=slice(0, len(toks)))[:, : len(toks)]  # (n, n) of the first n tokens
+    fig = token_lines(p, toks, threshold=threshold, title=_label(tag, layer, head))
     widgets.figure(fig, key=f"attn_lines{tag}", caption=CAPTIONS["lines"])
 
 
 def _stats(tag, run: TextRun, layer, head) -> None:
-    probs = run.probs()  # (L, H, N, N)
     valid, special = torch.tensor(run.valid[0]), torch.tensor(run.special[0])
     names = sorted({t for t, s, v in zip(run.tokens[0], run.special[0], run.valid[0]) if s and v})
-    for key, mat, fmt in head_stat_maps(probs, valid, special, "/".join(names)):
+    for key, mat, fmt in attention_views.head_statistics(run.rec, valid, special, "/".join(names)):
         widgets.figure(
             layer_head_figure(mat, f"{tag + ': ' if tag else ''}{key}", fmt),
             key=f"attn_stat_{'_'.join(key.split()[:3])}{tag}",
@@ -254,21 +270,26 @@ def _stats(tag, run: TextRun, layer, head) -> None:
 
 def _collapse(tag, run: TextRun, layer, head) -> None:
     valid = torch.tensor(run.valid[0])
-    sim = cross_layer_similarity(run.probs(), valid)  # (L, H, N, N) → (L, L)
+    sim = attention_views.collapse_similarity(run.rec, valid)  # (L, L)
+    pooled = len(valid) > COLLAPSE_SIDE
     widgets.figure(
         collapse_figure(sim, title=f"{tag + ': ' if tag else ''}cross-layer similarity"),
         key=f"attn_collapse{tag}",
-        caption=CAPTIONS["collapse"],
+        caption=CAPTIONS["collapse"]
+        + (f" Over {COLLAPSE_SIDE} tokens it compares {COLLAPSE_SIDE}² block-averaged maps." if pooled else ""),
     )
 
 
-def _difference(runs) -> None:
+def _difference(runs, rows: slice = slice(None), cols: slice = slice(None)) -> None:
     if len(runs) != 2:
         return
     (_, ra, la, ha), (_, rb, lb, hb) = runs
-    pa, pb = ra.rec["probs", la][0, ha], rb.rec["probs", lb][0, hb]
-    if pa.shape != pb.shape:
-        st.info(f"A − B needs the same number of tokens (A has {pa.shape[-1]}, B has {pb.shape[-1]}).")
+    if len(ra.tokens[0]) != len(rb.tokens[0]):
+        st.info(f"A − B needs the same number of tokens (A has {len(ra.tokens[0])}, B has {len(rb.tokens[0])}).")
         return
-    fig = difference_figure(pa, pb, ra.tokens[0], ra.tokens[0], "A − B (probabilities)")
+    pa = attention_views.head_region(ra.rec, la, ha, "probs", rows, cols)
+    pb = attention_views.head_region(rb.rec, lb, hb, "probs", rows, cols)
+    toks = ra.tokens[0]
+    xl, yl = (pa.labels(toks, 1), pa.labels(toks, 0)) if pa.exact else (None, None)
+    fig = difference_figure(pa.values, pb.values, xl, yl, "A − B (probabilities)")
     widgets.figure(fig, key="attn_diff", caption=CAPTIONS["diff"])

@@ -9,19 +9,23 @@ import streamlit as st
 import torch
 
 from xviz.analysis import lm_beam, lm_decode, lm_heads, lm_next
+from xviz.analysis.text_run import page_limit
 from xviz.app import state
-
-MAX_PROMPT_TOKENS = 512
 
 
 def _model(name: str, device: str):
     return state.load_model_cached(name, device)
 
 
+def prompt_limit(name: str, device: str) -> int:
+    """The longest prompt the page takes: the model's positions, capped by a memory estimate (not a fixed 512)."""
+    return page_limit(_model(name, device))
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def tokenize(name: str, device: str, text: str) -> tuple[tuple[int, ...], tuple[str, ...], bool]:
-    """(ids, display strings, truncated) — cut to the page's 512-token limit."""
-    batch = _model(name, device).prepare(text, max_length=MAX_PROMPT_TOKENS)
+    """(ids, display strings, truncated) — cut to the page's limit (`prompt_limit`)."""
+    batch = _model(name, device).prepare(text, max_length=prompt_limit(name, device))
     return tuple(batch["input_ids"][0].tolist()), tuple(batch.tokens[0]), bool(batch.truncated)
 
 

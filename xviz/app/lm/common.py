@@ -43,14 +43,14 @@ def load_model():
 
 
 def prompt_ctx(model, name: str) -> Ctx:
-    """The prompt box and its tokens; empty → message and stop; longer than 512 tokens → truncated, said so."""
+    """The prompt box and its tokens; empty → message and stop; longer than the page's limit → truncated, said so."""
     st.session_state.setdefault("lm_prompt", DEFAULT_PROMPT)
     prompt = st.text_area(
         "Prompt",
         key="lm_prompt",
         height=80,
         bind=Q,
-        help=f"At most {cache.MAX_PROMPT_TOKENS} tokens on this page; longer prompts are cut.",
+        help=f"At most {cache.prompt_limit(name, str(state.device())):,} tokens for this model; longer ones are cut.",
     )
     if not prompt.strip():
         st.info("Type a prompt to see what the model predicts next.")
@@ -58,10 +58,7 @@ def prompt_ctx(model, name: str) -> Ctx:
     device = str(state.device())
     ids, tokens, truncated = cache.tokenize(name, device, prompt)
     if truncated:
-        st.warning(
-            f"The prompt is longer than {cache.MAX_PROMPT_TOKENS} tokens: "
-            f"only its first {cache.MAX_PROMPT_TOKENS} are used."
-        )
+        st.warning(f"The prompt is longer than {len(ids):,} tokens: only its first {len(ids):,} are used.")
     st.caption(
         f"**{name}** · {len(ids)} tokens · {model.num_layers} layers × {model.num_heads} heads "
         f"({model.num_kv_heads} KV heads) · {device}"

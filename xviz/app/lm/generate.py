@@ -210,7 +210,7 @@ def _two_prompts(ctx: Ctx) -> None:
         return
     ids_b, _, truncated = cache.tokenize(ctx.name, ctx.device, text_b)
     if truncated:
-        st.warning(f"Prompt B was cut to {cache.MAX_PROMPT_TOKENS} tokens.")
+        st.warning(f"Prompt B was cut to {cache.prompt_limit(ctx.name, ctx.device):,} tokens.")
     a = cache.next_token(ctx.name, ctx.device, ctx.ids, 10)
     b = cache.next_token(ctx.name, ctx.device, ids_b, 10)
     union = list(dict.fromkeys(a.ids + b.ids))  # A's top 10, then B's new ones
