@@ -102,3 +102,18 @@ def test_a_4k_token_recording_stays_bounded(tmp_path):
     facts = json.loads(out.stdout.strip().splitlines()[-1])
     assert facts["lazy"] and facts["dense"] >= 2 * 2**30 and abs(facts["row_sum"] - 1) < 1e-5
     assert facts["kept"] < 64 * 2**20 and facts["grow"] < 512 * 2**20, facts
+
+
+@pytest.mark.gpu
+def test_attention_on_demand_on_cuda_equals_dense(tiny_llama, tmp_path):
+    """The same code path on CUDA: sources captured on the device, moved to the host once, maps equal."""
+    model = xviz.load_model(str(save_tiny_llama(tmp_path)), device="cuda")
+    ids = torch.randint(3, 90, (2, 48), generator=torch.Generator().manual_seed(0)).cuda()
+    with torch.no_grad():
+        with xviz.record(model, names="blocks.*.attn.hook_*", attention="lazy") as lazy:
+            model(input_ids=ids)
+        with xviz.record(model, names="blocks.*.attn.hook_*", attention="dense") as dense:
+            model(input_ids=ids)
+    assert lazy.sources["blocks.1.attn"].q.device.type == "cpu"
+    for i in range(model.num_layers):
+        assert (lazy["probs", i] - dense["probs", i]).abs().max() <= 1e-4
