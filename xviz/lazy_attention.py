@@ -188,8 +188,8 @@ def row_stats(
         tw, ti = p.topk(min(topk, nk), dim=-1)
         parts["tw"].append(tw)
         parts["ti"].append(ti)
-        for name, keys in key_sets.items():
-            parts[f"set:{name}"].append(p[..., keys.bool()].sum(-1))
+        for name, chosen in key_sets.items():
+            parts[f"set:{name}"].append(p[..., chosen.bool()].sum(-1))
     cat = {k: torch.cat(v, dim=1) for k, v in parts.items()}
     mass = {name: cat[f"set:{name}"] for name in key_sets}
     return RowStats(cat["ent"], cat["dist"], cat["first"], cat["am"], cat["mx"], cat["ti"], cat["tw"], mass)

@@ -44,11 +44,18 @@ def test_attention_page_at_4k_tokens_reads_only_what_it_shows(long_llama):
     z = heatmap_z(fig)  # (40, 50): queries 100…139 × keys 90…139
     assert z.shape == (40, 50) and (z[0, 11:] == 0).all()  # causal: query 100 never sees keys 101…139
     assert 0 < z[-1].sum() <= 1.0 + 1e-5 and z.min() >= 0
-    for tab in ("Overview", "Statistics", "Collapse", "Neuron view"):
+    titles = {
+        "Overview": "all layers × heads",
+        "Statistics": "entropy",
+        "Collapse": "cross-layer",
+        "Neuron view": "layer 0",
+    }
+    for tab, title in titles.items():
         at.session_state["attn_tab"] = tab
+        at.query_params["attn_tab"] = tab  # the tab is bound to the URL, which the first run filled with "Head"
         at.run()
         _ok(at)
-        assert figures(at), tab
+        assert figure_titled(at, title, match="contains"), tab
 
 
 def test_lm_page_and_step_by_step_take_long_prompts(long_llama):
@@ -57,9 +64,11 @@ def test_lm_page_and_step_by_step_take_long_prompts(long_llama):
     _ok(at)
     assert any("only its first 4,096 are used" in w.value for w in at.warning)  # the model's positions, not 512
     assert figures(at)
-    at.session_state["lm_tab"] = "Head scores"
+    at.session_state["lm_tab"] = at.query_params["lm_tab"] = "Head scores"
+    at.session_state["lm_hs_src"] = at.query_params["lm_hs_src"] = "This prompt"  # the 4096-token prompt itself
     at.run()
     _ok(at)
+    assert heatmap_z(figure_titled(at, "induction")).shape == (2, 4)  # streamed from q/k: (L, H)
     words = " ".join(LONG_TEXT.split()[:600])
     state = {"custom_models_lm": [long_llama], "model_lm": long_llama, "sw_text": words}
     state["sw_kind"] = "Decoder (Llama: SmolLM2)"
