@@ -81,11 +81,15 @@ def run_text(model, items: list, max_bytes: int = MAX_RECORD_BYTES, max_tokens: 
             f"(limit {max_bytes / 2**20:,.0f} MiB). Use shorter or fewer texts."
         )
 
+    dense = 4 * len(items) * model.num_layers * 2 * model.num_heads * n * n
+    mode = "lazy" if dense > AUTO_LAZY_BYTES else "dense"  # record's "auto", decided here: lazy skips HF's N² mask
+
     def forward(device: torch.device) -> Recording:
         m = model if device == model.device else cpu_copy(model)
         inputs = {k: v.to(device) for k, v in batch.items()}
-        with torch.no_grad(), record(m, names=ATTN_HOOKS, meta={"input": items, "tokens": batch.tokens}) as rec:
-            m(**inputs)
+        meta = {"input": items, "tokens": batch.tokens}
+        with torch.no_grad(), record(m, names=ATTN_HOOKS, meta=meta, attention=mode) as rec:
+            m(**inputs, **({"logits_to_keep": 1} if m.kind == "lm" else {}))  # no (N, V) logits: 805 MB at 4k
         return rec
 
     rec, notice = run_with_oom_fallback(forward, model.device)

@@ -95,7 +95,7 @@ def xviz_attention(
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The function transformers calls: returns (attn_output (B, Nq, H, D), probs or None)."""
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward  # noqa: PLC0415  (transformers takes seconds to import; only the adapter's load path needs it)
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward  # noqa: PLC0415  (heavy import; only the adapter needs it)
 
     hooks = ATTN_HOOKS.get(module)
     scaling = scaling if scaling is not None else query.shape[-1] ** -0.5
@@ -133,10 +133,13 @@ def xviz_attention(
 
 
 def xviz_mask(*args, **kwargs):
-    """HF's boolean SDPA mask; while a recorder is active, never skipped (the explicit path needs it)."""
-    from transformers.masking_utils import sdpa_mask  # noqa: PLC0415  (transformers takes seconds to import; only the adapter's load path needs it)
+    """HF's boolean SDPA mask. HF skips it (None) when it is purely causal; a dense recording keeps it anyway (the
+    explicit path reads it), while attention kept on demand takes the skip: SDPA then runs its causal kernel
+    without an N² mask, and the source records `causal=True` instead of N² booleans."""
+    from transformers.masking_utils import sdpa_mask  # noqa: PLC0415  (heavy import; only the adapter needs it)
 
-    if active_recorder() is not None:
+    rec = active_recorder()
+    if rec is not None and rec.attention != "lazy":
         kwargs["allow_is_causal_skip"] = False
     return sdpa_mask(*args, **kwargs)
 
@@ -148,8 +151,8 @@ def register_xviz_attention() -> str:
     """Register the function and the mask once per process; returns the implementation name."""
     global _registered
     if not _registered:
-        from transformers import AttentionInterface  # noqa: PLC0415  (transformers takes seconds to import; only the adapter's load path needs it)
-        from transformers.masking_utils import AttentionMaskInterface  # noqa: PLC0415  (transformers takes seconds to import; only the adapter's load path needs it)
+        from transformers import AttentionInterface  # noqa: PLC0415  (heavy import; only the adapter needs it)
+        from transformers.masking_utils import AttentionMaskInterface  # noqa: PLC0415  (heavy import; only the adapter needs it)
 
         AttentionInterface.register(NAME, xviz_attention)
         AttentionMaskInterface.register(NAME, xviz_mask)
