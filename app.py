@@ -22,6 +22,8 @@ PAGES = [
     st.Page("views/encdec.py", title="Encoder–decoder", icon=":material/translate:", url_path="encdec"),
     st.Page("views/stepwise.py", title="Self-attention, step by step", icon=":material/stairs:", url_path="stepwise"),
     st.Page("views/mixers.py", title="Token mixers", icon=":material/blender:", url_path="mixers"),
+    st.Page("views/clip.py", title="CLIP", icon=":material/image_search:", url_path="clip"),
+    st.Page("views/circuits.py", title="Circuits", icon=":material/account_tree:", url_path="circuits"),
 ]
 
 sidebar.render()  # before st.navigation: its widgets then survive reruns in AppTest too

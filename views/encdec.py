@@ -1,10 +1,13 @@
 """Encoder–decoder: cross-attention against a known alignment, the masked decoder, and how sequences are
-generated (greedy, sampling, beam search; teacher forcing vs free running; AT vs NAT; BLEU)."""
+generated (greedy, sampling, beam search; teacher forcing vs free running; AT vs NAT; BLEU); the copy mechanism and
+guided / location-aware attention on attention-GRU models of their own."""
 
 import streamlit as st
 
 from xviz.app import state
 from xviz.app.encdec import decoding, sections
+from xviz.app.encdec.copy import copy_section
+from xviz.app.encdec.guided import guided_section
 from xviz.app.widgets import Q, literal, user_errors
 
 st.title("Encoder–decoder")
@@ -23,8 +26,17 @@ SECTIONS = {
     "Teacher forcing vs free running": decoding.exposure_section,
     "AT vs NAT": decoding.nat_section,
     "BLEU": decoding.bleu_section,
+    "Copy mechanism": copy_section,
+    "Guided attention": guided_section,
 }
+# these load their own zoo models (copy-*, monotonic-*: attention GRUs): no model picker or task input above them
+OWN_MODELS = {"Copy mechanism", "Guided attention"}
 
+view = st.radio("Section", list(SECTIONS), key="ed_view", horizontal=True, bind=Q)
+if view in OWN_MODELS:
+    with user_errors():
+        SECTIONS[view]()
+    st.stop()
 sections.model_picker()
 model = state.get_model("seq2seq")
 name = state.model_name("seq2seq")
@@ -36,6 +48,5 @@ if not sections.is_own(model):  # a Hugging Face encoder–decoder added in the 
     st.stop()
 with user_errors():
     ctx = sections.inputs(model, name)
-view = st.radio("Section", list(SECTIONS), key="ed_view", horizontal=True, bind=Q)
 with user_errors():
     SECTIONS[view](ctx)

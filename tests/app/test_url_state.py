@@ -13,6 +13,8 @@ import pytest
 import torch
 from helpers import app_test, figure_titles
 
+from xviz.pretrained.zoo import ZOO
+
 torch.set_num_threads(1)
 
 ACCESSORS = (
@@ -226,6 +228,14 @@ CASES = [
         ["Rome"],
         id="language-model",
         marks=pytest.mark.slow,
+    ),
+    pytest.param(
+        "views/clip.py",
+        {"clip_view": "Side by side", "clip_cmp": "Two templates", "clip_tpl_b": "a photo of a {}."},
+        {"clip_view": "Side by side", "clip_cmp": "Two templates", "clip_tpl_b": "a photo of a {}."},
+        ["template A vs template B"],
+        id="clip",
+        marks=pytest.mark.skipif("clip-shapes" not in ZOO, reason="no CLIP model in the zoo yet (clip-shapes)"),
     ),
 ]
 

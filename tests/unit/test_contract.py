@@ -30,6 +30,7 @@ HIDDEN = {
     "mixer-digits": 64,
     "fnet-digits": 64,
     "cnn-digits": 16,
+    **dict.fromkeys(["copy-plain", "copy-pointer", "monotonic-plain", "monotonic-guided", "monotonic-location"], 128),
 }
 
 
@@ -104,7 +105,7 @@ def test_hf_adapter_implements_the_contract(tiny_lm):
 
 
 def test_hf_adapter_hidden_size_for_every_kind(tmp_path):
-    """hidden_size from the HF config: BART's d_model (seq2seq), a ViT (image), CLIP's text tower (multimodal)."""
+    """hidden_size from the HF config: BART's d_model (seq2seq), a ViT (image), CLIP's text tower (clip)."""
     T = pytest.importorskip("transformers")
     from xviz.adapters.hf import load_hf_model
 
@@ -124,7 +125,7 @@ def test_hf_adapter_hidden_size_for_every_kind(tmp_path):
             )
         ),
         "image": T.ViTModel(T.ViTConfig(image_size=16, patch_size=4, **small), add_pooling_layer=False),
-        "multimodal": T.CLIPModel(
+        "clip": T.CLIPModel(
             T.CLIPConfig(
                 text_config=dict(vocab_size=50, max_position_embeddings=16, **{**small, "hidden_size": 16}),
                 vision_config=dict(image_size=16, patch_size=4, **small),
@@ -135,7 +136,7 @@ def test_hf_adapter_hidden_size_for_every_kind(tmp_path):
     for kind, hf in models.items():
         hf.save_pretrained(tmp_path / kind)
         m = load_hf_model(tmp_path / kind)
-        assert (m.kind, m.hidden_size) == (kind, {"seq2seq": 24, "image": 32, "multimodal": 16}[kind])
+        assert (m.kind, m.hidden_size) == (kind, {"seq2seq": 24, "image": 32, "clip": 16}[kind])
 
 
 # ---- one config vocabulary across xviz's own models ------------------------------------------------------------
@@ -159,6 +160,7 @@ OLD_NAMES = {
 
 
 def _configs():
+    from xviz.models.attn_rnn import AttnRNNConfig
     from xviz.models.mae import MAEConfig
     from xviz.models.mixers import DigitConfig
     from xviz.models.seq2seq import Seq2SeqConfig
@@ -168,7 +170,17 @@ def _configs():
     from xviz.models.vit import ViTConfig
     from xviz.train.live import TrainConfig
 
-    return [TextEncoderConfig, ViTConfig, SwinConfig, MAEConfig, LMConfig, Seq2SeqConfig, DigitConfig, TrainConfig]
+    return [
+        TextEncoderConfig,
+        ViTConfig,
+        SwinConfig,
+        MAEConfig,
+        LMConfig,
+        Seq2SeqConfig,
+        DigitConfig,
+        TrainConfig,
+        AttnRNNConfig,
+    ]
 
 
 def test_configs_use_one_vocabulary():

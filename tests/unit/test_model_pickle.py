@@ -11,6 +11,7 @@ import xviz
 
 # the registry models built from files in the package (no fetch), plus every activation an MLP can hold
 SHIPPED = ["swin-tiny", "mae-small", "seq2seq-tiny", "vit-digits", "mixer-digits", "fnet-digits", "cnn-digits"]
+SHIPPED += ["copy-plain", "copy-pointer", "monotonic-plain", "monotonic-guided", "monotonic-location"]
 
 
 def _outputs(model, inputs: dict) -> list[torch.Tensor]:
@@ -24,6 +25,8 @@ def _inputs(model) -> dict:
     g = torch.Generator().manual_seed(0)
     if model.kind == "seq2seq":
         return model.prepare("hello world", "reverse", target="dlrow olleh")
+    if model.kind == "rnn_seq2seq":  # the attention GRUs: their first example, with the model's own output
+        return model.prepare(model.examples[0])
     size = {"swin": 224, "mae": 64}.get(model.kind, 16)
     channels = 1 if model.name.endswith("digits") else 3
     return {"pixel_values": torch.randn(1, channels, size, size, generator=g)}

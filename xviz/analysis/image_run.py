@@ -11,7 +11,7 @@ from PIL import Image
 from xviz.analysis.recorded_run import RecordedRun
 from xviz.analysis.text_run import cpu_copy
 from xviz.device import run_with_oom_fallback
-from xviz.errors import ResourceError
+from xviz.errors import InputError, ResourceError
 from xviz.hooks import Recording, record
 from xviz.inputs.image import LoadedImage
 
@@ -43,6 +43,21 @@ def estimate_image_record_bytes(model, n_tokens: int, bytes_per: int = 4) -> int
     probabilities N_s·m²·2^s·H (windows of m² <= N_s tokens) and residual N_s·2^s·C never exceed H·N² and N·C."""
     L, H, C = model.num_layers, model.num_heads, model.hidden_size
     return bytes_per * L * (H * n_tokens * n_tokens + n_tokens * C)
+
+
+def _check_global_attention(model, rec: Recording, n: int) -> None:
+    """The image views need one (1, H, N, N) map per block over the prefix tokens + the patch grid: a model whose
+    attention is windowed (Swin), masked to a subset (MAE with masking) or not recorded gets a message."""
+    name = getattr(model, "name", "") or "This model"
+    if rec.num_layers("probs") == 0:
+        raise InputError(f"{name} records no attention probabilities (its attention is not hooked), only streams.")
+    for i in range(rec.num_layers("probs")):
+        shape = tuple(rec["probs", i].shape)
+        if shape[0] != 1 or shape[-1] != n or shape[-2] != n:
+            raise InputError(
+                f"{name} does not attend over the whole patch grid in every block (block {i}: {shape}, expected "
+                f"(1, H, {n}, {n})): windowed attention such as Swin's is shown on the Swin windows page."
+            )
 
 
 def run_image(
@@ -77,6 +92,7 @@ def run_image(
         return rec
 
     rec, notice = run_with_oom_fallback(forward, model.device)
+    _check_global_attention(model, rec, n)
     if dtype is not None:
         note = f"The recording ({need / 2**20:,.0f} MiB in float32) is stored as float16."
         notice = f"{notice} {note}" if notice else note

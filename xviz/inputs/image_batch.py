@@ -140,6 +140,32 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
     return x.reshape(img.size[1], img.size[0], -1).permute(2, 0, 1)[None].contiguous()  # (H, W, C) → (1, C, H, W)
 
 
+def rescale_normalise(img: Image.Image, factor: float, mean, std, normalize: bool = True) -> torch.Tensor:
+    """PIL image → (1, C, H, W) float32 with the HF image processors' arithmetic: the uint8 values times `factor`
+    in float64, cast to float32, then (x − mean) / std in float32 (`to_tensor` + `normalise` differ by an ulp)."""
+    arr = np.asarray(img).reshape(img.size[1], img.size[0], -1)  # (H, W, C)
+    x = (arr.astype(np.float64) * factor).astype(np.float32)
+    if normalize:
+        x = (x - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]  # (H, W, C) → (1, C, H, W)
+
+
+def shortest_edge_size(w: int, h: int, short: int) -> tuple[int, int]:
+    """(W, H) with the short side = `short` and the long side truncated, as transformers'
+    get_resize_output_image_size(default_to_square=False)."""
+    return (short, int(short * h / w)) if w <= h else (int(short * w / h), short)
+
+
+def centre_crop(img: Image.Image, size) -> Image.Image:
+    """The centre (H, W) of an image, offsets floored as transformers' center_crop; a side shorter than the crop is
+    padded with black around the image (PIL fills what lies outside)."""
+    H, W = _hw(size)
+    w, h = img.size
+    top = (h - H) // 2 if h >= H else -((H - h + 1) // 2)
+    left = (w - W) // 2 if w >= W else -((W - w + 1) // 2)
+    return img.crop((left, top, left + W, top + H))
+
+
 def _stats(mean, std, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     kw = dict(dtype=like.dtype, device=like.device)
     return torch.tensor(mean, **kw).view(1, -1, 1, 1), torch.tensor(std, **kw).view(1, -1, 1, 1)

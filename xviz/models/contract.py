@@ -19,8 +19,11 @@ from xviz.hooks import hook_names as _hook_names
 from xviz.inputs.batch import Batch
 from xviz.inputs.image_batch import ImageBatch
 
-# "lm": causal language model with a head; "mixer": the non-attention token mixers of the Token-mixers page
-Kind = Literal["text", "lm", "seq2seq", "image", "mae", "swin", "mixer", "multimodal"]
+# "lm": causal language model with a head; "mixer": the non-attention token mixers of the Token-mixers page;
+# "rnn_seq2seq": the attention-GRU encoder–decoders of the Encoder–decoder page's copy and guided-attention sections
+# (no Transformer blocks, another input API: the page's seq2seq picker does not list them, those sections load them);
+# "clip": an image tower and a text tower in one embedding space (CLIP, SigLIP)
+Kind = Literal["text", "lm", "seq2seq", "image", "mae", "swin", "mixer", "clip", "rnn_seq2seq"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,10 @@ KINDS: dict[Kind, KindInfo] = {
     "swin": KindInfo("Swin model", "swin-tiny", ("swin",)),
     "seq2seq": KindInfo(default="seq2seq-tiny", lists=("seq2seq",)),
     "mixer": KindInfo(lists=("mixer",)),
-    "multimodal": KindInfo(lists=("multimodal",)),
+    "clip": KindInfo(
+        "CLIP model", "clip-shapes", ("clip",), "CLIP / SigLIP: an image and a text tower (the CLIP page)."
+    ),
+    "rnn_seq2seq": KindInfo(lists=("rnn_seq2seq",)),
 }
 
 
@@ -133,6 +139,53 @@ class ImageModel(XvizModel, Protocol):
     """kind "image" / "mae" / "swin": a PIL image in, an ImageBatch (pixels + how they were made) out."""
 
     def prepare(self, inputs: Image.Image, **kwargs: Any) -> ImageBatch: ...
+
+
+@runtime_checkable
+class ClipModel(XvizModel, Protocol):
+    """kind "clip": two towers in one embedding space. Hook names `text.blocks.*` / `vision.blocks.*`; images and
+    texts go in as PIL images (or an ImageBatch / pixel tensor) and strings (or a prepared Batch)."""
+
+    text_prefix: str  # "text.": hook-name prefix of the text tower
+    vision_prefix: str  # "vision."
+
+    @property
+    def is_sigmoid(self) -> bool: ...  # SigLIP: sigmoid per pair (Zhai et al. 2023); CLIP: softmax (Radford et al.)
+
+    @property
+    def logit_scale(self) -> float: ...  # exp(t) = 1/τ, the learned multiplier of the cosines
+
+    @property
+    def logit_bias(self) -> float | None: ...  # SigLIP's learned b; None for CLIP
+
+    @property
+    def has_tokenizer(self) -> bool: ...
+
+    @property
+    def text_max_tokens(self) -> int: ...
+
+    @property
+    def vision_tower(self) -> ImageModel: ...  # the image tower as an image model (hooks `blocks.*`), shared modules
+
+    def prepare(self, inputs: Any, **kwargs: Any) -> Mapping[str, Any]: ...  # image → ImageBatch, text(s) → Batch
+
+    def text_pool_index(self, batch: Batch) -> list[int]: ...  # per text: the position that becomes its embedding
+
+    def text_embeddings(self, texts: Any, normalize: bool = True) -> torch.Tensor: ...  # (n, E)
+
+    def image_embeddings(self, images: Any, normalize: bool = True) -> torch.Tensor: ...  # (n, E)
+
+    def patch_embeddings(self, images: Any, normalize: bool = True) -> torch.Tensor: ...  # (n, gh·gw, E)
+
+    def image_pooling(self, images: Any) -> torch.Tensor: ...  # (n, N): weight of each last-layer token in the pool
+
+    def label_embeddings(self, labels: list[str], templates: list[str] | None = None) -> torch.Tensor: ...
+
+    def logits(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor: ...  # (n, m)
+
+    def similarity(self, images: Any, texts: Any) -> torch.Tensor: ...  # (n_images, n_texts) logits
+
+    def zero_shot(self, images: Any, labels: list[str], templates: list[str] | None = None) -> torch.Tensor: ...
 
 
 class ContractMixin:

@@ -15,6 +15,7 @@ from torch import nn
 
 from xviz.adapters.hf import load_hf_model
 from xviz.models._checkpoint import read_file_meta
+from xviz.models.attn_rnn import load_attn_rnn_file
 from xviz.models.contract import Kind
 from xviz.models.digit_vit import load_digit_model
 from xviz.models.mae import load_mae_file
@@ -63,6 +64,7 @@ def _swin_tiny() -> nn.Module:
 
 
 _DIGITS = "trained by xviz on scikit-learn's digits"
+_RNN = "Attention-GRU encoder–decoder (Bahdanau-style, 1 layer, 128 wide) trained by xviz on a CPU"
 _ENTRIES = (
     ZooEntry(
         "minilm-l6",
@@ -95,6 +97,26 @@ _ENTRIES = (
         "synthetic tasks with a known alignment (reverse, date → ISO, copy a name through a template); "
         "autoregressive + non-autoregressive decoders sharing one encoder",
         lambda: load_seq2seq_file(weights_file("seq2seq-tiny")),
+    ),
+    *(
+        ZooEntry(name, "rnn_seq2seq", f"{_RNN} {what}", functools.partial(load_attn_rnn_file, weights_file(name)))
+        for name, what in (
+            (
+                "copy-plain",
+                "on the copy task (requests with rare made-up names and numbers → commands); no copy mechanism: "
+                "it can only write <unk> for a word outside its 38-word output vocabulary",
+            ),
+            (
+                "copy-pointer",
+                "on the copy task, with a pointer-generator output (See et al. 2017) that copies rare words",
+            ),
+            ("monotonic-plain", "to spell numbers out ('305' → 'three zero five'), content-based attention"),
+            (
+                "monotonic-guided",
+                "to spell numbers out, trained with the guided-attention loss (Tachibana et al. 2017)",
+            ),
+            ("monotonic-location", "to spell numbers out, with location-aware attention (Chorowski et al. 2015)"),
+        )
     ),
     *(
         ZooEntry(name, kind, f"{what} {_DIGITS}", functools.partial(load_digit_model, weights_file(name)))

@@ -7,6 +7,8 @@ from pathlib import Path
 import torch
 
 from xviz.adapters.hf.attention import register_xviz_attention
+from xviz.adapters.hf.clip import HFClipModel
+from xviz.adapters.hf.image import read_image_prep, vision_config
 from xviz.adapters.hf.model import HFModel
 from xviz.errors import ModelLoadError, XvizError
 from xviz.models._checkpoint import check_model_size, read_config
@@ -23,6 +25,8 @@ _IMAGE_TYPES = {
     "beit",
     "swin",
 }
+_CLIP_TYPES = ("clip", "siglip")  # two towers: kind "clip"
+_TOWERS = {"vision_model.": "vision", "visual_projection.": "vision", "text_model.": "text", "text_projection.": "text"}
 
 
 def detect_kind(cfg: dict) -> str:
@@ -34,8 +38,8 @@ def detect_kind(cfg: dict) -> str:
         return "lm"
     if mtype in _IMAGE_TYPES:
         return "image"
-    if mtype in ("clip", "siglip"):
-        return "multimodal"
+    if mtype in _CLIP_TYPES:
+        return "clip"
     return "text"
 
 
@@ -59,7 +63,14 @@ def _check_weights(folder: Path) -> None:
 
 
 def _from_pretrained(auto, folder: Path, impl: str, device_map, dtype, offload_folder):
-    kw = dict(attn_implementation=impl, trust_remote_code=False, use_safetensors=True, local_files_only=True)
+    """→ (model, loading info with its missing_keys)."""
+    kw = dict(
+        attn_implementation=impl,
+        trust_remote_code=False,
+        use_safetensors=True,
+        local_files_only=True,
+        output_loading_info=True,
+    )
     if dtype is not None:
         kw["dtype"] = dtype
     if device_map is not None:
@@ -67,6 +78,27 @@ def _from_pretrained(auto, folder: Path, impl: str, device_map, dtype, offload_f
         if offload_folder is not None:
             kw["offload_folder"] = str(offload_folder)
     return auto.from_pretrained(str(folder), **kw)
+
+
+def _check_towers(folder: Path, kind: str, missing: list[str]) -> None:
+    """A CLIP folder whose weights lack a whole tower would load with random weights there: refuse it."""
+    if kind != "clip":
+        return
+    gone = sorted({_TOWERS[p] for k in missing for p in _TOWERS if k.startswith(p)})
+    if gone:
+        raise ModelLoadError(
+            f"{folder} has no weights for its {' and '.join(gone)} tower ({len(missing)} tensors missing from its "
+            "safetensors): a CLIP model needs both towers. Save the whole model (CLIPModel / SiglipModel)."
+        )
+
+
+def _image_prep(folder: Path, kind: str, config):
+    """The checkpoint's image preprocessing (kind "image" / "clip"), None for text models."""
+    if kind not in ("image", "clip"):
+        return None
+    size = getattr(vision_config(config), "image_size", None)
+    size = size[0] if isinstance(size, (list, tuple)) else size
+    return read_image_prep(folder, config.model_type, size if isinstance(size, int) else None)
 
 
 def _load_tokenizer(folder: Path):
@@ -104,31 +136,41 @@ def load_hf_model(
     check_model_size(cfg, str(folder))
     _check_weights(folder)
     kind = detect_kind(cfg)
-    auto = _auto_class(kind)
+    hf, info = _load_weights(_auto_class(kind), folder, device_map, dtype, offload_folder)
+    _check_towers(folder, kind, list(info.get("missing_keys") or []))
+    if cfg["model_type"] == "vit_mae":  # the attention pages show every patch: no random masking (image.py)
+        hf.config.mask_ratio = 0.0
+        note = _join(note, "Loaded with mask_ratio 0: the encoder sees every patch, in order.")
+    cls = HFClipModel if kind == "clip" else HFModel
+    model = cls(
+        hf.eval(), _load_tokenizer(folder), kind, name or str(folder), note, _image_prep(folder, kind, hf.config)
+    )
+    if not model.records_attention:  # it computes attention itself (T5 today): say what is recorded
+        model.note = _join(
+            note,
+            f"{model.model_type} computes attention itself (not through transformers' attention interface): xviz "
+            "records its residual streams and norms, not q/k/v/scores/probs.",
+        )
+    return model.eval()
+
+
+def _join(*parts: str | None) -> str:
+    return " ".join(p for p in parts if p)
+
+
+def _load_weights(auto, folder: Path, device_map, dtype, offload_folder):
+    """transformers' from_pretrained with xviz's attention (eager when the architecture refuses it) → (model,
+    loading info); any failure of transformers becomes a ModelLoadError."""
     try:
         try:
-            hf = _from_pretrained(auto, folder, register_xviz_attention(), device_map, dtype, offload_folder)
+            return _from_pretrained(auto, folder, register_xviz_attention(), device_map, dtype, offload_folder)
         except ValueError as err:
             if "attention" not in str(err).lower():
                 raise
-            hf = _from_pretrained(auto, folder, "eager", device_map, dtype, offload_folder)
+            return _from_pretrained(auto, folder, "eager", device_map, dtype, offload_folder)
     except XvizError:
         raise
     except Exception as err:
         raise ModelLoadError(
             f"{folder} could not be loaded by transformers ({type(err).__name__}: {str(err)[:300]})."
         ) from None
-    model = HFModel(hf.eval(), _load_tokenizer(folder), kind, name or str(folder), note)
-    if not model.records_attention:  # it computes attention itself (T5 today): say what is recorded
-        model.note = " ".join(
-            filter(
-                None,
-                [
-                    note,
-                    f"{model.model_type} computes attention itself (not through "
-                    "transformers' attention interface): xviz records its residual streams "
-                    "and norms, not q/k/v/scores/probs.",
-                ],
-            )
-        )
-    return model.eval()

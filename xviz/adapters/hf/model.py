@@ -14,14 +14,24 @@ from __future__ import annotations
 import inspect
 
 import torch
+from PIL import Image
 from torch import nn
 
 from xviz.adapters.hf.attention import ATTN_HOOKS, AttnHooks
+from xviz.adapters.hf.image import ImagePrep, ImagePrepMixin, vision_spec
 from xviz.adapters.hf.lm import LMMixin
-from xviz.adapters.hf.structure import POST_LN_TYPES, StackSpec, final_norm, find_stacks, uses_attention_interface
+from xviz.adapters.hf.structure import (
+    POST_LN_TYPES,
+    StackSpec,
+    final_norm,
+    find_stacks,
+    prefix_labels,
+    uses_attention_interface,
+)
 from xviz.adapters.hf.text import TextPrepMixin
-from xviz.errors import ModelLoadError
+from xviz.errors import InputError, ModelLoadError
 from xviz.hooks import HookPoint, hook_names
+from xviz.inputs.image import LoadedImage
 
 
 class NormHooks(nn.Module):
@@ -78,19 +88,36 @@ def _post_hook(*points: HookPoint):
     return hook
 
 
-class HFModel(LMMixin, TextPrepMixin, nn.Module):
+def vision_module(hf_model: nn.Module) -> nn.Module | None:
+    """The image tower of a CLIP-like model (`vision_model`), else the model itself."""
+    return getattr(hf_model, "vision_model", None) or hf_model
+
+
+def is_image_input(x) -> bool:
+    return isinstance(x, (Image.Image, LoadedImage))
+
+
+class HFModel(LMMixin, TextPrepMixin, ImagePrepMixin, nn.Module):
     """A transformers model seen through xviz's hook schema and model contract. `hf_model` is the HF module."""
 
     backend = "hf"
 
     def __init__(
-        self, hf_model: nn.Module, tokenizer=None, kind: str = "text", name: str = "", note: str | None = None
+        self,
+        hf_model: nn.Module,
+        tokenizer=None,
+        kind: str = "text",
+        name: str = "",
+        note: str | None = None,
+        image_prep: ImagePrep | None = None,
     ):
         super().__init__()
         self.hf_model, self.tokenizer, self.kind, self.name = hf_model, tokenizer, kind, name
         self.note = note
         cfg = hf_model.config
         self.model_type = cfg.model_type
+        self.image_prep = image_prep
+        self.vision_spec = vision_spec(cfg, prefix_labels(vision_module(hf_model))) if image_prep is not None else None
         self.stacks = find_stacks(hf_model, bool(getattr(cfg, "is_encoder_decoder", False)))
         if not self.stacks:
             raise ModelLoadError(f"Found no attention layers in this {cfg.model_type} model.")
@@ -148,7 +175,9 @@ class HFModel(LMMixin, TextPrepMixin, nn.Module):
 
     @property
     def num_heads(self) -> int:
-        return int(self._text_config().num_attention_heads)
+        """Query heads per block (hierarchical vision configs list one per stage: the first stage's, the fewest)."""
+        heads = self._text_config().num_attention_heads
+        return int(min(heads)) if isinstance(heads, (list, tuple)) else int(heads)
 
     @property
     def hidden_size(self) -> int:
@@ -183,6 +212,15 @@ class HFModel(LMMixin, TextPrepMixin, nn.Module):
     def hook_names(self) -> list[str]:
         names = hook_names(self)
         return names if self.records_attention else [n for n in names if ".attn." not in n and ".cross_attn." not in n]
+
+    # -- input ------------------------------------------------------------------------------------------
+    def prepare(self, inputs, **kwargs):
+        """An image (PIL / LoadedImage) → ImageBatch (image models, CLIP); text → Batch (see prepare_text)."""
+        if is_image_input(inputs):
+            return self.prepare_image(inputs, **kwargs)
+        if self.kind == "image":
+            raise InputError(f"{self.name or self.model_type} is an image model: give it a picture (PIL image).")
+        return self.prepare_text(inputs, **kwargs)
 
     # -- running ----------------------------------------------------------------------------------------
     def forward(self, **inputs):

@@ -73,16 +73,32 @@ def _deepest_attention(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in found if not any(p.startswith(n + ".") for p in paths)]
 
 
-def _split_layer_path(model: nn.Module, path: str) -> tuple[str, int, str] | None:
-    """ "model.layers.3.self_attn" -> ("model.layers", 3, "self_attn") where model.layers is a ModuleList; the
-    outermost list wins (T5: encoder.block.3.layer.0.SelfAttention is block 3, not sub-layer 0)."""
+def _holds_attention(m: nn.Module) -> bool:
+    return any(_is_attention(x) for x in m.modules())
+
+
+def _split_layer_path(model: nn.Module, path: str) -> tuple[str, tuple[int, ...], str, str] | None:
+    """ "model.layers.3.self_attn" -> ("model.layers", (3,), "model.layers.3", "self_attn") where model.layers is
+    a ModuleList; the outermost list wins (T5: encoder.block.3.layer.0.SelfAttention is block 3, not sub-layer 0),
+    unless every element of a list inside it holds attention: those are blocks grouped in stages (Swin:
+    encoder.layers.1.blocks.0.attention → ("encoder.layers.*.blocks", (1, 0), …, "attention"), one stack over
+    all stages, numbered in order)."""
     parts = path.split(".")
-    for j in range(1, len(parts)):
-        if parts[j].isdigit():
-            parent = model.get_submodule(".".join(parts[:j]))
-            if isinstance(parent, nn.ModuleList):
-                return ".".join(parts[:j]), int(parts[j]), ".".join(parts[j + 1 :])
-    return None
+    lists = [
+        j
+        for j in range(1, len(parts))
+        if parts[j].isdigit() and isinstance(model.get_submodule(".".join(parts[:j])), nn.ModuleList)
+    ]
+    if not lists:
+        return None
+    chosen = [lists[0]]
+    for j in lists[1:]:
+        inner = model.get_submodule(".".join(parts[:j]))
+        if all(_holds_attention(m) for m in inner):
+            chosen.append(j)
+    last = chosen[-1]
+    key = ".".join("*" if k in chosen[:-1] else p for k, p in enumerate(parts[:last]))
+    return key, tuple(int(parts[j]) for j in chosen), ".".join(parts[: last + 1]), ".".join(parts[last + 1 :])
 
 
 def _prefixes(paths: list[str], encoder_decoder: bool) -> dict[str, str]:
@@ -110,14 +126,14 @@ def _find_norm(layer: nn.Module, candidates: tuple[str, ...]) -> nn.Module | Non
 
 def find_stacks(model: nn.Module, encoder_decoder: bool = False) -> list[StackSpec]:
     """Every block stack of the model, in module order, with each block's attention modules and norms."""
-    stacks: dict[str, dict[int, BlockSpec]] = {}
+    stacks: dict[str, dict[tuple[int, ...], BlockSpec]] = {}
     for path, m in _deepest_attention(model):
         where = _split_layer_path(model, path)
         if where is None:
             continue
-        list_path, i, rel = where
+        list_path, idx, layer_path, rel = where
         blocks = stacks.setdefault(list_path, {})
-        spec = blocks.setdefault(i, BlockSpec(i, model.get_submodule(list_path)[i]))
+        spec = blocks.setdefault(idx, BlockSpec(0, model.get_submodule(layer_path)))
         if _CROSS.search(rel) or _CROSS.search(type(m).__name__):
             spec.cross_attn = m
         elif spec.attn is None:
@@ -125,11 +141,25 @@ def find_stacks(model: nn.Module, encoder_decoder: bool = False) -> list[StackSp
     prefixes = _prefixes(list(stacks), encoder_decoder)
     out = []
     for list_path, blocks in stacks.items():
-        stack = StackSpec(prefixes[list_path], list_path, [blocks[i] for i in sorted(blocks)])
-        for b in stack.blocks:
+        ordered = [blocks[k] for k in sorted(blocks)]
+        for i, b in enumerate(ordered):
+            b.index = i
             b.norm1, b.norm2 = _find_norm(b.layer, NORM1_PATHS), _find_norm(b.layer, NORM2_PATHS)
-        out.append(stack)
+        out.append(StackSpec(prefixes[list_path], list_path, ordered))
     return out
+
+
+def prefix_labels(module: nn.Module) -> tuple[str, ...]:
+    """Labels of the tokens before the patches, read from the embedding parameters: CLS (`cls_token`, CLIP's
+    `class_embedding`), DeiT's `distillation_token`, DINOv2's `register_tokens` (1, R, C). SigLIP has none."""
+    leaves: dict[str, nn.Parameter] = {}
+    for n, p in module.named_parameters():
+        leaves.setdefault(n.rsplit(".", 1)[-1], p)
+    labels = ["CLS"] if {"cls_token", "class_embedding"} & set(leaves) else []
+    labels += ["DIST"] if "distillation_token" in leaves else []
+    if "register_tokens" in leaves:
+        labels += [f"reg{i}" for i in range(leaves["register_tokens"].shape[1])]
+    return tuple(labels)
 
 
 def uses_attention_interface(specs: list[StackSpec]) -> bool:

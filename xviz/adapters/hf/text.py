@@ -12,7 +12,7 @@ DEFAULT_MAX_TOKENS = 2048  # a page asks for less; recording cost grows with N²
 
 
 class TextPrepMixin:
-    """prepare / decode for an HFModel with a `tokenizer` (a transformers tokenizer)."""
+    """prepare_text / decode for an HFModel with a `tokenizer` (a transformers tokenizer)."""
 
     tokenizer: object
     kind: str
@@ -39,7 +39,7 @@ class TextPrepMixin:
                 return int(pid)
         return 0
 
-    def prepare(
+    def prepare_text(
         self,
         text,
         max_length: int | None = None,
@@ -64,8 +64,9 @@ class TextPrepMixin:
             batch["decoder_input_ids"] = self._decoder_inputs(target, len(items))
         return batch
 
-    def _pad(self, seqs: list[list[int]], side: str) -> Batch:
-        n, pad = max(len(s) for s in seqs), self.pad_id()
+    def _pad(self, seqs: list[list[int]], side: str, length: int = 0) -> Batch:
+        """Pad to the longest sequence (or to `length`, if longer: SigLIP's max_length padding)."""
+        n, pad = max(length, *(len(s) for s in seqs)), self.pad_id()
         ids = torch.full((len(seqs), n), pad, dtype=torch.long)
         mask = torch.zeros_like(ids)
         for i, s in enumerate(seqs):

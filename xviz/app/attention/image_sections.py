@@ -55,14 +55,18 @@ def _query_controls(run: ImageRun) -> tuple[str, int, int]:
     for k, hi in (("img_row", gh - 1), ("img_col", gw - 1)):
         if st.session_state.get(k, 0) > hi:
             st.session_state[k] = hi  # a smaller grid after a size change
+    options = ["CLS", "Patch"] if run.num_prefix else ["Patch"]  # SigLIP pools patches: it has no CLS token
+    if st.session_state.get("img_query", options[0]) not in options:  # "CLS" from a link, on a model without one
+        st.session_state["img_query"] = options[0]
     c1, c2, c3 = st.columns([2, 1, 1])
     kind = c1.radio(
         "Query token",
-        ["CLS", "Patch"],
+        options,
         key="img_query",
         horizontal=True,
         bind=Q,
-        help="Click a patch on the map, or type its row and column.",
+        help="Click a patch on the map, or type its row and column."
+        + ("" if run.num_prefix else " This model has no CLS token: every query is a patch."),
     )
     row = c2.number_input("Patch row", 0, gh - 1, key="img_row", disabled=kind == "CLS", bind=Q)
     col = c3.number_input("Patch column", 0, gw - 1, key="img_col", disabled=kind == "CLS", bind=Q)
@@ -124,7 +128,7 @@ def _tab_map(runs, query, stem) -> None:
     def one(tag, run: ImageRun, layer, head):
         q = _query_index(run, *query)
         amap = attention_map(run.probs()[layer].float(), q, head, run.num_prefix, run.grid)
-        who = "CLS" if q == 0 else f"patch {_selected(run, query)}"
+        who = "CLS" if query[0] == "CLS" else f"patch {_selected(run, query)}"
         hd = "mean of heads" if head is None else f"head {head}"
         share = prefix_share(
             run.probs()[layer, :, q].float().mean(0) if head is None else run.probs()[layer, head, q].float(),
@@ -133,6 +137,8 @@ def _tab_map(runs, query, stem) -> None:
         st.caption(
             f"{len(run.labels) - run.num_prefix} patches; this row gives {share:.0%} of its attention "
             "to CLS/registers (not drawn)."
+            if run.num_prefix
+            else f"{len(run.labels)} patches and no CLS token (the model pools its patches): every key is drawn."
         )
         key = f"img_map{tag}"
         widgets.figure(
@@ -213,7 +219,9 @@ def _tab_rollout(runs, query, stem) -> None:
                 run.image,
                 amap,
                 run.patch_size,
-                titled(tag, f"rollout into {'CLS' if q == 0 else 'the patch'}, layers 0–{depth - 1}, {fusion}"),
+                titled(
+                    tag, f"rollout into {'CLS' if query[0] == 'CLS' else 'the patch'}, layers 0–{depth - 1}, {fusion}"
+                ),
                 selected=_selected(run, query),
                 valid=run.valid,
                 robust=True,

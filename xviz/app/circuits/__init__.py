@@ -1,0 +1,1 @@
+"""circuits page: activation and attribution patching, logit attribution, information flow, QK / OV circuits."""
