@@ -3,8 +3,7 @@ attribution, information flow, and the QK / OV circuits of a head, on any causal
 
 import streamlit as st
 
-from xviz.app.circuits import common as C
-from xviz.app.circuits import flow, heads, logit_attribution, patching
+from xviz.app.circuits import common, flow, heads, logit_attribution, patching
 from xviz.app.widgets import Q, user_errors
 
 st.title("Circuits")
@@ -24,8 +23,8 @@ SECTIONS = {
 }
 
 with user_errors():
-    model, name = C.load_model()
-    ctx = C.inputs(model, name)
+    model, name = common.load_model()
+    ctx = common.inputs(model, name)
 view = st.radio("Section", list(SECTIONS), key="ci_view", horizontal=True, bind=Q)
 with user_errors():
     SECTIONS[view](ctx)

@@ -6,17 +6,17 @@ import streamlit as st
 
 from xviz.analysis.info_flow import flow_graph
 from xviz.app import widgets
-from xviz.app.circuits import common as C
+from xviz.app.circuits import common
 from xviz.app.widgets import Q
 from xviz.plots.circuits_flow import flow_figure
 from xviz.plots.heatmap import heatmap
 from xviz.plots.lm import tok
 
 
-def _hover(ctx: C.Ctx, fl, edges) -> dict:
+def _hover(ctx: common.Ctx, fl, edges) -> dict:
     """Edge → hover text: layer, positions, importance, the dominant head, the tokens the edge promotes."""
     ids = sorted({t for v in fl.edge_tokens.values() for t in v})
-    names = dict(zip(ids, C.decode(ctx.name, ctx.device, tuple(ids))))
+    names = dict(zip(ids, common.decode(ctx.name, ctx.device, tuple(ids))))
 
     def promotes(key) -> str:
         got = fl.edge_tokens.get(key)
@@ -42,9 +42,9 @@ def _hover(ctx: C.Ctx, fl, edges) -> dict:
     return out
 
 
-def flow_section(ctx: C.Ctx) -> None:
+def flow_section(ctx: common.Ctx) -> None:
     ids = ctx.key[0][0]
-    fl = C.flow(ctx.name, ctx.device, ids)
+    fl = common.flow(ctx.name, ctx.device, ids)
     st.caption(
         "Information-flow routes (Ferrando & Voita 2024, as the LLM Transparency Tool) on the first clean "
         "prompt: layer l's attention writes c_ij = Σ_h A_h[i, j] · v_h[j] W_O,h from position j into position i; "
@@ -79,5 +79,5 @@ def flow_section(ctx: C.Ctx) -> None:
                 x_title="source token j", y_title="query token i"),
         key="ci_flow_matrix",
     )  # fmt: skip
-    C.export({"attn": fl.attn, "attn_res": fl.attn_res, "mlp": fl.mlp, "mlp_res": fl.mlp_res, "norms": fl.norms},
+    common.export({"attn": fl.attn, "attn_res": fl.attn_res, "mlp": fl.mlp, "mlp_res": fl.mlp_res, "norms": fl.norms},
              ctx, "information-flow", "ci_flow_rec", threshold=th)  # fmt: skip

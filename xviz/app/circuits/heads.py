@@ -7,14 +7,14 @@ import numpy as np
 import streamlit as st
 
 from xviz.app import widgets
-from xviz.app.circuits import common as C
+from xviz.app.circuits import common
 from xviz.app.widgets import Q
-from xviz.plots import circuits as P
+from xviz.plots import circuits as circuit_plots
 
 MODES = {"K (keys)": "K", "Q (queries)": "Q", "V (values)": "V"}
 
 
-def _pick(ctx: C.Ctx, scores: dict) -> tuple[int, int]:
+def _pick(ctx: common.Ctx, scores: dict) -> tuple[int, int]:
     ind = np.nan_to_num(scores["induction"].numpy(), nan=-1.0)
     top_l, top_h = divmod(int(ind.argmax()), ctx.num_heads)  # default: the strongest induction head
     c1, c2 = st.columns(2)
@@ -23,18 +23,18 @@ def _pick(ctx: C.Ctx, scores: dict) -> tuple[int, int]:
     return layer, head
 
 
-def _table(ctx: C.Ctx, tab, what: str) -> dict:
-    src = C.decode(ctx.name, ctx.device, tuple(tab.sources))
+def _table(ctx: common.Ctx, tab, what: str) -> dict:
+    src = common.decode(ctx.name, ctx.device, tuple(tab.sources))
     rows = {"token": [repr(t) for t in src], what: [], "its own rank": tab.self_rank.tolist()}
     for row in tab.top_ids.tolist():
-        rows[what].append(", ".join(repr(t) for t in C.decode(ctx.name, ctx.device, tuple(row))))
+        rows[what].append(", ".join(repr(t) for t in common.decode(ctx.name, ctx.device, tuple(row))))
     return rows
 
 
-def circuits_section(ctx: C.Ctx) -> None:
-    scores = C.head_scores(ctx.name, ctx.device)
+def circuits_section(ctx: common.Ctx) -> None:
+    scores = common.head_scores(ctx.name, ctx.device)
     layer, head = _pick(ctx, scores)
-    hc = C.head_circuits(ctx.name, ctx.device, layer, head, ctx.key[0][0])
+    hc = common.head_circuits(ctx.name, ctx.device, layer, head, ctx.key[0][0])
     m = st.columns(4)
     for col, name in zip(m, ("induction", "previous-token", "first-token sink")):
         col.metric(f"{name} score", f"{float(scores[name][layer, head]):.2f}", help="On 40 random tokens repeated.")
@@ -45,7 +45,9 @@ def circuits_section(ctx: C.Ctx) -> None:
         "Language-model page; copying: the sign of the eigenvalues of embedding → W_OV → unembedding."
     )
     widgets.figure(
-        P.spectra_bars(hc["spectra"].qk.numpy(), hc["spectra"].ov.numpy(), f"L{layer}H{head}: singular values"),
+        circuit_plots.spectra_bars(
+            hc["spectra"].qk.numpy(), hc["spectra"].ov.numpy(), f"L{layer}H{head}: singular values"
+        ),
         key="ci_c_spectra",
         caption="A few large singular values: the head reads / writes a low-dimensional subspace.",
     )
@@ -60,10 +62,10 @@ def circuits_section(ctx: C.Ctx) -> None:
     _composition(ctx, layer, head, scores)
 
 
-def _composition(ctx: C.Ctx, layer: int, head: int, scores: dict) -> None:
+def _composition(ctx: common.Ctx, layer: int, head: int, scores: dict) -> None:
     st.divider()
     mode = MODES[st.radio("Composition into this head's", list(MODES), key="ci_c_mode", horizontal=True, bind=Q)]
-    comp = C.composition_into(ctx.name, ctx.device, layer, head, mode).numpy()
+    comp = common.composition_into(ctx.name, ctx.device, layer, head, mode).numpy()
     prev, ind, sink = (scores[k].numpy() for k in ("previous-token", "induction", "first-token sink"))
     extra = np.array(
         [[f"prev-token {prev[i, j]:.2f} · induction {ind[i, j]:.2f} · sink {sink[i, j]:.2f}"
@@ -74,7 +76,7 @@ def _composition(ctx: C.Ctx, layer: int, head: int, scores: dict) -> None:
         st.info("Layer 0 reads only the embeddings: no earlier head composes into it.")
         return
     widgets.figure(
-        P.composition_map(comp, f"{mode}-composition of every earlier head into L{layer}H{head}", extra),
+        circuit_plots.composition_map(comp, f"{mode}-composition of every earlier head into L{layer}H{head}", extra),
         key="ci_c_comp",
         caption="‖W_OV^(h1) · W_QK^(h2)‖_F / (‖W_OV^(h1)‖_F ‖W_QK^(h2)‖_F) and its K / V variants (Elhage et al. "
         "2021). Most pairs score low; a strong K-composition from a previous-token head is the signature of an "
@@ -90,9 +92,11 @@ def _composition(ctx: C.Ctx, layer: int, head: int, scores: dict) -> None:
         + "."
     )
     if st.toggle("Every pair of heads (summarised per pair of layers)", key="ci_c_all", bind=Q):
-        full = C.composition_all(ctx.name, ctx.device, mode).numpy()  # (L, H, L, H)
+        full = common.composition_all(ctx.name, ctx.device, mode).numpy()  # (L, H, L, H)
         per_layer = full.max(axis=(1, 3)).T  # (L1, L2) max over heads → (L2 rows, L1 columns)
         widgets.figure(
-            P.layer_matrix(per_layer, f"Strongest {mode}-composition between layers", "writing layer", "reading layer"),
+            circuit_plots.layer_matrix(
+                per_layer, f"Strongest {mode}-composition between layers", "writing layer", "reading layer"
+            ),
             key="ci_c_all_fig",
         )

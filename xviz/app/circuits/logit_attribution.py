@@ -8,9 +8,9 @@ import numpy as np
 import streamlit as st
 
 from xviz.app import widgets
-from xviz.app.circuits import common as C
+from xviz.app.circuits import common
 from xviz.app.widgets import Q
-from xviz.plots import circuits as P
+from xviz.plots import circuits as circuit_plots
 from xviz.plots.heatmap import heatmap
 from xviz.plots.lm import tok
 
@@ -28,10 +28,10 @@ def _clicked(state) -> str | None:
     return None
 
 
-def dla_section(ctx: C.Ctx) -> None:
+def dla_section(ctx: common.Ctx) -> None:
     ids, a, b = ctx.key[0][0], ctx.key[2][0], ctx.key[3][0]
-    res = C.dla(ctx.name, ctx.device, ids, a, b)
-    ans, wrong = C.decode(ctx.name, ctx.device, (a, b))
+    res = common.dla(ctx.name, ctx.device, ids, a, b)
+    ans, wrong = common.decode(ctx.name, ctx.device, (a, b))
     st.caption(
         "Direct logit attribution on the first **clean** prompt: each part of the final residual stream (the "
         "embedding, every layer's attention and MLP output, every head) divided by the final norm's scale taken "
@@ -44,7 +44,9 @@ def dla_section(ctx: C.Ctx) -> None:
     m[1].metric("Σ parts", f"{float(res.parts.sum()):.3f}")
     m[2].metric("Remainder", f"{res.remainder:+.2e}")
     widgets.figure(
-        P.dla_bars(res.labels, res.parts.numpy(), res.remainder, res.logit_diff, "Direct contribution of each part"),
+        circuit_plots.dla_bars(
+            res.labels, res.parts.numpy(), res.remainder, res.logit_diff, "Direct contribution of each part"
+        ),
         key="ci_dla_bars",
     )
     heads = res.heads.numpy()
@@ -59,7 +61,7 @@ def dla_section(ctx: C.Ctx) -> None:
     c1, c2 = st.columns([2, 3])
     with c1:
         widgets.figure(
-            P.head_squares(heads, "Per head (click one)", "DLA", (int(sel.group(1)), int(sel.group(2)))),
+            circuit_plots.head_squares(heads, "Per head (click one)", "DLA", (int(sel.group(1)), int(sel.group(2)))),
             key="ci_dla_heads",
             on_select="rerun",
         )
@@ -74,22 +76,22 @@ def dla_section(ctx: C.Ctx) -> None:
         + ", ".join(f"{options[i]} ({heads.flat[i]:+.2f})" for i in np.argsort(-np.abs(heads).ravel())[:5])
         + "."
     )
-    C.export({"parts": res.parts, "heads": res.heads, "head_bias": res.head_bias}, ctx, "dla", "ci_dla_rec",
+    common.export({"parts": res.parts, "heads": res.heads, "head_bias": res.head_bias}, ctx, "dla", "ci_dla_rec",
              labels=res.labels, remainder=res.remainder, logit_diff=res.logit_diff)  # fmt: skip
 
 
-def _head_detail(ctx: C.Ctx, ids: tuple, layer: int, head: int, a: int, b: int) -> None:
-    hv = C.head_view(ctx.name, ctx.device, ids, layer, head, a, b)
+def _head_detail(ctx: common.Ctx, ids: tuple, layer: int, head: int, a: int, b: int) -> None:
+    hv = common.head_view(ctx.name, ctx.device, ids, layer, head, a, b)
     st.metric(f"L{layer}H{head}'s direct contribution", f"{hv.dla:+.3f}")
     widgets.figure(
         heatmap(hv.pattern, ctx.tokens, ctx.tokens, title=f"Attention pattern of L{layer}H{head}", value_name="p",
                 height=380),
         key="ci_dla_pattern",
     )  # fmt: skip
-    up = C.decode(ctx.name, ctx.device, tuple(i for i, _ in hv.promoted))
-    down = C.decode(ctx.name, ctx.device, tuple(i for i, _ in hv.suppressed))
+    up = common.decode(ctx.name, ctx.device, tuple(i for i, _ in hv.promoted))
+    down = common.decode(ctx.name, ctx.device, tuple(i for i, _ in hv.suppressed))
     widgets.figure(
-        P.token_bars(
+        circuit_plots.token_bars(
             list(zip(up, (v for _, v in hv.promoted))),
             list(zip(down, (v for _, v in hv.suppressed))),
             f"Tokens L{layer}H{head}'s output at {tok(ctx.tokens[-1], 12)} promotes / suppresses",

@@ -7,9 +7,9 @@ import streamlit as st
 
 from xviz.analysis.patching import PatchResult, ci_halfwidth
 from xviz.app import widgets
-from xviz.app.circuits import common as C
+from xviz.app.circuits import common
 from xviz.app.widgets import Q
-from xviz.plots import circuits as P
+from xviz.plots import circuits as circuit_plots
 
 GRIDS = {
     "Residual stream": ("resid_pre",),
@@ -29,14 +29,14 @@ TITLES = {
 }
 
 
-def _columns(ctx: C.Ctx, site: str) -> tuple[list[str], str]:
+def _columns(ctx: common.Ctx, site: str) -> tuple[list[str], str]:
     if site in ("resid_pre", "attn_out", "mlp_out"):
         return [f"{t}" for t in ctx.tokens], "position"
     n = ctx.num_kv_heads if site in ("k", "v") else ctx.num_heads
     return [f"{'KV ' if site in ('k', 'v') else ''}{h}" for h in range(n)], "KV head" if site in ("k", "v") else "head"
 
 
-def _metrics(res: PatchResult, ctx: C.Ctx) -> None:
+def _metrics(res: PatchResult, ctx: common.Ctx) -> None:
     m = st.columns(3)
     m[0].metric("Clean run", f"{float(res.clean.mean()):.3f}", help="logit[answer] − logit[wrong], mean over pairs")
     m[1].metric("Corrupted run", f"{float(res.corrupt.mean()):.3f}")
@@ -45,21 +45,24 @@ def _metrics(res: PatchResult, ctx: C.Ctx) -> None:
         st.warning("A pair's clean and corrupted metrics are equal: its normalised recovery is undefined (NaN).")
 
 
-def _grid(res: PatchResult, ctx: C.Ctx, normalised: bool, key: str, title: str | None = None) -> None:
+def _grid(res: PatchResult, ctx: common.Ctx, normalised: bool, key: str, title: str | None = None) -> None:
     mean, half = res.summary(normalised)
     cols, col_title = _columns(ctx, res.site)
     name = "recovered" if normalised else "logit diff"
-    widgets.figure(
-        P.patch_grid(mean.numpy(), half.numpy() if ctx.num_pairs > 1 else None, cols, title or TITLES[res.site],
-                     name, col_title, normalised, float(res.corrupt.mean())),
-        key=key,
-    )  # fmt: skip
+    half_width = half.numpy() if ctx.num_pairs > 1 else None
+    title = title or TITLES[res.site]
+    fig = circuit_plots.patch_grid(
+        mean.numpy(), half_width, cols, title, name, col_title, normalised, float(res.corrupt.mean())
+    )
+    widgets.figure(fig, key=key)
     if ctx.num_pairs > 1:
         with st.expander(f"95 % intervals of {TITLES[res.site].lower()}", expanded=False):
-            widgets.figure(P.ci_grid(half.numpy(), cols, "Half-width of the 95 % interval", col_title), key=f"{key}_ci")
+            widgets.figure(
+                circuit_plots.ci_grid(half.numpy(), cols, "Half-width of the 95 % interval", col_title), key=f"{key}_ci"
+            )
 
 
-def patching_section(ctx: C.Ctx) -> None:
+def patching_section(ctx: common.Ctx) -> None:
     c1, c2 = st.columns([3, 2])
     what = c1.radio("Patch", list(GRIDS), index=2, key="ci_patch", horizontal=True, bind=Q)
     normalised = c2.radio(
@@ -75,7 +78,7 @@ def patching_section(ctx: C.Ctx) -> None:
         "**clean** run (all cells of a grid run as rows of one batch). White: no change from the corrupted run; "
         "red: towards the clean answer. Hover a cell for its value (and its 95 % interval with several pairs)."
     )
-    results = {site: C.sweep(ctx.name, ctx.device, ctx.key, site) for site in GRIDS[what]}
+    results = {site: common.sweep(ctx.name, ctx.device, ctx.key, site) for site in GRIDS[what]}
     _metrics(next(iter(results.values())), ctx)
     sites = list(results)
     for row in range(0, len(sites), 2):
@@ -85,7 +88,7 @@ def patching_section(ctx: C.Ctx) -> None:
                 _grid(results[site], ctx, normalised, f"ci_patch_{site}")
     first = results[sites[0]]
     tensors = {f"{s}_values": r.values for s, r in results.items()} | {"clean": first.clean, "corrupt": first.corrupt}
-    C.export(tensors, ctx, "patching", "ci_patch_rec", grids=sites)
+    common.export(tensors, ctx, "patching", "ci_patch_rec", grids=sites)
 
 
 # ---- attribution patching --------------------------------------------------------------------------------------
@@ -93,7 +96,7 @@ ATTR_SITES = {"Heads: output z": "z", "Residual stream": "resid_pre", "Attention
               "MLP output": "mlp_out", "Heads: values": "v", "Heads: pattern": "pattern"}  # fmt: skip
 
 
-def attribution_section(ctx: C.Ctx) -> None:
+def attribution_section(ctx: common.Ctx) -> None:
     label = st.radio("Site", list(ATTR_SITES), key="ci_attr_site", horizontal=True, bind=Q)
     site = ATTR_SITES[label]
     st.caption(
@@ -101,8 +104,8 @@ def attribution_section(ctx: C.Ctx) -> None:
         "∂metric/∂a, from **one** forward and one backward pass on the corrupted prompt — a screen that real "
         "patching (one run per cell) checks."
     )
-    est = C.attribution_sweep(ctx.name, ctx.device, ctx.key, site)
-    real = C.sweep(ctx.name, ctx.device, ctx.key, site)
+    est = common.attribution_sweep(ctx.name, ctx.device, ctx.key, site)
+    real = common.sweep(ctx.name, ctx.device, ctx.key, site)
     c1, c2 = st.columns(2)
     with c1:
         _grid(est, ctx, False, "ci_attr_est", f"Attribution patching: {TITLES[site]}")
@@ -112,17 +115,19 @@ def attribution_section(ctx: C.Ctx) -> None:
     labels = [f"layer {i}, {col_title} {cols[j]}" for i in range(est.mean.shape[0]) for j in range(est.mean.shape[1])]
     r = float(np.corrcoef(est.mean.flatten().numpy(), real.mean.flatten().numpy())[0, 1])
     widgets.figure(
-        P.attribution_scatter(est.mean.numpy(), real.mean.numpy(), labels, f"Estimate vs real patching (r = {r:.3f})"),
+        circuit_plots.attribution_scatter(
+            est.mean.numpy(), real.mean.numpy(), labels, f"Estimate vs real patching (r = {r:.3f})"
+        ),
         key="ci_attr_scatter",
         caption="Points far from the dotted line are where the linear estimate fails (large, non-linear effects "
         "such as a whole stream at an early layer).",
     )
     if site == "z":
         _faithfulness(ctx, est, real)
-    C.export({"estimate": est.values, "real": real.values}, ctx, "attribution-patching", "ci_attr_rec", site=site)
+    common.export({"estimate": est.values, "real": real.values}, ctx, "attribution-patching", "ci_attr_rec", site=site)
 
 
-def _faithfulness(ctx: C.Ctx, est: PatchResult, real: PatchResult) -> None:
+def _faithfulness(ctx: common.Ctx, est: PatchResult, real: PatchResult) -> None:
     total = ctx.num_layers * ctx.num_heads
     max_k = int(
         st.slider("Top heads re-patched (k up to)", 1, min(40, total), min(20, total), key="ci_faith_k", bind=Q)
@@ -130,11 +135,11 @@ def _faithfulness(ctx: C.Ctx, est: PatchResult, real: PatchResult) -> None:
     curves = {}
     for name, res in (("ranked by attribution patching", est), ("ranked by real patching", real)):
         scores = tuple(map(tuple, (res.mean - res.corrupt.mean()).tolist()))  # (L, H) estimated gain
-        ks, rec = C.faithfulness(ctx.name, ctx.device, ctx.key, scores, max_k)
+        ks, rec = common.faithfulness(ctx.name, ctx.device, ctx.key, scores, max_k)
         half = ci_halfwidth(rec.T).numpy() if ctx.num_pairs > 1 else None  # (P, K+1) → (K+1,)
         curves[name] = (rec.nanmean(1).numpy(), half)
     widgets.figure(
-        P.faithfulness_curve(ks, curves),
+        circuit_plots.faithfulness_curve(ks, curves),
         key="ci_faith",
         caption="Each point is a real forward run with the k top-ranked heads' z taken from the clean run. A "
         "ranking whose curve reaches 1 with few heads has found the heads that carry the difference.",
