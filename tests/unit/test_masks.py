@@ -77,11 +77,8 @@ def test_mlm_proportions_over_many_seeds():
     assert kept / sel == pytest.approx(0.10, abs=0.008)
 
 
-def test_masks_reexports_sparse_patterns_when_present():
-    try:
-        import xviz.layers.sparse_masks as sm
-    except ImportError:
-        pytest.skip("sparse_masks not written yet")
-    public = [n for n in getattr(sm, "__all__", dir(sm)) if not n.startswith("_") and callable(getattr(sm, n))]
-    assert public and all(hasattr(masks, n) for n in public)
-    assert masks.causal is not None and masks.causal(3).sum() == 6  # ours is not shadowed
+def test_causal_with_a_kv_cache_is_the_last_rows_of_the_full_triangle():
+    """The one causal mask: n queries at the end of n_keys positions see the keys up to their own position."""
+    full = masks.causal(7)
+    assert torch.equal(masks.causal(3, 7), full[4:]) and torch.equal(masks.causal(1, 7), full[6:])
+    assert masks.causal(3).sum() == 6 and masks.causal(2, 2, device="cpu").dtype == torch.bool

@@ -131,21 +131,18 @@ def test_standard_densities():
     assert sm.density(st) == pytest.approx((64 + 1 + 4096 / 64 / 2) / n, rel=0.05)
 
 
-def test_masks_module_reexports():
-    masks = pytest.importorskip("xviz.layers.masks")
-    for name in (
-        "sliding_window",
-        "dilated",
-        "strided",
-        "global_tokens",
-        "longformer",
-        "bigbird",
-        "sparse_fixed",
-        "sparse_strided",
-        "axial",
-    ):
-        assert getattr(masks, name) is getattr(sm, name)
-    assert masks.causal(3).sum() == 6  # masks.py's own `causal` is not shadowed by the star import
+def test_the_masking_page_lists_the_registry_patterns_and_builds_them():
+    """One place for sparse patterns: the Masking page's sparse kinds are the variant registry's pattern variants
+    (no if-chain of its own), and the mask it builds is the registry's own mask with the page's sizes."""
+    from xviz.analysis import masking
+    from xviz.variants import VARIANTS, VariantParams
+
+    patterns = {v.label: v for v in VARIANTS.values() if v.pattern is not None}
+    assert set(masking.sparse_kinds()) == set(patterns) and set(patterns) <= set(masking.mask_kinds())
+    for label, v in patterns.items():
+        want = v.mask(40, VariantParams(window=6, stride=6, block=6, seed=3, causal=False))
+        assert torch.equal(masking.build_mask(label, 40, window=6, seed=3), want), label
+    assert torch.equal(masking.build_mask("Sliding window", 40, window=6), sm.sliding_window(40, 6))
 
 
 def test_bad_arguments():
