@@ -24,7 +24,7 @@ model = state.get_model("mae")
 name = state.model_name("mae")
 left, right = st.columns([1, 3])
 with left:
-    img = image_input("mae_img", default="chelsea")
+    img = image_input("mae_img", default="chelsea", model=name)
 with right, user_errors():
     sections.model_notes(model, name, img.source)
     ctx = sections.controls(model, img, name)

@@ -223,6 +223,25 @@ def _mixers(page, app_url, tmp_path, shots):
     _shot(page, "mixers", shots)
 
 
+def _clip(page, app_url, tmp_path, shots):
+    _nav(page, "CLIP")
+    _see(page, "Answer:")  # opens on clip-shapes: zero-shot on a held-out shapes scene with the world's labels
+    _see(page, "Held-out shapes scene 0")
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
+    _click(page, "Contrastive matrix", "softmax per row")
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
+    _shot(page, "clip", shots)
+
+
+def _circuits(page, app_url, tmp_path, shots):
+    _nav(page, "Circuits")
+    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=600_000)  # the IOI patching grids
+    _see(page, "Patched z")
+    _click(page, "Logit attribution", "Attention pattern of")
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
+    _shot(page, "circuits", shots)
+
+
 TOUR = {
     "home": _home,
     "attention": _attention,
@@ -236,6 +255,8 @@ TOUR = {
     "encdec": _encdec,
     "stepwise": _stepwise,
     "mixers": _mixers,
+    "clip": _clip,
+    "circuits": _circuits,
 }
 EXTRA = {"attention": [("attention_image", _attention_image)]}  # the Attention page's image mode
 

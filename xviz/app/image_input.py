@@ -1,17 +1,20 @@
-"""Image input widget: a bundled sample or an upload, validated by xviz.inputs.image (messages, never tracebacks).
-Returns a LoadedImage (picture, notes, source, digest); the source radio and the sample are bound to the URL."""
+"""Image input widget: a bundled sample, an upload (validated by xviz.inputs.image: messages, never tracebacks) or a
+held-out scene of the shapes world (the data of clip-shapes, swin-shapes, mae-shapes). Returns a LoadedImage
+(picture, notes, source, digest); the source radio, the sample and the scene are bound to the URL."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from xviz.app.widgets import Q, literal
+from xviz.data import shapes
 from xviz.errors import InputError
 from xviz.inputs.image import LoadedImage, fit_image, load_image
 from xviz.samples import CAPTIONS, sample_image, sample_names
 
 MAX_SIDE = 1024  # uploads are downscaled to this for display and overlays (models resize anyway)
-SOURCES = ["Sample", "Upload"]
+SOURCES = ["Sample", "Upload", "Shapes scene"]
+SHAPES_MODELS = frozenset({"clip-shapes", "swin-shapes", "mae-shapes"})  # zoo models trained on the shapes world
 
 
 def _hashed(loaded: LoadedImage) -> LoadedImage:
@@ -31,13 +34,26 @@ def _upload(file_id: str, name: str, source: str, _data: bytes) -> LoadedImage:
     return _hashed(fit_image(load_image(_data, name, source), MAX_SIDE))
 
 
-def image_input(key: str, label: str = "Image", default: str = "chelsea") -> LoadedImage:
-    """A radio between bundled samples and an upload → LoadedImage (RGB, longer side ≤ 1024 px for uploads).
+@st.cache_data(max_entries=32, show_spinner=False)
+def _scene(seed: int) -> LoadedImage:
+    scene = shapes.render_scene(seed, "test", exclude=frozenset())  # held-out combinations may appear
+    return _hashed(LoadedImage(scene.image, source=f"shapes:{seed}", notes=(scene.full_caption,)))
+
+
+def image_input(key: str, label: str = "Image", default: str = "chelsea", model: str = "") -> LoadedImage:
+    """A radio between bundled samples, an upload and a shapes scene → LoadedImage (RGB, longer side ≤ 1024 px
+    for uploads). The radio starts on "Shapes scene" when `model` was trained on the shapes world.
 
     On a bad or missing upload the message is shown and the page run stops (st.stop); switching back to a
     sample makes the page usable again.
     """
-    src = st.radio(label, SOURCES, horizontal=True, key=f"{key}_src", bind=Q)
+    first = SOURCES.index("Shapes scene") if model in SHAPES_MODELS else 0
+    src = st.radio(label, SOURCES, index=first, horizontal=True, key=f"{key}_src", bind=Q)
+    if src == "Shapes scene":
+        seed = int(st.number_input("Scene (seed)", 0, 99_999, 0, key=f"{key}_scene", bind=Q))
+        loaded = _scene(seed)
+        st.caption(f"Held-out shapes scene {seed} (test split: no xviz model trained on it): “{loaded.notes[0]}”.")
+        return loaded
     if src == "Sample":
         names = sample_names()
         # plain names as options: the URL then reads ?{key}_sample=coffee (a format_func label would go there)

@@ -18,6 +18,11 @@ from xviz.plots import mae as mae_plots
 
 HELD_OUT = {"chelsea", "coffee", "rocket"}  # scripts/train_mae.py HELD_OUT
 TRAINED_ON = {"astronaut", "camera", "retina"}
+WHICH_MODEL = (
+    "Which MAE: **mae-small** was trained on photos (12 public-domain images) and is rough on new ones; "
+    "**mae-shapes** was trained on rendered shapes scenes and reconstructs them convincingly — pick it in the "
+    "sidebar and show it a shapes scene (the image source above the picture), not a photo."
+)
 STRATEGY_HELP = (
     "random: MAE's uniform sampling (smallest noise kept). block: BEiT-style rectangles. "
     "grid: a regular lattice (one kept patch per 2×2 cell at 0.75)."
@@ -42,9 +47,10 @@ def model_notes(model: MAE, name: str, source: str) -> None:
         f"only, {cfg.decoder_layers}-block decoder ({cfg.decoder_hidden_size} wide); {cfg.patch_size}-px "
         f"patches; the image is resized and centre-cropped to {H}×{W} px."
     )
-    note = state.model_note(name)
+    note = state.model_note(name, model)
     if note:
         st.caption(note + ".")
+    st.caption(WHICH_MODEL)
     if cfg.norm_pix_loss:
         st.info(
             "This checkpoint was trained with **norm_pix_loss**: it predicts each patch normalised by its own "

@@ -106,6 +106,9 @@ class RelativePositionBias(nn.Module):
         return relative_position_bias(self.table, index.to(self.table.device))[None]  # (1, heads, m², m²)
 
 
+SHIFT_MASK_LOGIT = -100.0  # official Swin's additive mask between regions of a shifted window
+
+
 class SwinBlock(nn.Module):
     """Pre-LN block: x + (S)W-MSA(LN(x)), then x + MLP(LN(x)). The map is zero-padded right/bottom to whole
     windows after norm1 (as HF does); padded tokens are not masked (as in HF), and are dropped afterwards."""
@@ -137,10 +140,12 @@ class SwinBlock(nn.Module):
         Hp, Wp = padded_size(H, W, m)
         x = F.pad(x.view(B, H, W, C), (0, 0, 0, Wp - W, 0, Hp - H))  # (B, Hp, Wp, C)
         win = window_partition(cyclic_shift(x, s), m).view(-1, m * m, C)  # (B·nW, m², C)
-        mask = None
-        if s:
-            mask = shifted_window_mask(Hp, Wp, m, s).to(x.device).repeat(B, 1, 1)[:, None]  # (B·nW, 1, m², m²)
-        out = self.attn(win, mask, self.rel_bias(m).to(x.dtype))  # (B·nW, m², C)
+        bias = self.rel_bias(m).to(x.dtype)  # (1, heads, m², m²)
+        if s:  # pairs across regions get −100 added, as in the official code and HF, not −∞: a trained model whose
+            # logits span more than 100 attends a little across regions, and parity with its checkpoints needs that
+            apart = ~shifted_window_mask(Hp, Wp, m, s).to(x.device).repeat(B, 1, 1)[:, None]  # (B·nW, 1, m², m²)
+            bias = bias + apart.to(x.dtype) * SHIFT_MASK_LOGIT  # (B·nW, heads, m², m²)
+        out = self.attn(win, None, bias)  # (B·nW, m², C)
         out = cyclic_unshift(window_reverse(out.view(-1, m, m, C), m, Hp, Wp), s)  # (B, Hp, Wp, C)
         return out[:, :H, :W].reshape(B, H * W, C)  # (B, N, C)
 

@@ -7,6 +7,7 @@ A factory builds the model from weights that ship in the package (`xviz/weights/
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,9 @@ from pathlib import Path
 from torch import nn
 
 from xviz.adapters.hf import load_hf_model
+from xviz.errors import ModelLoadError
 from xviz.models._checkpoint import read_file_meta
+from xviz.models._registry import load_own_folder
 from xviz.models.attn_rnn import load_attn_rnn_file
 from xviz.models.contract import Kind
 from xviz.models.digit_vit import load_digit_model
@@ -49,6 +52,21 @@ def weights_file(name: str) -> Path:
     return WEIGHTS_DIR / f"{name.replace('-', '_')}.safetensors"
 
 
+def shapes_metric(name: str) -> str:
+    """The headline held-out number a shapes-world model's training script wrote beside its weights ("weights
+    missing" rather than an import error when a checkout lacks them: loading then says what is missing)."""
+    try:
+        if name == "mae-shapes":
+            m = json.loads(read_file_meta(weights_file(name), name)["metrics"])
+            return f"+{m['psnr_model'] - m['psnr_mean_fill']:.1f} dB PSNR on hidden pixels over a mean-colour fill"
+        meta = json.loads((WEIGHTS_DIR / name.replace("-", "_") / "xviz_shapes.json").read_text(encoding="utf-8"))
+    except (OSError, ModelLoadError):
+        return "(weights missing)"
+    if name == "clip-shapes":
+        return f"{100 * meta['metrics']['zero_shot_held_out']:.1f} % (chance 5.6 %)"
+    return f"held-out scenes named exactly {100 * meta['metrics']['accuracy']:.1f} %"
+
+
 def _smollm2() -> nn.Module:
     return load_hf_model(
         fetch_smollm2(),
@@ -64,6 +82,7 @@ def _swin_tiny() -> nn.Module:
 
 
 _DIGITS = "trained by xviz on scikit-learn's digits"
+_SHAPES = "trained by xviz on a CPU on the shapes world (xviz.data.shapes: 64-px rendered scenes of 1–3 objects)"
 _RNN = "Attention-GRU encoder–decoder (Bahdanau-style, 1 layer, 128 wide) trained by xviz on a CPU"
 _ENTRIES = (
     ZooEntry(
@@ -86,6 +105,27 @@ _ENTRIES = (
         "(64 px, patch 8, 4+2 blocks, plain-pixel targets; chelsea, coffee, rocket held out). Rough: on held-out "
         "images only ~0.5 dB better than flat fills (benchmarks/bench_mae_quality.py)",
         lambda: load_mae_file(weights_file("mae-small")),
+    ),
+    ZooEntry(
+        "mae-shapes",
+        "mae",
+        f"Small MAE {_SHAPES} (patch 8, 4+2 blocks, plain-pixel targets); on held-out scenes "
+        f"{shapes_metric('mae-shapes')} (benchmarks/bench_mae_shapes.py)",
+        lambda: load_mae_file(weights_file("mae-shapes")),
+    ),
+    ZooEntry(
+        "clip-shapes",
+        "clip",
+        f"Small CLIP (HF CLIPModel) {_SHAPES}, contrastive with a learned temperature; green triangles and purple "
+        f"circles held out of training: zero-shot on them {shapes_metric('clip-shapes')}",
+        lambda: load_hf_model(WEIGHTS_DIR / "clip_shapes"),
+    ),
+    ZooEntry(
+        "swin-shapes",
+        "swin",
+        f"Small Swin (HF SwinForImageClassification read by xviz's Swin) {_SHAPES}, to name which colour × shape "
+        f"objects a scene holds; {shapes_metric('swin-shapes')}",
+        lambda: load_own_folder(WEIGHTS_DIR / "swin_shapes"),
     ),
     ZooEntry(
         "swin-tiny", "swin", "Swin-T shape (4 stages 2-2-6-2, M = 7, 224 px), random weights", _swin_tiny, trained=False

@@ -9,7 +9,7 @@ import torch
 from xviz.analysis.head_stats import mean_attention_distance
 from xviz.analysis.rollout import attention_map, rollout_row, token_map
 from xviz.app import widgets
-from xviz.app.clip.common import Ctx, has_text, maps_run, text_run, tower_run
+from xviz.app.clip.common import Ctx, has_text, knows_shapes_only, maps_run, text_run, tower_run
 from xviz.app.image_input import image_input
 from xviz.app.widgets import Q
 from xviz.plots import clip as clip_plots
@@ -31,10 +31,10 @@ CAPTIONS = {
 def where_section(ctx: Ctx) -> None:
     left, right = st.columns([1, 3])
     with left:
-        img = image_input("clip_img", "Image")
+        img = image_input("clip_img", "Image", model=ctx.name)
         if not has_text(ctx):
             return
-        st.session_state.setdefault("clip_caption", "a cat")
+        st.session_state.setdefault("clip_caption", "a red circle" if knows_shapes_only(ctx) else "a cat")
         caption = st.text_input("Caption", key="clip_caption", bind=Q, max_chars=300)
     m = maps_run(ctx.name, ctx.device, img.digest, caption, img)
     with right:
@@ -168,7 +168,7 @@ def towers_section(ctx: Ctx) -> None:
     if tower == "Image tower":
         left, right = st.columns([1, 3])
         with left:
-            img = image_input("clip_img", "Image")
+            img = image_input("clip_img", "Image", model=ctx.name)
         with right:
             image_tower_section(ctx, img)
     elif has_text(ctx):

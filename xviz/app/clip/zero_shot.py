@@ -6,9 +6,21 @@ from __future__ import annotations
 import streamlit as st
 
 from xviz.app import widgets
-from xviz.app.clip.common import TEMPLATE_CHOICES, Ctx, has_text, labels_box, probs_word, templates_box, zero_shot_run
+from xviz.app.clip.common import (
+    DEFAULT_LABELS,
+    SHAPES_LABELS,
+    TEMPLATE_CHOICES,
+    Ctx,
+    has_text,
+    knows_shapes_only,
+    labels_box,
+    probs_word,
+    templates_box,
+    zero_shot_run,
+)
 from xviz.app.image_input import image_input
 from xviz.app.widgets import Q
+from xviz.data import shapes
 from xviz.plots import clip as clip_plots
 
 COMPARE = ("Two label sets", "Two templates", "Two images")
@@ -33,13 +45,14 @@ def _inputs(ctx: Ctx):
     """Image, labels and templates (A); None when the model cannot read text."""
     left, right = st.columns([2, 3])
     with left:
-        img = image_input("clip_img", "Image")
+        img = image_input("clip_img", "Image", model=ctx.name)
         st.image(img.image, width="stretch")
     with right:
         if not has_text(ctx):
             return None
-        labels = labels_box("clip_labels")
-        temps = templates_box("clip_tpl", index=ENSEMBLE)
+        shapes_only = knows_shapes_only(ctx)
+        labels = labels_box("clip_labels", default=SHAPES_LABELS if shapes_only else DEFAULT_LABELS)
+        temps = templates_box("clip_tpl", index=0 if shapes_only else ENSEMBLE)
     return img, labels, temps
 
 
@@ -81,7 +94,10 @@ def compare_section(ctx: Ctx) -> None:
     what = st.radio("Compare", COMPARE, key="clip_cmp", horizontal=True, bind=Q)
     z_a = _run(ctx, img, labels, temps)
     if what == COMPARE[0]:
-        labels_b = labels_box("clip_labels_b", "Labels B", "cat\ndog\nastronaut")
+        colours_only = "\n".join(shapes.with_article(f"{c} shape") for c in shapes.COLOURS)
+        labels_b = labels_box(
+            "clip_labels_b", "Labels B", colours_only if knows_shapes_only(ctx) else "cat\ndog\nastronaut"
+        )
         z_b = _run(ctx, img, labels_b, temps)
         _two_sets(ctx, z_a, z_b)
         return
@@ -89,7 +105,7 @@ def compare_section(ctx: Ctx) -> None:
         temps_b = templates_box("clip_tpl_b", "Template B", index=0)
         z_b, names = _run(ctx, img, labels, temps_b), ("template A", "template B")
     else:
-        img_b = image_input("clip_img_b", "Image B", default="astronaut")
+        img_b = image_input("clip_img_b", "Image B", default="astronaut", model=ctx.name)
         z_b, names = _run(ctx, img_b, labels, temps), ("image A", "image B")
     widgets.figure(
         clip_plots.compare_bars(z_a.labels, z_a.probs, z_b.probs, names, f"{names[0]} vs {names[1]}"),

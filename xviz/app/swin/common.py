@@ -1,5 +1,5 @@
-"""The Swin page's shared state: the feature map and window controls (`Ctx`), a bounded slider, the untrained
-model's warning."""
+"""The Swin page's shared state: the feature map and window controls (`Ctx`), a bounded slider, which model is for
+what (the untrained model's warning, the trained one's note)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from xviz.analysis import swin_geometry
 from xviz.app import state
 from xviz.app.image_input import image_input
 from xviz.app.widgets import Q
+
+WHICH_MODEL = (
+    "Which Swin: **swin-tiny** is Swin-T's shape with random weights (the geometry at Swin-T's size, nothing "
+    "learned); **swin-shapes** was trained by xviz on rendered shapes scenes (64 px, M = 4): its biases and "
+    "attention are learned — pick it in the sidebar and show it a shapes scene (the image source), not a photo."
+)
 
 
 @dataclass
@@ -54,14 +60,18 @@ def controls() -> Ctx:
             f"Feature map {nh * M} × {nw * M} tokens ({nh * nw} windows of {M}×{M}); Swin-T's first stage "
             "is 56 × 56 tokens (a 224 px image cut into 4 px patches) with M = 7, s = 3."
         )
+        st.caption(WHICH_MODEL)
     with left:
-        img = image_input("swin_img").image
+        img = image_input("swin_img", model=state.model_name("swin")).image
     pic, q = swin_geometry.grid_image(img, nh * M, nw * M)
     return Ctx(img, pic, q, nh * M, nw * M, M, s)
 
 
 def untrained_note() -> None:
+    """What the chosen Swin is: a warning for random weights, else its description (trained on what, how well)."""
     name = state.model_name("swin")
     note = state.model_note(name)
     if state.is_untrained(name):
         st.warning(f"{state.model_name('swin')}: {note} Load a trained HF Swin in the sidebar (Add a model).")
+    elif note:
+        st.caption(f"{name}: {note}.")
