@@ -27,5 +27,5 @@ PAGES = [
 ]
 
 sidebar.render()  # before st.navigation: its widgets then survive reruns in AppTest too
-page = st.navigation(PAGES)
+page = st.navigation(PAGES, expanded=True)  # all 14 pages listed, no "View more"
 page.run()

@@ -7,9 +7,9 @@
    ≤ 1.05) —, what the recording keeps (MiB, and per token), and what the same recording would keep dense.
 2. MiniLM at 512 tokens × 8 texts: HF BertModel eager with output_attentions vs xviz recording every attention hook
    (on demand past 256 MiB) — ratio (target ≤ 1.10).
-3. Process memory growth (a fresh subprocess, ru_maxrss) of recording SmolLM2 at the longest length and drawing the
-   Attention page's first view (layer × head overview from pooled maps, head 0's map pooled to 512 cells, the
-   streamed statistics) — target ≤ 2 GB at 4,096 tokens.
+3. Process memory growth (a fresh subprocess; peak RSS counted from after loading: VmHWM reset by clear_refs) of
+   recording SmolLM2 at the longest length and drawing the Attention page's first view (layer × head overview from
+   pooled maps, head 0's map pooled to 512 cells, the streamed statistics) — target ≤ 2 GB at 4,096 tokens.
 """
 
 from __future__ import annotations
@@ -30,20 +30,29 @@ ATTN = "blocks.*.attn.hook_*"
 ROOT = Path(__file__).resolve().parent.parent
 
 MEMORY = """
-import json, resource, sys, torch
+import json, sys, torch
 import xviz
 from xviz.analysis import attention_views
+
+def kib(key):  # a line of /proc/self/status, in bytes
+    return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith(key))
+
+def reset_peak():  # Linux: VmHWM (peak RSS) starts again from the current RSS, so loading's peak does not hide ours
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
 torch.set_num_threads(int(sys.argv[3]))
 model = xviz.load_model("smollm2-135m", device=sys.argv[2])
 n = int(sys.argv[1])
 ids = torch.randint(100, 49000, (1, n), generator=torch.Generator().manual_seed(0)).to(sys.argv[2])
 with torch.no_grad():
     model(input_ids=ids[:, :16])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+reset_peak()
+before = kib("VmRSS:")
 if sys.argv[4] == "hf":  # the baseline: the same forward with nothing recorded
     with torch.no_grad():
         model.hf_model(input_ids=ids, logits_to_keep=1)
-    print(json.dumps({"grow": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024}))
+    print(json.dumps({"grow": kib("VmHWM:") - before}))
     sys.exit()
 with torch.no_grad(), xviz.record(model, names="blocks.*.attn.hook_*", attention="lazy") as rec:
     model(input_ids=ids, logits_to_keep=1)  # as the Attention page runs it: no (N, V) logits
@@ -51,7 +60,7 @@ attention_views.overview_maps(rec)
 attention_views.head_region(rec, 0, 0)
 valid = torch.ones(n, dtype=torch.bool)
 attention_views.head_statistics(rec, valid, torch.zeros(n, dtype=torch.bool), "")
-grow = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+grow = kib("VmHWM:") - before
 print(json.dumps({"grow": grow, "kept": rec.nbytes(), "dense": rec.dense_nbytes()}))
 """
 

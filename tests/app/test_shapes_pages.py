@@ -52,7 +52,7 @@ def test_clip_page_opens_on_clip_shapes_and_answers_as_the_api_does():
     assert not at.exception, at.exception
     assert at.selectbox(key="model_clip").value == "clip-shapes"
     assert at.radio(key="clip_img_src").value == "Shapes scene"  # the model's own world, not a photo
-    assert at.text_area(key="clip_labels").value.splitlines() == shapes.label_phrases()
+    assert at.text_area(key="clip_labels_shapes").value.splitlines() == shapes.label_phrases()
     at.number_input(key="clip_img_scene").set_value(3).run()
     assert not at.exception and "Held-out shapes scene 3" in _text(at)
     scene = shapes.render_scene(3, "test", exclude=frozenset())

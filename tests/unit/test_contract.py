@@ -17,6 +17,8 @@ EXPECTED = {
     "dinov2-s14": ("image", 12, 6, 6, None, False),
     "swin-tiny": ("swin", 12, 3, 3, None, False),  # 2+2+6+2 blocks; the first stage's 3 heads
     "mae-small": ("mae", 4, 4, 4, None, False),  # the encoder's depth and heads
+    "mae-shapes": ("mae", 4, 4, 4, None, False),
+    "swin-shapes": ("swin", 4, 2, 2, None, False),  # 2+2 blocks; the first stage's 2 heads
 }
 OWN = sorted(n for n in ZOO if n != "smollm2-135m")
 # registry name → hidden_size: the residual width of the first stack (Swin: stage 1; MAE: the encoder; CNN: conv 1)
@@ -30,6 +32,9 @@ HIDDEN = {
     "mixer-digits": 64,
     "fnet-digits": 64,
     "cnn-digits": 16,
+    "clip-shapes": 64,  # the text tower's width (config.text_config.hidden_size)
+    "swin-shapes": 64,
+    "mae-shapes": 128,
     **dict.fromkeys(["copy-plain", "copy-pointer", "monotonic-plain", "monotonic-guided", "monotonic-location"], 128),
 }
 

@@ -34,8 +34,9 @@ def where_section(ctx: Ctx) -> None:
         img = image_input("clip_img", "Image", model=ctx.name)
         if not has_text(ctx):
             return
-        st.session_state.setdefault("clip_caption", "a red circle" if knows_shapes_only(ctx) else "a cat")
-        caption = st.text_input("Caption", key="clip_caption", bind=Q, max_chars=300)
+        key, default = ("clip_caption_shapes", "a red circle") if knows_shapes_only(ctx) else ("clip_caption", "a cat")
+        st.session_state.setdefault(key, default)
+        caption = st.text_input("Caption", key=key, bind=Q, max_chars=300)
     m = maps_run(ctx.name, ctx.device, img.digest, caption, img)
     with right:
         a, b = st.columns(2)

@@ -50,9 +50,12 @@ def _inputs(ctx: Ctx):
     with right:
         if not has_text(ctx):
             return None
-        shapes_only = knows_shapes_only(ctx)
-        labels = labels_box("clip_labels", default=SHAPES_LABELS if shapes_only else DEFAULT_LABELS)
-        temps = templates_box("clip_tpl", index=0 if shapes_only else ENSEMBLE)
+        if knows_shapes_only(ctx):  # its own boxes: switching to another CLIP brings that one's defaults back
+            labels = labels_box("clip_labels_shapes", default=SHAPES_LABELS)
+            temps = templates_box("clip_tpl_shapes", index=0)
+        else:
+            labels = labels_box("clip_labels", default=DEFAULT_LABELS)
+            temps = templates_box("clip_tpl", index=ENSEMBLE)
     return img, labels, temps
 
 
@@ -95,9 +98,11 @@ def compare_section(ctx: Ctx) -> None:
     z_a = _run(ctx, img, labels, temps)
     if what == COMPARE[0]:
         colours_only = "\n".join(shapes.with_article(f"{c} shape") for c in shapes.COLOURS)
-        labels_b = labels_box(
-            "clip_labels_b", "Labels B", colours_only if knows_shapes_only(ctx) else "cat\ndog\nastronaut"
+        shapes_only = knows_shapes_only(ctx)
+        key, default = (
+            ("clip_labels_b_shapes", colours_only) if shapes_only else ("clip_labels_b", "cat\ndog\nastronaut")
         )
+        labels_b = labels_box(key, "Labels B", default)
         z_b = _run(ctx, img, labels_b, temps)
         _two_sets(ctx, z_a, z_b)
         return
