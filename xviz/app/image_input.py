@@ -10,11 +10,11 @@ from xviz.app.widgets import Q, literal
 from xviz.data import shapes
 from xviz.errors import InputError
 from xviz.inputs.image import LoadedImage, fit_image, load_image
+from xviz.pretrained.zoo import trained_on_shapes
 from xviz.samples import CAPTIONS, sample_image, sample_names
 
 MAX_SIDE = 1024  # uploads are downscaled to this for display and overlays (models resize anyway)
 SOURCES = ["Sample", "Upload", "Shapes scene"]
-SHAPES_MODELS = frozenset({"clip-shapes", "swin-shapes", "mae-shapes"})  # zoo models trained on the shapes world
 
 
 def _hashed(loaded: LoadedImage) -> LoadedImage:
@@ -47,7 +47,7 @@ def image_input(key: str, label: str = "Image", default: str = "chelsea", model:
     On a bad or missing upload the message is shown and the page run stops (st.stop); switching back to a
     sample makes the page usable again.
     """
-    first = SOURCES.index("Shapes scene") if model in SHAPES_MODELS else 0
+    first = SOURCES.index("Shapes scene") if trained_on_shapes(model) else 0
     src = st.radio(label, SOURCES, index=first, horizontal=True, key=f"{key}_src", bind=Q)
     if src == "Shapes scene":
         seed = int(st.number_input("Scene (seed)", 0, 99_999, 0, key=f"{key}_scene", bind=Q))

@@ -40,6 +40,7 @@ class ZooEntry:
     description: str
     factory: Callable[[], nn.Module]
     trained: bool = True
+    world: str = ""  # the synthetic data it was trained on ("shapes": xviz.data.shapes), "" for real data
 
     @property
     def note(self) -> str:
@@ -112,6 +113,7 @@ _ENTRIES = (
         f"Small MAE {_SHAPES} (patch 8, 4+2 blocks, plain-pixel targets); on held-out scenes "
         f"{shapes_metric('mae-shapes')} (benchmarks/bench_mae_shapes.py)",
         lambda: load_mae_file(weights_file("mae-shapes")),
+        world="shapes",
     ),
     ZooEntry(
         "clip-shapes",
@@ -119,6 +121,7 @@ _ENTRIES = (
         f"Small CLIP (HF CLIPModel) {_SHAPES}, contrastive with a learned temperature; green triangles and purple "
         f"circles held out of training: zero-shot on them {shapes_metric('clip-shapes')}",
         lambda: load_hf_model(WEIGHTS_DIR / "clip_shapes"),
+        world="shapes",
     ),
     ZooEntry(
         "swin-shapes",
@@ -126,6 +129,7 @@ _ENTRIES = (
         f"Small Swin (HF SwinForImageClassification read by xviz's Swin) {_SHAPES}, to name which colour × shape "
         f"objects a scene holds; {shapes_metric('swin-shapes')}",
         lambda: load_own_folder(WEIGHTS_DIR / "swin_shapes"),
+        world="shapes",
     ),
     ZooEntry(
         "swin-tiny", "swin", "Swin-T shape (4 stages 2-2-6-2, M = 7, 224 px), random weights", _swin_tiny, trained=False
@@ -173,6 +177,11 @@ ZOO: dict[str, ZooEntry] = {e.name: e for e in _ENTRIES}
 
 def available_models(kind: Kind | None = None) -> list[str]:
     return [n for n, e in ZOO.items() if kind is None or e.kind == kind]
+
+
+def trained_on_shapes(name: str) -> bool:
+    """A zoo model trained on the shapes world: its pages start on a shapes scene and its words."""
+    return name in ZOO and ZOO[name].world == "shapes"
 
 
 def shipped_accuracy(name: str) -> float:

@@ -132,16 +132,6 @@ def xviz_attention(
     return out, None
 
 
-def xviz_mask(*args, **kwargs):
-    """HF's boolean SDPA mask, including its skip (None) when the mask is purely causal: SDPA then runs its causal
-    kernel without an N² mask (a bool mask sends it to a kernel 1.5× slower at 4k tokens on a CPU), the explicit
-    path rebuilds the causal mask itself (`masks.causal`), and a source kept on demand records `causal=True`
-    instead of N² booleans. Registered under xviz's name so that the choice stays in one place."""
-    from transformers.masking_utils import sdpa_mask  # noqa: PLC0415  (heavy import; only the adapter needs it)
-
-    return sdpa_mask(*args, **kwargs)
-
-
 _registered = False
 
 
@@ -150,9 +140,12 @@ def register_xviz_attention() -> str:
     global _registered
     if not _registered:
         from transformers import AttentionInterface  # noqa: PLC0415  (heavy import; only the adapter needs it)
-        from transformers.masking_utils import AttentionMaskInterface  # noqa: PLC0415  (heavy import; only the adapter needs it)
+        from transformers.masking_utils import AttentionMaskInterface, sdpa_mask  # noqa: PLC0415  (heavy import; only the adapter needs it)
 
         AttentionInterface.register(NAME, xviz_attention)
-        AttentionMaskInterface.register(NAME, xviz_mask)
+        # HF's SDPA mask, with its skip (None) when purely causal: SDPA then runs its causal kernel (a bool mask costs
+        # 1.5× at 4k tokens on a CPU), the explicit path rebuilds the mask (`masks.causal`), a lazy source records
+        # causal=True instead of N² booleans
+        AttentionMaskInterface.register(NAME, sdpa_mask)
         _registered = True
     return NAME

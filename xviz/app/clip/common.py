@@ -11,9 +11,9 @@ from xviz.analysis.clip import TEMPLATES, Contrast, ZeroShot, contrast, parse_la
 from xviz.analysis.clip_maps import TextTowerRun, patch_similarity, relevance_map, text_tower
 from xviz.analysis.image_run import ImageRun, run_image
 from xviz.app import state, widgets
-from xviz.app.image_input import SHAPES_MODELS
 from xviz.app.widgets import Q
 from xviz.data import shapes
+from xviz.pretrained.zoo import trained_on_shapes
 
 DEFAULT_LABELS = "cat\ndog\nastronaut\nred circle\nblue square\ngreen triangle\npurple circle"  # shapes words too
 SHAPES_LABELS = "\n".join(shapes.label_phrases())  # a shapes-world CLIP knows only its captions' words
@@ -59,7 +59,7 @@ def load() -> Ctx:
 
 def knows_shapes_only(ctx: Ctx) -> bool:
     """A CLIP trained on the shapes world: its labels are the world's captions, with no photo template."""
-    return ctx.name in SHAPES_MODELS
+    return trained_on_shapes(ctx.name)
 
 
 def has_text(ctx: Ctx) -> bool:
